@@ -1,0 +1,182 @@
+"""The ``stockfish`` command line tool.
+
+``stockfish plugins``            installed plugins, versions, what is enabled, their hooks
+``stockfish config check FILE``  validate a configuration (exit 0, or 1 with the problems)
+
+One broken plugin never stops the tool: it is reported and the rest still work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from .__about__ import API_VERSION, __version__
+from .config import Config, load_config
+from .errors import ConfigError, PluginError
+from .plugins import PluginRegistry
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def _short_hook(name: str) -> str:
+    return name.removeprefix("stockfish_")
+
+
+def plugin_rows(registry: PluginRegistry, config: Config | None) -> list[dict[str, Any]]:
+    """One row per installed plugin; loads the enabled ones (all of them with no config)."""
+    installed = registry.installed()
+    enabled = set(config.enabled_plugins()) if config is not None else set(installed)
+    for name in sorted(enabled & set(installed)):
+        try:
+            registry.load([name])
+        except PluginError as exc:
+            registry.failures.setdefault(name, _failure(name, str(exc)))
+    conflicts = registry.conflicts()
+    rows = []
+    for name, info in installed.items():
+        loaded = registry.loaded.get(name)
+        failure = registry.failures.get(name)
+        row: dict[str, Any] = {
+            "name": name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "module": info.value,
+            "builtin": info.builtin,
+            "enabled": name in enabled if config is not None else None,
+            "status": "loaded" if loaded else ("failed" if failure else "not loaded"),
+            "hooks": [_short_hook(h) for h in loaded.hook_names] if loaded else [],
+            "capabilities": (
+                loaded.spec.capabilities.describe() if loaded and loaded.spec else None
+            ),
+            "error": failure.reason if failure else None,
+        }
+        if name in conflicts:
+            row["status"] = "conflict"
+            row["error"] = "claimed by " + ", ".join(
+                str(i.distribution) for i in conflicts[name]
+            )
+        rows.append(row)
+    if config is not None:
+        for name in sorted(enabled - set(installed)):
+            rows.append({"name": name, "distribution": f"stockfish-{name}", "version": None,
+                         "module": None, "builtin": False, "enabled": True,
+                         "status": "not installed", "hooks": [], "capabilities": None,
+                         "error": f"pip install stockfish-{name}"})
+    return rows
+
+
+def _failure(name: str, reason: str) -> Any:
+    from .plugins import PluginFailure
+
+    return PluginFailure(name, reason)
+
+
+def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
+    registry = PluginRegistry()
+    config = None
+    config_path = args.config or os.environ.get("STOCKFISH_CONFIG")
+    if config_path:
+        try:
+            config = load_config(config_path, registry, validate_plugins=False)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    rows = plugin_rows(registry, config)
+    if args.json:
+        json.dump({"core": __version__, "api": API_VERSION, "plugins": rows}, out, indent=2)
+        out.write("\n")
+    else:
+        _print_plugins(rows, out)
+    return 1 if any(r["status"] in ("failed", "conflict", "not installed") for r in rows) else 0
+
+
+def _print_plugins(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    out.write(f"stockfish-core {__version__} (plugin API {API_VERSION})\n")
+    if not rows:
+        out.write("no plugins installed; install one, e.g.: pip install stockfish-zmq\n")
+        return
+    headers = ["NAME", "DISTRIBUTION", "VERSION", "ENABLED", "STATUS"]
+    table = []
+    for r in rows:
+        dist = r["distribution"] or "?"
+        if r["builtin"]:
+            dist += " (built-in)"
+        enabled = "-" if r["enabled"] is None else ("yes" if r["enabled"] else "no")
+        table.append([r["name"], dist, r["version"] or "-", enabled, r["status"]])
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out.write(line.format(*headers).rstrip() + "\n")
+    for r, t in zip(rows, table, strict=True):
+        out.write(line.format(*t).rstrip() + "\n")
+        indent = " " * 2
+        if r["hooks"]:
+            out.write(f"{indent}hooks: {', '.join(r['hooks'])}\n")
+        if r["capabilities"]:
+            out.write(f"{indent}{r['capabilities']}\n")
+        if r["error"]:
+            out.write(f"{indent}error: {r['error']}\n")
+
+
+def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
+    registry = PluginRegistry()
+    try:
+        config = load_config(args.file, registry)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    enabled = config.enabled
+    out.write(f"{args.file}: OK, {len(enabled)} enabled connector(s)\n")
+    for name, conn in config.connectors.items():
+        role = "primary" if conn.primary else ("data only" if conn.data_only else "")
+        state = "enabled" if conn.enabled else "disabled"
+        out.write(f"  {name}: plugin {conn.plugin}, {state}{', ' + role if role else ''}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"stockfish-core {__version__} (plugin API {API_VERSION})")
+    parser.add_argument("--log-level", default=os.environ.get("STOCKFISH_LOG_LEVEL", "WARNING"),
+                        help="logging level (default WARNING; env STOCKFISH_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list installed plugins, versions and hooks")
+    p.add_argument("--config", "-c", help="a configuration: only its enabled plugins are loaded")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plugins)
+
+    c = sub.add_parser("config", help="work with configuration files")
+    csub = c.add_subparsers(dest="config_command", metavar="ACTION")
+    check = csub.add_parser("check", help="validate a configuration file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    func: Command | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    return func(args, out or sys.stdout)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""What the core hands to plugins: the :class:`Connector` every hook receives, and the
+small declarations a plugin makes about itself.
+
+A *plugin* is an installed distribution (``stockfish-zmq``); a *connector* is one
+configured use of it (``zmq_us``, ``zmq_crypto``). Hooks receive the connector, whose
+``config`` is the plugin's validated config object and whose ``state`` is a free slot
+for the plugin's own session object. The plugin talks back to the core through the
+connector's methods: :meth:`Connector.set_status`, :meth:`Connector.feed`,
+:meth:`Connector.report_order` and :meth:`Connector.report_error`.
+
+Threading: hooks are called on the manager's event loop. ``set_status``, ``feed``,
+``deliver``, ``report_order`` and ``report_error`` must be called on that loop too; a
+plugin whose library calls back on its own threads (QuickFIX) uses
+:meth:`Connector.call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from .models import ConnectorStatus, DataType, MarketUpdate
+from .orders import OrderType, OrderUpdate, TimeInForce
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .plugins import PluginHooks
+
+__all__ = [
+    "Capabilities",
+    "Connector",
+    "ConnectorListener",
+    "PluginSpec",
+    "Subscription",
+]
+
+
+def _data_types(values: Iterable[DataType]) -> frozenset[DataType]:
+    return frozenset(values)
+
+
+def _order_types(values: Iterable[OrderType]) -> frozenset[OrderType]:
+    return frozenset(values)
+
+
+def _tifs(values: Iterable[TimeInForce]) -> frozenset[TimeInForce]:
+    return frozenset(values)
+
+
+@attrs.frozen
+class Capabilities:
+    """What a plugin can do; the manager routes nothing to a connector that cannot do it."""
+
+    data_types: frozenset[DataType] = attrs.field(default=frozenset(), converter=_data_types)
+    order_types: frozenset[OrderType] = attrs.field(default=frozenset(), converter=_order_types)
+    time_in_force: frozenset[TimeInForce] = attrs.field(
+        default=frozenset({TimeInForce.DAY}), converter=_tifs
+    )
+    replace: bool = False
+
+    @property
+    def execution(self) -> bool:
+        """Whether the plugin takes orders at all."""
+        return bool(self.order_types)
+
+    def describe(self) -> str:
+        data = ",".join(sorted(d.value for d in self.data_types)) or "-"
+        orders = ",".join(sorted(o.value for o in self.order_types)) or "data only"
+        return f"data: {data}; orders: {orders}"
+
+
+@attrs.frozen
+class PluginSpec:
+    """A plugin's declaration of itself, returned by ``stockfish_plugin_spec``.
+
+    ``api_version`` is the plugin API it was written for (``"1.0"``); ``config_class`` is
+    an attrs class its connector sections are structured into (unknown keys are errors;
+    annotate secrets with :class:`stockfish_core.config.Secret`).
+    """
+
+    api_version: str
+    config_class: type | None = None
+    capabilities: Capabilities = Capabilities()
+    description: str = ""
+
+
+@attrs.frozen
+class Subscription:
+    """One market-data subscription: a symbol and what to receive for it."""
+
+    symbol: str
+    data_type: DataType = DataType.PRICE_TICK
+    depth: int | None = None
+    interval: str | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict, hash=False, eq=False)
+
+    def __str__(self) -> str:
+        extra = f" depth={self.depth}" if self.depth else ""
+        extra += f" interval={self.interval}" if self.interval else ""
+        return f"{self.symbol}:{self.data_type.value}{extra}"
+
+
+class ConnectorListener(Protocol):
+    """Receives what a connector reports; the ExchangeManager is the usual listener."""
+
+    def on_status(self, connector: Connector, status: ConnectorStatus, reason: str) -> None: ...
+
+    def on_updates(self, connector: Connector, updates: Sequence[MarketUpdate]) -> None: ...
+
+    def on_order_update(self, connector: Connector, update: OrderUpdate) -> None: ...
+
+    def on_error(
+        self, connector: Connector, message: str, *, symbol: str | None, code: str | None,
+        data: bool,
+    ) -> None: ...
+
+
+class Connector:
+    """One configured connector, as every hook sees it."""
+
+    __slots__ = (
+        "__weakref__",
+        "_normalize",
+        "capabilities",
+        "config",
+        "data_only",
+        "hooks",
+        "listener",
+        "log",
+        "loop",
+        "name",
+        "plugin",
+        "primary",
+        "priority",
+        "settings",
+        "state",
+        "status",
+        "status_reason",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        plugin: str,
+        config: Any = None,
+        *,
+        listener: ConnectorListener,
+        capabilities: Capabilities | None = None,
+        primary: bool = False,
+        data_only: bool = False,
+        priority: int = 0,
+        settings: Mapping[str, Any] | None = None,
+        hooks: PluginHooks | None = None,
+    ) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.config = config
+        self.primary = primary
+        self.capabilities = capabilities or Capabilities()
+        self.data_only = data_only or not self.capabilities.execution
+        self.priority = priority
+        self.settings: Mapping[str, Any] = settings or {}
+        self.status = ConnectorStatus.DISCONNECTED
+        self.status_reason = ""
+        #: Free slot for the plugin's per-connector session object.
+        self.state: Any = None
+        self.log = logging.getLogger(f"stockfish.connector.{name}")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.listener = listener
+        self.hooks = hooks
+        self._normalize: Callable[[Connector, list[Any]], list[MarketUpdate]] | None = (
+            hooks.normalizer() if hooks is not None else None
+        )
+
+    def __repr__(self) -> str:
+        return f"<Connector {self.name} plugin={self.plugin} status={self.status.value}>"
+
+    # -- plugin -> core ------------------------------------------------------------
+    def set_status(self, status: ConnectorStatus, reason: str = "") -> None:
+        """Report a connection state change (idempotent: a repeat is not reported)."""
+        if status is self.status and reason == self.status_reason:
+            return
+        self.status = status
+        self.status_reason = reason
+        self.listener.on_status(self, status, reason)
+
+    def feed(self, messages: list[Any]) -> None:
+        """Hand a batch of raw venue messages to the core.
+
+        The core normalizes them with this plugin's ``stockfish_normalize`` (resolved
+        once, not one hook call per message) and delivers the updates. A message the
+        normalizer cannot read should be counted with :meth:`report_error` by the
+        normalizer and left out of its result, not raised.
+        """
+        normalize = self._normalize
+        if normalize is None:
+            raise RuntimeError(f"plugin {self.plugin!r} implements no stockfish_normalize")
+        updates = normalize(self, messages)
+        if updates:
+            self.listener.on_updates(self, updates)
+
+    def deliver(self, updates: Sequence[MarketUpdate]) -> None:
+        """Hand already-normalized updates to the core."""
+        if updates:
+            self.listener.on_updates(self, updates)
+
+    def report_order(self, update: OrderUpdate) -> None:
+        """Report an acknowledgement, fill, cancel, replace or reject of one of our orders."""
+        if update.connector is None:
+            update.connector = self.name
+        self.listener.on_order_update(self, update)
+
+    def report_error(
+        self, message: str, *, symbol: str | None = None, code: str | int | None = None,
+        data: bool = False,
+    ) -> None:
+        """Report a problem: ``data=True`` for a bad message (counted as a data error),
+        otherwise a venue error (per symbol when ``symbol`` is given)."""
+        self.listener.on_error(
+            self, message, symbol=symbol, code=None if code is None else str(code), data=data
+        )
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the manager's loop, from any thread."""
+        if self.loop is None:
+            raise RuntimeError(f"connector {self.name} is not running on a loop")
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.status is ConnectorStatus.CONNECTED
+
+    def supports(self, data_types: Iterable[DataType]) -> bool:
+        return all(d in self.capabilities.data_types for d in data_types)

@@ -1,0 +1,125 @@
+"""Hook specifications: the plugin author's API reference.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose names are the
+hooks below; an implementation may take a subset of a hook's arguments. The core calls a
+connector's hooks on the plugin that serves it only, on the manager's event loop. A hook
+may be a plain function or return an awaitable (be an ``async def``); the core awaits it.
+Guide with worked examples: docs/plugin-guide.md.
+"""
+
+# mypy: disable-error-code="empty-body"
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .connector import Connector, PluginSpec, Subscription
+    from .models import MarketUpdate
+    from .orders import OrderRequest
+
+__all__ = [
+    "hookspec",
+    "stockfish_connect",
+    "stockfish_disconnect",
+    "stockfish_execute",
+    "stockfish_normalize",
+    "stockfish_plugin_spec",
+    "stockfish_subscribe",
+    "stockfish_unsubscribe",
+]
+
+hookspec = pluggy.HookspecMarker("stockfish")
+
+
+@hookspec(firstresult=True)
+def stockfish_plugin_spec() -> PluginSpec:
+    """Declare the plugin: the plugin API version it needs, its config class, capabilities.
+
+    :return: a :class:`~stockfish_core.connector.PluginSpec`.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_connect(connector: Connector) -> Awaitable[None] | None:
+    """Open a session to the venue described by ``connector.config``.
+
+    Report progress with ``connector.set_status`` (CONNECTED once usable) and keep the
+    session object in ``connector.state``. Raise to fail the attempt; the manager retries
+    with backoff. Report a later loss as DISCONNECTED (or ERROR): the manager reconnects
+    by calling ``stockfish_disconnect`` then this hook again.
+
+    :param connector: the connector to open.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_disconnect(connector: Connector) -> Awaitable[None] | None:
+    """Close the session and release its resources; must not raise if already closed.
+
+    :param connector: the connector to close.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_subscribe(
+    connector: Connector, subscription: Subscription
+) -> Awaitable[None] | None:
+    """Start a market-data subscription; data then arrives through ``connector.feed``.
+
+    Raise ``ValueError`` for a subscription the venue cannot serve (unknown symbol,
+    unsupported data type). The manager calls this again for every subscription after a
+    reconnect.
+
+    :param connector: the connector to subscribe on.
+    :param subscription: symbol, data type and its parameters (depth, bar interval).
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_unsubscribe(
+    connector: Connector, subscription: Subscription
+) -> Awaitable[None] | None:
+    """Stop a market-data subscription started by ``stockfish_subscribe``.
+
+    :param connector: the connector to unsubscribe on.
+    :param subscription: the subscription as it was given to ``stockfish_subscribe``.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
+    """Turn a batch of raw venue messages into MarketUpdates.
+
+    Called by the core for every ``connector.feed(messages)``, with the whole batch: do
+    the per-message work in a loop here. Leave out, and count with
+    ``connector.report_error(..., data=True)``, a message that cannot be read; never raise
+    for one bad message.
+
+    :param connector: the connector the messages came from.
+    :param messages: raw messages in arrival order, in whatever form the plugin fed them.
+    :return: the normalized updates, in order.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_execute(connector: Connector, request: OrderRequest) -> Awaitable[None] | None:
+    """Submit, cancel, replace or query an order at the venue.
+
+    Return once the request has left the process; results (acknowledgement, fills,
+    cancels, rejects) come back through ``connector.report_order``. Raise
+    ``OrderRejected(reason)`` if the request was refused before it left,
+    ``VenueUnavailable`` if it could not be sent; any other exception during a submit
+    leaves the order's outcome unknown until reconciliation.
+
+    :param connector: the connector to send through.
+    :param request: the action and the order (``request.order.client_order_id`` is set).
+    """
+
+
+def hook_names() -> list[str]:
+    """Names of all hooks specified here, in definition order."""
+    return [name for name in __all__ if name.startswith("stockfish_")]
+

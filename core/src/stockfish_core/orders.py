@@ -1,0 +1,365 @@
+"""Orders, fills, positions and the one order state machine shared by every venue.
+
+Prices and quantities are :class:`decimal.Decimal`. Floats given by a caller are turned
+into the Decimal of their shortest repr (``450.1`` becomes ``Decimal("450.1")``, not the
+binary expansion), so what the caller wrote is what goes on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+
+from .errors import IllegalTransition, InvalidOrderError
+from .models import now_ns
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Fill",
+    "Order",
+    "OrderAction",
+    "OrderRequest",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "OrderUpdate",
+    "Position",
+    "TimeInForce",
+    "can_transition",
+    "to_decimal",
+]
+
+
+class OrderSide(str, enum.Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is OrderSide.BUY else -1
+
+
+class OrderType(str, enum.Enum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"
+
+
+class TimeInForce(str, enum.Enum):
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SUBMITTED = "SUBMITTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    ERROR = "ERROR"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.ERROR}
+)
+
+_S = OrderStatus
+#: Allowed transitions. A status may always be repeated (venues resend reports), which is
+#: not a transition. ERROR means the order broke inside this process, never at the venue.
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.PENDING: frozenset({_S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED,
+                           _S.REJECTED, _S.ERROR}),
+    _S.SUBMITTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.REJECTED,
+                             _S.ERROR}),
+    _S.PARTIALLY_FILLED: frozenset({_S.FILLED, _S.CANCELLED, _S.ERROR}),
+    _S.FILLED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.ERROR: frozenset(),
+}
+
+
+def can_transition(old: OrderStatus, new: OrderStatus) -> bool:
+    """Whether an order in ``old`` may move to ``new`` (repeating a status is allowed)."""
+    return old is new or new in TRANSITIONS[old]
+
+
+def to_decimal(value: Any, *, field: str = "value") -> Decimal:
+    """Exact Decimal from an int, str, Decimal or float (by its shortest repr)."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise InvalidOrderError(f"{field} must be a number, got {value!r}")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidOrderError(f"{field} must be a number, got {value!r}") from None
+    else:
+        raise InvalidOrderError(f"{field} must be a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise InvalidOrderError(f"{field} must be finite, got {value!r}")
+    return result
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _member(cls: type[_E], value: Any) -> _E:
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(value.upper() if isinstance(value, str) else value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise InvalidOrderError(f"{cls.__name__} must be one of {allowed}; got {value!r}") from None
+
+
+# attrs converters (named functions, so that type checkers understand them)
+def _side(value: Any) -> OrderSide:
+    return _member(OrderSide, value)
+
+
+def _type(value: Any) -> OrderType:
+    return _member(OrderType, value)
+
+
+def _tif(value: Any) -> TimeInForce:
+    return _member(TimeInForce, value)
+
+
+def _qty(value: Any) -> Decimal:
+    return to_decimal(value, field="quantity")
+
+
+def _price(value: Any) -> Decimal:
+    return to_decimal(value, field="price")
+
+
+def _commission(value: Any) -> Decimal:
+    return to_decimal(value, field="commission")
+
+
+def _opt_price(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="price")
+
+
+def _opt_stop(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="stop_price")
+
+
+def _opt_avg(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="avg_fill_price")
+
+
+@attrs.define(slots=True, eq=False)
+class Order:
+    """An order, from creation to its final status.
+
+    ``Order("SPY", OrderSide.BUY, 100, OrderType.LIMIT, price=450.0)``. The manager
+    assigns ``client_order_id`` when the order is sent; ``order_id`` is the same value.
+    Invalid orders raise :class:`~stockfish_core.errors.InvalidOrderError` here.
+    """
+
+    symbol: str
+    side: OrderSide = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_qty)
+    order_type: OrderType = attrs.field(default=OrderType.MARKET, converter=_type)
+    price: Decimal | None = attrs.field(default=None, converter=_opt_price)
+    stop_price: Decimal | None = attrs.field(default=None, converter=_opt_stop)
+    time_in_force: TimeInForce = attrs.field(
+        default=TimeInForce.DAY, converter=_tif
+    )
+    client_order_id: str | None = None
+    connector: str | None = None
+    account: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    filled_quantity: Decimal = attrs.field(default=Decimal(0), converter=_qty)
+    avg_fill_price: Decimal | None = attrs.field(default=None, converter=_opt_avg)
+    venue_order_id: str | None = None
+    reason: str | None = None
+    #: True while the order went to a venue that dropped before acknowledging it; such an
+    #: order is never re-sent elsewhere and waits for reconciliation with that venue.
+    outcome_unknown: bool = False
+    created_ns: int = attrs.field(factory=now_ns)
+    updated_ns: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol.strip():
+            raise InvalidOrderError(f"symbol must be a non-empty string, got {self.symbol!r}")
+        if self.quantity <= 0:
+            raise InvalidOrderError(f"quantity must be positive, got {self.quantity}")
+        if self.price is not None and self.price <= 0:
+            raise InvalidOrderError(f"price must be positive, got {self.price}")
+        if self.stop_price is not None and self.stop_price <= 0:
+            raise InvalidOrderError(f"stop_price must be positive, got {self.stop_price}")
+        needs_price = self.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = self.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_price and self.price is None:
+            raise InvalidOrderError(f"a {self.order_type.value} order needs a price")
+        if needs_stop and self.stop_price is None:
+            raise InvalidOrderError(f"a {self.order_type.value} order needs a stop_price")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise InvalidOrderError("a MARKET order takes no price; use LIMIT")
+        if not needs_stop and self.stop_price is not None:
+            raise InvalidOrderError(f"a {self.order_type.value} order takes no stop_price")
+
+    @property
+    def order_id(self) -> str | None:
+        """The client order id (None until the manager sends the order)."""
+        return self.client_order_id
+
+    @property
+    def remaining_quantity(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        return not self.is_final
+
+    def transition(self, new: OrderStatus, *, at_ns: int | None = None) -> bool:
+        """Move to ``new``; returns False if it already was there, raises if illegal."""
+        old = self.status
+        if old is new:
+            return False
+        if new not in TRANSITIONS[old]:
+            raise IllegalTransition(
+                f"order {self.client_order_id or self.symbol}: {old.value} -> {new.value} "
+                "is not allowed"
+            )
+        self.status = new
+        self.updated_ns = at_ns or now_ns()
+        return True
+
+    def apply_fill(self, fill: Fill) -> None:
+        """Add a fill to the filled quantity and average price (does not change status)."""
+        new_qty = self.filled_quantity + fill.quantity
+        if new_qty > self.quantity:
+            raise IllegalTransition(
+                f"order {self.client_order_id}: fill {fill.execution_id} of {fill.quantity} "
+                f"overfills ({self.filled_quantity} of {self.quantity} already filled)"
+            )
+        prev_value = (self.avg_fill_price or Decimal(0)) * self.filled_quantity
+        self.avg_fill_price = (prev_value + fill.price * fill.quantity) / new_qty
+        self.filled_quantity = new_qty
+
+
+@attrs.define(slots=True, frozen=True)
+class Fill:
+    """One execution of one of our orders. ``execution_id`` is unique per venue."""
+
+    client_order_id: str
+    execution_id: str
+    symbol: str
+    side: OrderSide = attrs.field(converter=_side)
+    quantity: Decimal = attrs.field(converter=_qty)
+    price: Decimal = attrs.field(converter=_price)
+    commission: Decimal = attrs.field(default=Decimal(0), converter=_commission)
+    connector: str | None = None
+    venue_order_id: str | None = None
+    timestamp_ns: int = attrs.field(factory=now_ns)
+
+    def __attrs_post_init__(self) -> None:
+        if self.quantity <= 0:
+            raise InvalidOrderError(f"fill quantity must be positive, got {self.quantity}")
+        if self.price <= 0:
+            raise InvalidOrderError(f"fill price must be positive, got {self.price}")
+
+
+@attrs.define(slots=True)
+class Position:
+    """Net position in one symbol, its average entry price and realised P&L."""
+
+    symbol: str
+    quantity: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    commission: Decimal = Decimal(0)
+
+    def apply(self, fill: Fill) -> None:
+        """Update from one fill: average cost on increases, realised P&L on reductions."""
+        signed = fill.quantity * fill.side.sign
+        self.commission += fill.commission
+        if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
+            total = self.quantity + signed
+            cost = self.avg_price * abs(self.quantity) + fill.price * fill.quantity
+            self.avg_price = cost / abs(total)
+            self.quantity = total
+            return
+        closing = min(abs(signed), abs(self.quantity))
+        direction = 1 if self.quantity > 0 else -1
+        self.realized_pnl += (fill.price - self.avg_price) * closing * direction
+        self.quantity += signed
+        if self.quantity == 0:
+            self.avg_price = Decimal(0)
+        elif (self.quantity > 0) != (direction > 0):
+            self.avg_price = fill.price  # flipped through zero: the rest opened at this price
+
+
+class OrderAction(str, enum.Enum):
+    """What an execute hook is asked to do."""
+
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    REPLACE = "replace"
+    #: Ask the venue for the order's current state (reconciliation); the answer comes back
+    #: as order updates, or as REJECTED/"unknown order" if the venue never saw it.
+    STATUS = "status"
+
+
+@attrs.frozen
+class OrderRequest:
+    """The argument of the execute hook. ``quantity``/``price``/``stop_price`` are the
+    new values for a REPLACE and None otherwise."""
+
+    action: OrderAction
+    order: Order
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+
+@attrs.define(slots=True)
+class OrderUpdate:
+    """What a plugin reports about one of our orders.
+
+    ``status`` is the order's new status; ``fill`` is set for executions (status then
+    PARTIALLY_FILLED or FILLED). For a REPLACE acknowledgement set ``replaced=True`` and
+    the new ``quantity``/``price``/``stop_price``. ``reason`` explains rejects and
+    cancels. ``possible_duplicate`` marks a resent report (FIX PossDupFlag and the like).
+    """
+
+    client_order_id: str
+    status: OrderStatus
+    venue_order_id: str | None = None
+    fill: Fill | None = None
+    reason: str | None = None
+    replaced: bool = False
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    possible_duplicate: bool = False
+    connector: str | None = None
+    timestamp_ns: int = attrs.field(factory=now_ns)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Everything a developer runs, on a machine with nothing but Python.
+
+    python3 dev.py test [PYTEST ARGS]   install into .venv (first run), then run every test
+    python3 dev.py lint                 ruff and mypy over all packages
+    python3 dev.py bench                run the benchmarks in bench/
+    python3 dev.py env                  only create/refresh .venv
+
+The virtual environment is .venv in the repository; it is refreshed when a pyproject.toml
+changes. Override its location with STOCKFISH_VENV. The first run builds quickfix from
+source (several minutes); pip caches the wheel, so later runs take seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("STOCKFISH_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+#: Every distribution in the repository, installed editable with its test extras.
+DISTRIBUTIONS = [
+    "core[test,dashboard,metrics]",
+    "plugins/stockfish-zmq[test]",
+    "plugins/stockfish-fix[test]",
+    "plugins/stockfish-ibkr[test]",
+]
+TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML"]
+
+
+def run(*cmd: str | Path, **kwargs: object) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False, **kwargs).returncode  # type: ignore[call-overload]
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("**/pyproject.toml")):
+        if ".venv" in path.parts or ".tox" in path.parts:
+            continue
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    digest.update(" ".join(DISTRIBUTIONS + TOOLS).encode())
+    return digest.hexdigest()
+
+
+def ensure_env() -> None:
+    stamp = VENV / ".stockfish-installed"
+    want = fingerprint()
+    if stamp.exists() and stamp.read_text() == want and PY.exists():
+        return
+    if not PY.exists():
+        print(f"creating virtual environment {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check"]
+    steps = [
+        [*pip, "--upgrade", "pip", "setuptools>=77", "wheel"],
+        [*pip, *TOOLS],
+        [*pip, *[arg for d in DISTRIBUTIONS for arg in ("-e", d)]],
+    ]
+    for step in steps:
+        if run(*step) != 0:
+            sys.exit("installing the development environment failed (see above)")
+    stamp.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("test", [])
+    if command not in ("test", "lint", "bench", "env"):
+        print(__doc__)
+        return 2
+    ensure_env()
+    if command == "env":
+        return 0
+    if command == "test":
+        return run(PY, "-m", "pytest", *rest)
+    if command == "lint":
+        code = run(PY, "-m", "ruff", "check", ".")
+        return run(PY, "-m", "mypy") or code
+    failures = 0
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        failures += run(PY, script, *rest) != 0
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

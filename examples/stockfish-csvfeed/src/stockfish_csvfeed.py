@@ -1,0 +1,165 @@
+"""stockfish-csvfeed: replay level 1 quotes from a CSV file as a market-data feed.
+
+The example plugin of the plugin guide. Columns (header row required):
+``timestamp_ns,symbol,bid,ask,last,bid_size,ask_size,volume``; empty cells are None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from stockfish_core import (
+    API_VERSION,
+    Capabilities,
+    Connector,
+    ConnectorStatus,
+    DataType,
+    MarketUpdate,
+    OrderRejected,
+    OrderRequest,
+    PluginSpec,
+    PriceTick,
+    Subscription,
+    hookimpl,
+)
+from stockfish_core.models import now_ns
+
+__version__ = "0.1.0"
+
+_FLOATS = ("bid", "ask", "last", "bid_size", "ask_size", "volume")
+
+
+@attrs.frozen
+class CsvFeedConfig:
+    """Settings of one csvfeed connector (its section of the YAML)."""
+
+    path: str
+    speed: float = 0.0
+    batch_size: int = 100
+    loop: bool = False
+
+
+@attrs.define
+class _Replay:
+    symbols: set[str] = attrs.Factory(set)
+    #: Set by the first subscription: the replay starts then, so nothing is skipped.
+    started: asyncio.Event = attrs.Factory(asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    sequence: int = 0
+
+
+@hookimpl
+def stockfish_plugin_spec() -> PluginSpec:
+    return PluginSpec(
+        api_version=API_VERSION,
+        config_class=CsvFeedConfig,
+        capabilities=Capabilities(data_types={DataType.PRICE_TICK}),
+        description="Replays level 1 quotes from a CSV file.",
+    )
+
+
+@hookimpl
+def stockfish_connect(connector: Connector) -> None:
+    config: CsvFeedConfig = connector.config
+    path = Path(config.path)
+    if not path.is_file():
+        connector.set_status(ConnectorStatus.ERROR, f"no such file: {path}")
+        raise FileNotFoundError(f"csvfeed {connector.name}: no such file: {path}")
+    connector.set_status(ConnectorStatus.CONNECTING)
+    state = _Replay()
+    connector.state = state
+    state.task = asyncio.get_running_loop().create_task(_replay(connector, path, state))
+    connector.set_status(ConnectorStatus.CONNECTED)
+
+
+async def _replay(connector: Connector, path: Path, state: _Replay) -> None:
+    config: CsvFeedConfig = connector.config
+    await state.started.wait()
+    while True:
+        previous_ts = None
+        batch: list[dict[str, str]] = []
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("symbol") not in state.symbols:
+                    continue
+                ts = int(row.get("timestamp_ns") or 0)
+                if config.speed > 0 and previous_ts is not None and ts > previous_ts:
+                    if batch:
+                        connector.feed(batch)
+                        batch = []
+                    await asyncio.sleep((ts - previous_ts) / 1e9 / config.speed)
+                previous_ts = ts
+                batch.append(row)
+                if len(batch) >= config.batch_size:
+                    connector.feed(batch)
+                    batch = []
+                    await asyncio.sleep(0)  # let the loop breathe between batches
+        if batch:
+            connector.feed(batch)
+        if not config.loop:
+            return
+        await asyncio.sleep(0)
+
+
+@hookimpl
+async def stockfish_disconnect(connector: Connector) -> None:
+    state: _Replay | None = connector.state
+    if state is not None and state.task is not None:
+        state.task.cancel()
+        try:
+            await state.task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+            pass
+    connector.set_status(ConnectorStatus.DISCONNECTED)
+
+
+@hookimpl
+def stockfish_subscribe(connector: Connector, subscription: Subscription) -> None:
+    if subscription.data_type is not DataType.PRICE_TICK:
+        raise ValueError(f"csvfeed serves price ticks only, not {subscription.data_type.value}")
+    connector.state.symbols.add(subscription.symbol)
+    connector.state.started.set()
+
+
+@hookimpl
+def stockfish_unsubscribe(connector: Connector, subscription: Subscription) -> None:
+    connector.state.symbols.discard(subscription.symbol)
+
+
+def _number(text: str | None) -> float | None:
+    if text is None or text == "":
+        return None
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"not a price or size: {text!r}")
+    return value
+
+
+@hookimpl
+def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
+    state: _Replay = connector.state
+    received = now_ns()
+    updates = []
+    for row in messages:
+        try:
+            fields = {name: _number(row.get(name)) for name in _FLOATS}
+            ts = int(row.get("timestamp_ns") or 0)
+            tick = PriceTick(row["symbol"], timestamp_ns=ts, **fields)
+        except (KeyError, ValueError, TypeError) as exc:
+            connector.report_error(f"bad CSV row {row!r}: {exc}", data=True)
+            continue
+        state.sequence += 1
+        updates.append(MarketUpdate(DataType.PRICE_TICK, tick, connector.name, state.sequence,
+                                    ts, received))
+    return updates
+
+
+@hookimpl
+def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
+    raise OrderRejected(f"csvfeed connector {connector.name!r} is a data feed and takes no orders")

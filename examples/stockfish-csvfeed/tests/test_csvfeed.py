@@ -1,0 +1,88 @@
+"""The example plugin, driven through its hooks by the core's test harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import stockfish_csvfeed
+from stockfish_core import (
+    ConnectorStatus,
+    DataType,
+    Order,
+    OrderAction,
+    OrderRejected,
+    OrderRequest,
+    PluginRegistry,
+    Subscription,
+)
+from stockfish_core.testing import ConnectorHarness
+
+ROWS = """timestamp_ns,symbol,bid,ask,last,bid_size,ask_size,volume
+1000,SPY,449.5,450.5,450.0,10,12,100
+1001,QQQ,380.0,380.2,,5,5,
+1002,SPY,not-a-price,450.5,,,,
+1003,SPY,449.6,450.4,450.1,11,12,110
+"""
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "quotes.csv"
+    path.write_text(ROWS)
+    return path
+
+
+def harness(settings: dict) -> ConnectorHarness:
+    return ConnectorHarness(stockfish_csvfeed, "csvfeed", settings,
+                            registry=PluginRegistry(entry_points=()), connector_name="replay")
+
+
+async def test_replays_subscribed_symbols_and_counts_bad_rows(csv_file: Path) -> None:
+    async with harness({"path": str(csv_file), "batch_size": 2}) as h:
+        await h.connect()
+        await h.subscribe(Subscription("SPY"))
+        first = await h.next_update(timeout=5)
+        second = await h.next_update(timeout=5)
+        assert first.data_type is DataType.PRICE_TICK
+        assert first.source == "replay"
+        assert first.payload.symbol == "SPY"
+        assert first.payload.bid == 449.5
+        assert first.payload.mid_price == 450.0
+        assert first.venue_ts_ns == 1000
+        assert second.payload.bid == 449.6
+        assert second.sequence_number == first.sequence_number + 1
+        await h.listener.wait_for(lambda: h.listener.errors, 5, "the bad row")
+        assert h.listener.errors[0].data
+        assert "not-a-price" in h.listener.errors[0].message
+        assert all(u.payload.symbol == "SPY" for u in h.listener.updates)
+
+
+async def test_subscribe_and_unsubscribe(csv_file: Path) -> None:
+    async with harness({"path": str(csv_file), "loop": True}) as h:
+        await h.connect()
+        await h.subscribe(Subscription("QQQ"))
+        update = await h.next_update(timeout=5)
+        assert update.payload.symbol == "QQQ"
+        assert update.payload.last is None
+        await h.unsubscribe(Subscription("QQQ"))
+        assert "QQQ" not in h.connector.state.symbols
+        with pytest.raises(ValueError, match="price ticks only"):
+            await h.subscribe(Subscription("SPY", DataType.ORDERBOOK_SNAPSHOT, depth=5))
+
+
+async def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    async with harness({"path": str(tmp_path / "absent.csv")}) as h:
+        with pytest.raises(FileNotFoundError, match="no such file"):
+            await h.connect()
+        assert h.connector.status is ConnectorStatus.ERROR
+        assert "absent.csv" in h.connector.status_reason
+
+
+async def test_takes_no_orders(csv_file: Path) -> None:
+    async with harness({"path": str(csv_file)}) as h:
+        assert h.connector.data_only
+        order = Order("SPY", "buy", 1, client_order_id="c1")
+        with pytest.raises(OrderRejected, match="takes no orders"):
+            await h.execute(OrderRequest(OrderAction.SUBMIT, order))
