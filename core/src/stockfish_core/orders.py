@@ -348,7 +348,12 @@ class OrderUpdate:
     ``status`` is the order's new status; ``fill`` is set for executions (status then
     PARTIALLY_FILLED or FILLED). For a REPLACE acknowledgement set ``replaced=True`` and
     the new ``quantity``/``price``/``stop_price``. ``reason`` explains rejects and
-    cancels. ``possible_duplicate`` marks a resent report (FIX PossDupFlag and the like).
+    cancels. ``possible_duplicate`` marks a resent report (FIX PossDupFlag and the like);
+    fills are de-duplicated by execution id in any case.
+
+    The answer to a STATUS request is the order's fills (again, marked
+    ``possible_duplicate``) and then its current status; a venue that does not know the
+    order answers REJECTED with reason "unknown order".
     """
 
     client_order_id: str
@@ -363,3 +368,6 @@ class OrderUpdate:
     possible_duplicate: bool = False
     connector: str | None = None
     timestamp_ns: int = attrs.field(factory=now_ns)
+    #: Set when the venue refused a CANCEL or REPLACE request (FIX 9, IB error 10147...):
+    #: ``status`` is then the order's current, unchanged status and ``reason`` says why.
+    rejected_request: OrderAction | None = None
