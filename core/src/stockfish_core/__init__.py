@@ -17,6 +17,7 @@ from .errors import (
     StockfishError,
     VenueUnavailable,
 )
+from .manager import ExchangeManager
 from .models import (
     ConnectorStatus,
     DataType,
@@ -51,6 +52,7 @@ __all__ = [
     "Connector",
     "ConnectorStatus",
     "DataType",
+    "ExchangeManager",
     "FailoverStrategy",
     "Fill",
     "IllegalTransition",

@@ -1,6 +1,25 @@
 """Test support for plugin authors: a harness that drives one connector through its
-hooks, and (with the manager) the conformance suite every connector passes."""
+hooks, and the conformance suite every connector passes through the ExchangeManager
+(:class:`ConnectorConformance`, which needs pytest)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from .harness import ConnectorHarness, RecordingListener, ReportedError
 
-__all__ = ["ConnectorHarness", "RecordingListener", "ReportedError"]
+__all__ = [
+    "ConnectorConformance",
+    "ConnectorHarness",
+    "RecordingListener",
+    "ReportedError",
+    "VenueUnderTest",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConnectorConformance", "VenueUnderTest", "conformance_manager"):
+        from . import conformance
+
+        return getattr(conformance, name)
+    raise AttributeError(name)

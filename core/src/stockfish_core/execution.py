@@ -1,0 +1,298 @@
+"""Orders inside the ExchangeManager: routing with failover, risk checks, the journal,
+sending, cancel and replace, venue reports applied to the one state machine, and
+orders whose outcome is unknown kept for reconciliation. Part of the ExchangeManager."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .config import ManagerConfig
+from .connector import Connector
+from .errors import OrderRejected, StockfishError, VenueUnavailable
+from .journal import Journal
+from .marketdata import MarketDataHub
+from .models import now_ns
+from .oms import OrderBook
+from .orders import Fill, Order, OrderAction, OrderRequest, OrderStatus, OrderUpdate, Position
+from .risk import RiskChecker
+from .routing import Router
+from .supervision import VenueState
+
+log = logging.getLogger("stockfish.manager")
+T = TypeVar("T")
+
+
+class OrderRouting:
+    """The order half of the ExchangeManager."""
+
+    config: ManagerConfig
+    hub: MarketDataHub
+    orders: OrderBook
+    router: Router
+    risk: RiskChecker
+    journal: Journal
+    _venues: dict[str, VenueState]
+    _running: bool
+    _order_handlers: list[Callable[[Order], Any]]
+    _fill_handlers: list[Callable[[Fill, Order], Any]]
+    _order_waiters: dict[str, list[tuple[Callable[[Order], bool], asyncio.Future[Order]]]]
+
+    if TYPE_CHECKING:
+        def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+        def _call(self, fn: Callable[..., T], *args: Any) -> T: ...
+        def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
+        def _venue(self, name: str) -> VenueState: ...
+        def health_scores(self) -> dict[str, float]: ...
+
+    def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
+        venue = self._venues.get(connector.name)
+        outcome = self.orders.apply(update, connector.name)
+        if outcome is None or venue is None:
+            return
+        order = outcome.order
+        stats = venue.stats
+        sent = self.orders.sent_at.get(order.client_order_id or "")
+        if outcome.first_ack and sent:
+            stats.ack_latency.add(now_ns() - sent)
+            stats.orders_acknowledged += 1
+        if outcome.duplicate_fill:
+            stats.duplicate_fills += 1
+        if outcome.fill is not None:
+            stats.fills += 1
+            for handler in self._fill_handlers:
+                self._notify(handler, outcome.fill, order)
+        if outcome.status_changed:
+            if order.status is OrderStatus.FILLED:
+                stats.orders_filled += 1
+                if sent:
+                    stats.fill_latency.add(now_ns() - sent)
+            elif order.status is OrderStatus.CANCELLED:
+                stats.orders_cancelled += 1
+            elif order.status is OrderStatus.REJECTED:
+                stats.orders_rejected += 1
+                log.warning("order %s rejected by %s: %s", order.client_order_id,
+                            connector.name, order.reason)
+        if outcome.status_changed or outcome.fill is not None or update.replaced \
+                or update.rejected_request:
+            self._order_changed(order)
+
+    def _order_changed(self, order: Order) -> None:
+        for handler in self._order_handlers:
+            self._notify(handler, order)
+        waiters = self._order_waiters.get(order.client_order_id or "")
+        if waiters:
+            for item in list(waiters):
+                predicate, future = item
+                if not future.done() and predicate(order):
+                    future.set_result(order)
+                    waiters.remove(item)
+
+    def _orders_in_doubt(self, connector: str) -> None:
+        for cid in [c for c in self.orders.unacked if
+                    (o := self.orders.get(c)) is not None and o.connector == connector]:
+            order = self.orders.orders[cid]
+            if not order.outcome_unknown:
+                order.outcome_unknown = True
+                self.orders.save(order)
+                log.warning("order %s was in flight on %s when it dropped: outcome unknown; "
+                            "it will be reconciled with %s and never sent elsewhere",
+                            cid, connector, connector)
+            self.orders.unacked.pop(cid, None)
+
+    def _notify(self, handler: Callable[..., Any], *args: Any) -> None:
+        try:
+            handler(*args)
+        except Exception:
+            self.hub.subscriber_errors += 1
+            log.exception("subscriber %r failed", handler)
+
+    def _is_connected(self, name: str) -> bool:
+        venue = self._venues.get(name)
+        return venue is not None and venue.connector.is_connected
+
+
+    # ------------------------------------------------------------------ orders
+    def send_order(self, order: Order, connector_name: str | None = None) -> str:
+        """Check, journal and send a new order; returns its client order id.
+
+        Raises OrderRejected (the order is then REJECTED, with the reason) when a risk
+        check fails or no connector can take it. The venue's answer arrives later:
+        ``get_order_status``, ``wait_for_order`` or a subscriber's ``on_order_update``.
+        """
+        return self._call(self._submit, order, connector_name)
+
+    def _submit(self, order: Order, connector_name: str | None,
+                exclude: frozenset[str] = frozenset()) -> str:
+        if not self._running:
+            raise StockfishError("the manager is not started: call start_all() first")
+        if order.client_order_id is not None and order.client_order_id in self.orders.orders:
+            raise ValueError(f"order {order.client_order_id} was already sent")
+        if order.status is not OrderStatus.PENDING:
+            raise ValueError(f"only a PENDING order can be sent, not {order.status.value}")
+        order.client_order_id = order.client_order_id or self.orders.next_id()
+        venue = self._route(order, connector_name, exclude)
+        try:
+            self.risk.check(order, self._reference_price(order.symbol))
+            self.risk.check_rate(venue.name)
+        except OrderRejected as exc:
+            self._reject_locally(order, venue, exc.reason)
+            raise
+        order.connector = venue.name
+        self.orders.add(order)  # journaled before it leaves
+        venue.stats.orders_submitted += 1
+        self.orders.mark_sent(order)
+        self._spawn(self._send(venue, OrderRequest(OrderAction.SUBMIT, order)))
+        return order.client_order_id
+
+    def _route(self, order: Order, connector_name: str | None,
+               exclude: frozenset[str]) -> VenueState:
+        if connector_name is not None:
+            venue = self._venue(connector_name)
+            why = self.router.eligible(venue.connector, order)
+            if why is not None:
+                self._reject_locally(order, venue, f"connector {connector_name} cannot take "
+                                                   f"this order: {why}")
+                raise OrderRejected(order.reason or "")
+            return venue
+        candidates = [v.connector for v in self._venues.values() if v.name not in exclude]
+        scores = self.health_scores() if self.router.needs_scores else {}
+        chosen, reasons = self.router.choose(order, candidates, scores)
+        if chosen is None:
+            detail = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no connectors"
+            self._reject_locally(order, None, f"no connector can take this order ({detail})")
+            raise OrderRejected(order.reason or "")
+        return self._venues[chosen.name]
+
+    def _reject_locally(self, order: Order, venue: VenueState | None, reason: str) -> None:
+        order.reason = reason
+        order.transition(OrderStatus.REJECTED)
+        if venue is not None:
+            venue.stats.orders_rejected += 1
+        log.warning("order %s %s %s %s rejected before sending: %s", order.client_order_id,
+                    order.side.value, order.quantity, order.symbol, reason)
+        self._order_changed(order)
+
+    def _reference_price(self, symbol: str) -> Decimal | None:
+        tick = self.hub.latest_ticks.get(symbol)
+        if tick is None:
+            trade = self.hub.latest_trades.get(symbol)
+            return None if trade is None else Decimal(repr(trade.price))
+        value = tick.last if tick.last is not None else tick.mid_price
+        return None if value is None else Decimal(repr(value))
+
+    async def _send(self, venue: VenueState, request: OrderRequest) -> None:
+        order = request.order
+        connector = venue.connector
+        try:
+            await connector.hooks.acall("stockfish_execute", connector=connector, request=request)  # type: ignore[union-attr]
+        except OrderRejected as exc:
+            if request.action is OrderAction.SUBMIT:
+                venue.stats.orders_rejected += 1
+                self.orders.finish(order, OrderStatus.REJECTED, exc.reason)
+                log.warning("order %s rejected by %s: %s", order.client_order_id, venue.name,
+                            exc.reason)
+                self._order_changed(order)
+            else:
+                log.warning("%s of order %s refused by %s: %s", request.action.value,
+                            order.client_order_id, venue.name, exc.reason)
+        except VenueUnavailable as exc:
+            if request.action is OrderAction.SUBMIT:
+                self._failover(venue, order, str(exc))
+            else:
+                log.warning("%s of order %s not sent, %s unavailable: %s", request.action.value,
+                            order.client_order_id, venue.name, exc)
+        except Exception as exc:  # noqa: BLE001 - outcome unknown; reconcile, never resend
+            log.error("order %s: %s to %s failed: %s: %s", order.client_order_id,
+                      request.action.value, venue.name, type(exc).__name__, exc)
+            if request.action is OrderAction.SUBMIT and order.is_open:
+                order.outcome_unknown = True
+                self.orders.unacked.pop(order.client_order_id or "", None)
+                self.orders.save(order)
+
+    def _failover(self, venue: VenueState, order: Order, why: str) -> None:
+        """The order never left (VenueUnavailable): send it elsewhere as new."""
+        self.orders.unacked.pop(order.client_order_id or "", None)
+        venue.stats.orders_submitted -= 1
+        log.warning("order %s not sent to %s (%s); routing it again", order.client_order_id,
+                    venue.name, why)
+        del self.orders.orders[order.client_order_id or ""]
+        order.connector = None
+        try:
+            self._submit(order, None, exclude=frozenset({venue.name}))
+        except OrderRejected:
+            self.orders.add(order)  # keep the rejected order in the journal
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Ask the order's venue to cancel it; False if the order is already final."""
+        return self._call(self._request, order_id, OrderAction.CANCEL, None, None, None)
+
+    def replace_order(self, order_id: str, quantity: Any = None, price: Any = None,
+                      stop_price: Any = None) -> bool:
+        """Ask the order's venue to change quantity (new total) and/or prices."""
+        from .orders import to_decimal
+
+        q = None if quantity is None else to_decimal(quantity, field="quantity")
+        p = None if price is None else to_decimal(price, field="price")
+        s = None if stop_price is None else to_decimal(stop_price, field="stop_price")
+        return self._call(self._request, order_id, OrderAction.REPLACE, q, p, s)
+
+    def _request(self, order_id: str, action: OrderAction, quantity: Decimal | None,
+                 price: Decimal | None, stop_price: Decimal | None) -> bool:
+        order = self.get_order(order_id)
+        if order.is_final:
+            return False
+        venue = self._venue(order.connector or "")
+        if action is OrderAction.REPLACE and not venue.connector.capabilities.replace:
+            raise OrderRejected(f"connector {venue.name} does not support replace")
+        self._spawn(self._send(venue, OrderRequest(action, order, quantity, price, stop_price)))
+        return True
+
+    def get_order(self, order_id: str) -> Order:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise KeyError(f"no order {order_id!r}")
+        return order
+
+    def get_order_status(self, order_id: str) -> OrderStatus:
+        return self.get_order(order_id).status
+
+    def open_orders(self) -> list[Order]:
+        return self.orders.open_orders()
+
+    def positions(self) -> dict[str, Position]:
+        return dict(self.orders.positions)
+
+    async def wait_for_order_async(self, order_id: str,
+                                   predicate: Callable[[Order], bool] | None = None,
+                                   timeout: float = 10.0) -> Order:
+        """Wait until ``predicate(order)`` (default: the order is final)."""
+        test = predicate or (lambda o: o.is_final)
+        order = self.get_order(order_id)
+        if test(order):
+            return order
+        future: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
+        self._order_waiters.setdefault(order_id, []).append((test, future))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"order {order_id} still {order.status.value} after "
+                               f"{timeout}s") from None
+
+    def wait_for_order(self, order_id: str, predicate: Callable[[Order], bool] | None = None,
+                       timeout: float = 10.0) -> Order:
+        return self._run(self.wait_for_order_async(order_id, predicate, timeout), timeout + 1)
+
+    async def send_order_async(self, order: Order, connector_name: str | None = None) -> str:
+        return self._submit(order, connector_name)
+
+    def engage_kill_switch(self, reason: str = "engaged by operator") -> None:
+        """Reject every new order until released."""
+        self.risk.engage_kill_switch(reason)
+
+    def release_kill_switch(self) -> None:
+        self.risk.release_kill_switch()
+

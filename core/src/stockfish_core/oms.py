@@ -1,0 +1,272 @@
+"""Order state inside the manager: ids, the one state machine applied to venue reports,
+fill de-duplication, positions and the journal.
+
+Runs on the manager's loop. Venue reports are applied with :meth:`OrderBook.apply`,
+which never raises for a venue's mistake: an illegal transition or an overfill is
+refused, logged and counted, and the order keeps its last good state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .errors import IllegalTransition
+from .journal import Journal
+from .models import now_ns
+from .orders import Fill, Order, OrderStatus, OrderUpdate, Position
+
+__all__ = ["OrderBook", "OrderIdGenerator", "Outcome"]
+
+log = logging.getLogger("stockfish.orders")
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _ALPHABET[r] + out
+        if n == 0:
+            return out
+
+
+class OrderIdGenerator:
+    """Client order ids unique across restarts: ``<prefix><session>-<n>``.
+
+    The session part comes from the start time in milliseconds and the process id, so two
+    runs (or two processes) never share it; ids stay short enough for FIX ClOrdID and
+    IB orderRef.
+    """
+
+    def __init__(self, prefix: str = "SF") -> None:
+        session = _base36(time.time_ns() // 1_000_000) + _base36(os.getpid() % 1296).rjust(2, "0")
+        self.session = session
+        self._prefix = f"{prefix}{session}-"
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter)}"
+
+
+class Outcome:
+    """What applying one report changed (for stats and subscriber notification)."""
+
+    __slots__ = ("order", "fill", "status_changed", "duplicate_fill", "refused", "first_ack")
+
+    def __init__(self, order: Order) -> None:
+        self.order = order
+        self.fill: Fill | None = None
+        self.status_changed = False
+        self.duplicate_fill = False
+        self.refused: str | None = None
+        self.first_ack = False
+
+
+class OrderBook:
+    """Every order this manager knows, by client order id."""
+
+    def __init__(self, journal: Journal | None, id_prefix: str = "SF") -> None:
+        self.journal = journal
+        self.orders: dict[str, Order] = {}
+        self.positions: dict[str, Position] = {}
+        self.next_id: Callable[[], str] = OrderIdGenerator(id_prefix)
+        self._executions: set[tuple[str, str]] = set()
+        #: Orders sent to a venue and not yet acknowledged, with the send time.
+        self.unacked: dict[str, int] = {}
+        self.sent_at: dict[str, int] = {}
+        self.illegal_transitions = 0
+        self.unknown_reports = 0
+        #: Changes waiting for the next journal flush (see :meth:`defer_writes`).
+        self._dirty: dict[str, Order] = {}
+        self._dirty_fills: list[Fill] = []
+        self._schedule: Callable[[Callable[[], None]], Any] | None = None
+        self._flush_pending = False
+        if journal is not None:
+            self._executions = journal.execution_ids()
+
+    def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
+        """Journal changes to known orders in batches: ``schedule(fn)`` runs ``fn`` soon
+        (the manager passes its loop's ``call_soon``), so all the reports handled in one
+        loop iteration share a transaction. New orders are always written at once: an
+        order is on disk before it leaves. A change lost in a crash is recovered by
+        reconciliation with the venue; fills are de-duplicated by execution id."""
+        if schedule is None:
+            self.flush()
+        self._schedule = schedule
+
+    def flush(self) -> None:
+        self._flush_pending = False
+        if self.journal is None or (not self._dirty and not self._dirty_fills):
+            return
+        orders, fills = list(self._dirty.values()), self._dirty_fills
+        self._dirty, self._dirty_fills = {}, []
+        self.journal.record_batch(orders, fills)
+
+    def _write(self, order: Order, fill: Fill | None = None) -> None:
+        if self.journal is None:
+            return
+        if self._schedule is None:
+            if fill is not None:
+                self.journal.record_fill(fill, order)
+            else:
+                self.journal.record_order(order)
+            return
+        self._dirty[order.client_order_id or ""] = order
+        if fill is not None:
+            self._dirty_fills.append(fill)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self._schedule(self.flush)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def restore(self) -> list[Order]:
+        """Reload the journal's open orders (after a restart); returns them."""
+        if self.journal is None:
+            return []
+        restored = [o for o in self.journal.open_orders() if o.client_order_id not in self.orders]
+        for order in restored:
+            assert order.client_order_id is not None
+            self.orders[order.client_order_id] = order
+            for fill in self.journal.fills(order.client_order_id):
+                self._position(fill.symbol).apply(fill)
+        return restored
+
+    def add(self, order: Order) -> None:
+        """A new order, journaled (committed) before it goes anywhere."""
+        assert order.client_order_id is not None
+        self.orders[order.client_order_id] = order
+        if self.journal is not None:
+            self._dirty.pop(order.client_order_id, None)
+            self.journal.record_order(order)
+
+    def save(self, order: Order) -> None:
+        self._write(order)
+
+    def get(self, client_order_id: str) -> Order | None:
+        return self.orders.get(client_order_id)
+
+    def open_orders(self, connector: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values()
+                if o.is_open and (connector is None or o.connector == connector)]
+
+    def mark_sent(self, order: Order) -> None:
+        assert order.client_order_id is not None
+        now = now_ns()
+        self.unacked[order.client_order_id] = now
+        self.sent_at[order.client_order_id] = now
+
+    def finish(self, order: Order, status: OrderStatus, reason: str) -> None:
+        """Move an order to a final status decided in this process (not by a venue)."""
+        order.reason = reason
+        try:
+            order.transition(status)
+        except IllegalTransition as exc:
+            log.error("%s", exc)
+            self.illegal_transitions += 1
+        self.unacked.pop(order.client_order_id or "", None)
+        self.save(order)
+
+    def _position(self, symbol: str) -> Position:
+        position = self.positions.get(symbol)
+        if position is None:
+            position = self.positions[symbol] = Position(symbol)
+        return position
+
+    # -- venue reports ---------------------------------------------------------------
+    def apply(self, update: OrderUpdate, connector: str) -> Outcome | None:
+        """Apply one venue report. Returns None for an order this manager does not know."""
+        order = self.orders.get(update.client_order_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning("%s reported order %s, which this manager does not know (status %s)",
+                        connector, update.client_order_id, update.status.value)
+            return None
+        outcome = Outcome(order)
+        if order.connector not in (None, connector):
+            log.warning("order %s belongs to %s but %s reported it; ignored",
+                        order.client_order_id, order.connector, connector)
+            outcome.refused = "report from another connector"
+            return outcome
+        if update.client_order_id in self.unacked and update.rejected_request is None:
+            self.unacked.pop(update.client_order_id)
+            outcome.first_ack = True
+        if order.outcome_unknown:
+            log.info("order %s: %s reported it again (%s); outcome known", order.client_order_id,
+                     connector, update.status.value)
+            order.outcome_unknown = False
+        if update.venue_order_id and update.venue_order_id != "NONE":
+            order.venue_order_id = update.venue_order_id
+        if update.rejected_request is not None:
+            log.warning("order %s: %s of the order refused by %s: %s", order.client_order_id,
+                        update.rejected_request.value, connector, update.reason)
+            order.reason = update.reason
+            self.save(order)
+            return outcome
+        if update.replaced:
+            if update.quantity is not None:
+                order.quantity = update.quantity
+            if update.price is not None:
+                order.price = update.price
+            if update.stop_price is not None:
+                order.stop_price = update.stop_price
+        target = update.status
+        fill = update.fill
+        if fill is not None:
+            self._apply_fill(order, fill, connector, outcome)
+            if outcome.refused is not None:
+                return outcome
+            if order.filled_quantity >= order.quantity:
+                target = OrderStatus.FILLED
+            elif target in (OrderStatus.SUBMITTED, OrderStatus.PENDING):
+                target = OrderStatus.PARTIALLY_FILLED
+        elif target is OrderStatus.FILLED and order.filled_quantity < order.quantity:
+            # Status before its executions (IB sends orderStatus first): the fills follow.
+            target = OrderStatus.PARTIALLY_FILLED if order.filled_quantity else order.status
+        elif target is OrderStatus.PARTIALLY_FILLED and not order.filled_quantity:
+            target = order.status if order.status is not OrderStatus.PENDING \
+                else OrderStatus.SUBMITTED
+        if update.reason and target in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+            order.reason = update.reason
+        try:
+            outcome.status_changed = order.transition(target, at_ns=update.timestamp_ns)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            outcome.refused = str(exc)
+            log.error("%s (reported by %s; kept %s)", exc, connector, order.status.value)
+        if outcome.fill is not None:
+            self._write(order, outcome.fill)  # fill and order, one transaction
+        elif outcome.status_changed or update.replaced:
+            self.save(order)
+        if order.is_final:
+            self.unacked.pop(order.client_order_id or "", None)
+        return outcome
+
+    def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
+        key = (connector, fill.execution_id)
+        if key in self._executions:
+            outcome.duplicate_fill = True
+            return
+        try:
+            order.apply_fill(fill)
+        except IllegalTransition as exc:
+            self.illegal_transitions += 1
+            outcome.refused = str(exc)
+            log.error("%s (reported by %s)", exc, connector)
+            return
+        self._executions.add(key)
+        if fill.connector is None:
+            fill = _with_connector(fill, connector)
+        outcome.fill = fill
+        self._position(fill.symbol).apply(fill)
+
+
+def _with_connector(fill: Fill, connector: str) -> Fill:
+    return attrs.evolve(fill, connector=connector)

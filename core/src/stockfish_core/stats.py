@@ -1,0 +1,103 @@
+"""Counters and latency samples kept per connector, cheap enough for the hot path."""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any
+
+__all__ = ["ConnectorStats", "LatencySamples", "percentile"]
+
+
+def percentile(sorted_values: list[int] | list[float], q: float) -> float | None:
+    """The q-th percentile (0..100) of already sorted values, nearest-rank."""
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
+    return float(sorted_values[rank])
+
+
+class LatencySamples:
+    """The most recent ``size`` samples in nanoseconds; percentiles on demand."""
+
+    __slots__ = ("samples", "count")
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.samples: collections.deque[int] = collections.deque(maxlen=size)
+        self.count = 0
+
+    def add(self, value_ns: int) -> None:
+        self.samples.append(value_ns)
+        self.count += 1
+
+    def summary(self) -> dict[str, float | int | None]:
+        """count, p50, p90, p99 and max, in microseconds."""
+        values = sorted(self.samples)
+        us = 1e3
+
+        def at(q: float) -> float | None:
+            v = percentile(values, q)
+            return None if v is None else round(v / us, 1)
+
+        return {
+            "count": self.count,
+            "p50_us": at(50),
+            "p90_us": at(90),
+            "p99_us": at(99),
+            "max_us": round(values[-1] / us, 1) if values else None,
+        }
+
+
+class ConnectorStats:
+    """Everything counted for one connector. Plain attributes: the hot path increments
+    them directly."""
+
+    __slots__ = (
+        "updates_received", "updates_delivered", "by_type", "standby", "gaps", "duplicates",
+        "out_of_order", "data_errors", "venue_errors", "orders_submitted", "orders_acknowledged",
+        "orders_filled", "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
+        "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
+        "data_latency", "ack_latency", "fill_latency",
+    )
+
+    def __init__(self) -> None:
+        self.updates_received = 0
+        self.updates_delivered = 0
+        self.by_type: dict[str, int] = collections.defaultdict(int)
+        #: Updates of a symbol that another, preferred, feed is delivering.
+        self.standby = 0
+        self.gaps = 0
+        self.duplicates = 0
+        self.out_of_order = 0
+        self.data_errors = 0
+        self.venue_errors = 0
+        self.orders_submitted = 0
+        self.orders_acknowledged = 0
+        self.orders_filled = 0
+        self.orders_cancelled = 0
+        self.orders_rejected = 0
+        self.fills = 0
+        self.duplicate_fills = 0
+        self.reconnect_attempts = 0
+        self.reconnects = 0
+        self.disconnects = 0
+        self.last_update_ns = 0
+        self.connected_at_ns = 0
+        #: Venue timestamp to receive time, for venues that stamp their messages.
+        self.data_latency = LatencySamples()
+        #: Order sent to first acknowledgement (or reject) from the venue.
+        self.ack_latency = LatencySamples()
+        #: Order sent to its final fill.
+        self.fill_latency = LatencySamples()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, LatencySamples):
+                out[name] = value.summary()
+            elif isinstance(value, dict):
+                out[name] = dict(value)
+            else:
+                out[name] = value
+        return out

@@ -1,0 +1,212 @@
+"""Keeping connectors connected: connect, disconnect, reconnection with exponential
+backoff and jitter, subscriptions and open orders restored after a reconnect, and the
+periodic health check (staleness, unacknowledged orders). Part of the ExchangeManager."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from .config import ManagerConfig
+from .connector import Connector, Subscription
+from .marketdata import MarketDataHub
+from .models import ConnectorStatus, now_ns
+from .oms import OrderBook
+from .orders import OrderAction, OrderRequest
+from .routing import Router, health_score
+from .stats import ConnectorStats
+
+log = logging.getLogger("stockfish.manager")
+T = TypeVar("T")
+
+DOWN = (ConnectorStatus.DISCONNECTED, ConnectorStatus.ERROR)
+
+
+@attrs.define(eq=False)
+class VenueState:
+    """The manager's bookkeeping for one connector."""
+
+    connector: Connector
+    index: int
+    stats: ConnectorStats = attrs.Factory(ConnectorStats)
+    subscriptions: dict[Subscription, None] = attrs.Factory(dict)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+    needs_restore: bool = False
+    last_error_log: float = 0.0
+    status_changed: asyncio.Event | None = None
+
+    async def wait_status(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait until a status change makes ``predicate()`` true."""
+        if self.status_changed is None:
+            self.status_changed = asyncio.Event()
+        event = self.status_changed
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            event.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {timeout}s")
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except asyncio.TimeoutError:
+                continue
+
+    @property
+    def name(self) -> str:
+        return self.connector.name
+
+
+
+class Supervisor:
+    """The connection-keeping half of the ExchangeManager."""
+
+    config: ManagerConfig
+    hub: MarketDataHub
+    orders: OrderBook
+    router: Router
+    _venues: dict[str, VenueState]
+    _running: bool
+    _stopping: bool
+
+    if TYPE_CHECKING:
+        def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+        async def _send(self, venue: VenueState, request: OrderRequest) -> None: ...
+        def _is_connected(self, name: str) -> bool: ...
+
+    # ------------------------------------------------------------------ connecting
+    async def _connect(self, venue: VenueState) -> bool:
+        connector = venue.connector
+        connector.loop = asyncio.get_running_loop()
+        venue.busy = True
+        try:
+            connector.set_status(ConnectorStatus.CONNECTING)
+            await asyncio.wait_for(connector.hooks.acall("stockfish_connect", connector=connector),  # type: ignore[union-attr]
+                                   self.config.connect_timeout)
+            if not connector.is_connected:
+                await venue.wait_status(
+                    lambda: connector.is_connected or connector.status in DOWN,
+                    self.config.connect_timeout)
+            if not connector.is_connected:
+                raise ConnectionError(connector.status_reason or connector.status.value)
+        except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.error("%s: connect failed: %s", connector.name, reason)
+            venue.busy = False
+            if connector.status not in DOWN:
+                connector.set_status(ConnectorStatus.ERROR, reason)
+            else:
+                self._schedule_reconnect(venue)
+            return False
+        venue.busy = False
+        venue.stats.connected_at_ns = now_ns()
+        await self._restore(venue)
+        return True
+
+    async def _disconnect(self, venue: VenueState) -> None:
+        connector = venue.connector
+        if venue.task is not None and venue.task is not asyncio.current_task():
+            venue.task.cancel()
+        try:
+            await connector.hooks.acall("stockfish_disconnect", connector=connector)  # type: ignore[union-attr]
+        except Exception:
+            log.exception("%s: disconnect hook failed", connector.name)
+        if connector.status is not ConnectorStatus.DISCONNECTED:
+            connector.set_status(ConnectorStatus.DISCONNECTED, "stopped")
+
+    def _schedule_reconnect(self, venue: VenueState) -> None:
+        if self._stopping or not self._running or venue.busy:
+            return
+        if venue.task is not None and not venue.task.done():
+            return
+        venue.task = self._spawn(self._reconnect(venue))
+
+    async def _reconnect(self, venue: VenueState) -> None:
+        cfg = self.config
+        delay = cfg.reconnect_initial_delay
+        connector = venue.connector
+        while not self._stopping and not connector.is_connected:
+            wait = delay * random.uniform(0.5, 1.0)  # jitter: reconnects do not stampede
+            log.warning("%s: reconnecting in %.2fs (attempt %d)", connector.name, wait,
+                        venue.stats.reconnect_attempts + 1)
+            await asyncio.sleep(wait)
+            venue.stats.reconnect_attempts += 1
+            venue.busy = True  # status changes from here on are this attempt's own
+            try:
+                await connector.hooks.acall("stockfish_disconnect", connector=connector)  # type: ignore[union-attr]
+            except Exception:
+                log.debug("%s: cleanup before reconnect failed", connector.name, exc_info=True)
+            connector.set_status(ConnectorStatus.RECONNECTING,
+                                 f"attempt {venue.stats.reconnect_attempts}")
+            if await self._connect_once(venue):
+                venue.stats.reconnects += 1
+                log.warning("%s: reconnected after %d attempt(s)", connector.name,
+                            venue.stats.reconnect_attempts)
+                self.hub.reset_sequences(connector.name)
+                await self._restore(venue)
+                return
+            delay = min(cfg.reconnect_max_delay, delay * 2)
+
+    async def _connect_once(self, venue: VenueState) -> bool:
+        connector = venue.connector
+        try:
+            await asyncio.wait_for(connector.hooks.acall("stockfish_connect", connector=connector),  # type: ignore[union-attr]
+                                   self.config.connect_timeout)
+            if not connector.is_connected:
+                await venue.wait_status(
+                    lambda: connector.is_connected or connector.status in DOWN,
+                    self.config.connect_timeout)
+            return connector.is_connected
+        except Exception as exc:  # noqa: BLE001
+            log.error("%s: reconnect failed: %s: %s", connector.name, type(exc).__name__, exc)
+            return False
+        finally:
+            venue.busy = False
+
+    async def _restore(self, venue: VenueState) -> None:
+        """After a (re)connect: every subscription again, then reconcile open orders."""
+        venue.needs_restore = False
+        connector = venue.connector
+        for sub in list(venue.subscriptions):
+            try:
+                await connector.hooks.acall("stockfish_subscribe", connector=connector,  # type: ignore[union-attr]
+                                            subscription=sub)
+            except Exception as exc:  # noqa: BLE001
+                log.error("%s: could not restore subscription %s: %s", connector.name, sub, exc)
+        if connector.capabilities.execution:
+            for order in self.orders.open_orders(connector.name):
+                await self._send(venue, OrderRequest(OrderAction.STATUS, order))
+
+
+    # ------------------------------------------------------------------ health
+    async def _health_loop(self) -> None:
+        interval = self.config.health_check_interval
+        ack_timeout_ns = int(self.config.connect_timeout * 1e9)
+        while True:
+            await asyncio.sleep(interval)
+            now = now_ns()
+            self.hub.check_staleness(now, self._is_connected)
+            for cid, sent in list(self.orders.unacked.items()):
+                order = self.orders.get(cid)
+                if order is None or now - sent < ack_timeout_ns:
+                    continue
+                self.orders.unacked.pop(cid, None)
+                venue = self._venues.get(order.connector or "")
+                if venue is None or not venue.connector.is_connected:
+                    continue
+                log.warning("order %s: no acknowledgement from %s in %.1fs; asking its status",
+                            cid, venue.name, self.config.connect_timeout)
+                order.outcome_unknown = True
+                self._spawn(self._send(venue, OrderRequest(OrderAction.STATUS, order)))
+
+    def health_scores(self) -> dict[str, float]:
+        return {v.name: health_score(v.connector, v.stats, self.router.recent_errors(v.name),
+                                     len(self.hub.stale_symbols(v.name)))
+                for v in self._venues.values()}
+
