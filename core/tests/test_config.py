@@ -142,7 +142,7 @@ extra: 1
     with pytest.raises(ConfigError) as exc:
         load_config(path, registry)
     found = problems(exc)
-    known = "connectors, manager, plugins, subscriptions"
+    known = "connectors, manager, metrics, plugins, subscriptions"
     assert f"extra: unknown top-level key (known: {known})" in found
     assert "manager.health_check_interval: expected a number, got 'fast'" in found
     assert "manager.staleness: expected a number, got True" in found

@@ -2,6 +2,7 @@
 
 ``stockfish plugins``            installed plugins, versions, what is enabled, their hooks
 ``stockfish config check FILE``  validate a configuration (exit 0, or 1 with the problems)
+``stockfish run [FILE]``         run a configuration: live dashboard, or ``--headless`` JSON
 
 One broken plugin never stops the tool: it is reported and the rest still work.
 """
@@ -141,6 +142,17 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from .app.runner import run_command
+
+    try:
+        return run_command(args.config, headless=args.headless, strategy=args.strategy,
+                           duration=args.duration)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
@@ -155,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", "-c", help="a configuration: only its enabled plugins are loaded")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_plugins)
+
+    r = sub.add_parser("run", help="run a configuration with a live dashboard")
+    r.add_argument("config", nargs="?", help="YAML configuration (default: the built-in "
+                                             "simulated venue)")
+    r.add_argument("--headless", action="store_true",
+                   help="JSON log lines on standard output instead of the dashboard")
+    r.add_argument("--strategy", help="a subscriber to attach, as module:Name")
+    r.add_argument("--duration", type=float, help="stop after this many seconds")
+    r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("config", help="work with configuration files")
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")

@@ -50,6 +50,7 @@ __all__ = [
     "ConnectorConfig",
     "FailoverStrategy",
     "ManagerConfig",
+    "MetricsConfig",
     "PluginsConfig",
     "RiskConfig",
     "Secret",
@@ -116,6 +117,15 @@ class ManagerConfig:
 
 
 @attrs.frozen
+class MetricsConfig:
+    """An optional Prometheus endpoint exporting the manager's stats and health."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@attrs.frozen
 class PluginsConfig:
     #: A plugin that fails to import or validate is fatal instead of isolated.
     strict: bool = False
@@ -170,6 +180,7 @@ class Config:
     plugins: PluginsConfig = PluginsConfig()
     subscriptions: list[SubscriptionConfig] = attrs.Factory(list)
     source: str | None = None
+    metrics: MetricsConfig = MetricsConfig()
 
     @property
     def enabled(self) -> dict[str, ConnectorConfig]:
@@ -422,7 +433,7 @@ def _interpolate(node: Any, path: str, problems: list[ConfigProblem]) -> Any:
 
 
 # -- loading ---------------------------------------------------------------------------
-_TOP_LEVEL = {"connectors", "manager", "plugins", "subscriptions"}
+_TOP_LEVEL = {"connectors", "manager", "metrics", "plugins", "subscriptions"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
@@ -475,6 +486,7 @@ def parse_config(
 
     manager = _section(data, "manager", ManagerConfig, ManagerConfig(), problems)
     plugins = _section(data, "plugins", PluginsConfig, PluginsConfig(), problems)
+    metrics = _section(data, "metrics", MetricsConfig, MetricsConfig(), problems)
     subscriptions = _section(
         data, "subscriptions", list[SubscriptionConfig], [], problems
     )
@@ -507,7 +519,7 @@ def parse_config(
 
     if problems:
         raise ConfigError([attrs.evolve(p, file=source) for p in problems])
-    return Config(connectors, manager, plugins, subscriptions, source)
+    return Config(connectors, manager, plugins, subscriptions, source, metrics)
 
 
 def _section(data: Mapping[str, Any], key: str, tp: Any, default: Any,
