@@ -99,6 +99,10 @@ for _hook in HOOKS:
     setattr(HookRecorder, _hook, _make(_hook))
 
 
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 async def test_every_hook_is_exercised(tmp_path: Path) -> None:
     csv = tmp_path / "q.csv"
     csv.write_text("timestamp_ns,symbol,bid,ask,last,bid_size,ask_size,volume\n1,SPY,1,2,,,,\n")
@@ -113,4 +117,9 @@ async def test_every_hook_is_exercised(tmp_path: Path) -> None:
         with pytest.raises(OrderRejected):
             await h.execute(OrderRequest(OrderAction.SUBMIT, Order("SPY", "buy", 1)))
         await h.unsubscribe(Subscription("SPY", DataType.PRICE_TICK))
+        simulator = await h.call("stockfish_simulator", symbols=["SPY"])
+        settings = await simulator.start()
+        assert _exists(settings["path"])
+        await simulator.stop()
+        assert not _exists(settings["path"])
     assert recorder.called == set(HOOKS)

@@ -3,6 +3,7 @@
 ``stockfish plugins``            installed plugins, versions, what is enabled, their hooks
 ``stockfish config check FILE``  validate a configuration (exit 0, or 1 with the problems)
 ``stockfish run [FILE]``         run a configuration: live dashboard, or ``--headless`` JSON
+``stockfish demo``               the three venue simulators, a failover, and a summary
 
 One broken plugin never stops the tool: it is reported and the rest still work.
 """
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 
 from .__about__ import API_VERSION, __version__
 from .config import Config, load_config
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, StockfishError
 from .plugins import PluginRegistry
 
 __all__ = ["main"]
@@ -153,6 +154,16 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         return 1
 
 
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from .app.demo import demo_command
+
+    try:
+        return demo_command(args.duration, out)
+    except (StockfishError, ConfigError) as exc:
+        print(f"stockfish demo: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
@@ -176,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy", help="a subscriber to attach, as module:Name")
     r.add_argument("--duration", type=float, help="stop after this many seconds")
     r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="the three venue simulators, failover and a summary")
+    d.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
+    d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("config", help="work with configuration files")
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .connector import Connector, PluginSpec, Subscription
     from .models import MarketUpdate
     from .orders import OrderRequest
+    from .simulator import VenueSimulator
 
 __all__ = [
     "hookspec",
@@ -27,6 +28,7 @@ __all__ = [
     "stockfish_execute",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
 ]
@@ -116,6 +118,17 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> Awaitable[
 
     :param connector: the connector to send through.
     :param request: the action and the order (``request.order.client_order_id`` is set).
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_simulator(symbols: list[str]) -> VenueSimulator | None:
+    """A simulator of the venue, not yet started, for ``stockfish demo`` and tests.
+
+    Its ``start()`` serves on 127.0.0.1 and returns the connector settings that reach
+    it; ``stop()`` takes it away (the demo's failover does so mid-run).
+
+    :param symbols: the symbols the simulator should quote.
     """
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import math
+import random
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +166,42 @@ def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[Marke
 @hookimpl
 def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
     raise OrderRejected(f"csvfeed connector {connector.name!r} is a data feed and takes no orders")
+
+
+class CsvFeedSimulator:
+    """The venue on one machine: a temporary CSV of random-walk quotes."""
+
+    def __init__(self, symbols: list[str], rows: int = 1000) -> None:
+        self.symbols = symbols
+        self.rows = rows
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    async def start(self) -> Mapping[str, Any]:
+        self._dir = tempfile.TemporaryDirectory(prefix="csvfeed-")
+        path = Path(self._dir.name) / "quotes.csv"
+        rng = random.Random(7)
+        prices = dict.fromkeys(self.symbols, 100.0)
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["timestamp_ns", "symbol", "bid", "ask", "last", "bid_size",
+                             "ask_size", "volume"])
+            for i in range(self.rows):
+                symbol = self.symbols[i % len(self.symbols)]
+                prices[symbol] = max(1.0, prices[symbol] + rng.uniform(-0.05, 0.05))
+                bid = round(prices[symbol], 2)
+                writer.writerow([1_700_000_000_000_000_000 + i * 1_000_000, symbol, bid,
+                                 round(bid + 0.01, 2), bid, 100, 100, i])
+        return {"path": str(path), "loop": True}
+
+    async def stop(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def received_order_ids(self) -> list[str]:
+        return []
+
+
+@hookimpl
+def stockfish_simulator(symbols: list[str]) -> CsvFeedSimulator:
+    return CsvFeedSimulator(symbols)
