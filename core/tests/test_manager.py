@@ -20,6 +20,7 @@ from stockfish_core import (
     FailoverStrategy,
     MarketUpdate,
     Order,
+    OrderAction,
     OrderRejected,
     OrderSide,
     OrderStatus,
@@ -27,6 +28,7 @@ from stockfish_core import (
     OrderUpdate,
     PluginRegistry,
     Subscription,
+    hookimpl,
 )
 from stockfish_core.config import ManagerConfig, RiskConfig
 from stockfish_core.sim import plugin as sim_plugin
@@ -517,3 +519,69 @@ async def test_restart_reloads_open_orders_from_the_journal(tmp_path: Path) -> N
         assert done.status is OrderStatus.REJECTED
         assert "unknown order" in (done.reason or "")
     second.journal.close()
+
+
+class Flaky:
+    """A venue plugin whose orders never leave (VenueUnavailable) or break mid-send."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.requests: list[Any] = []
+
+    @hookimpl
+    def stockfish_plugin_spec(self) -> Any:
+        from stockfish_core import API_VERSION, Capabilities, PluginSpec
+
+        return PluginSpec(API_VERSION, None, Capabilities(order_types={OrderType.MARKET}))
+
+    @hookimpl
+    def stockfish_connect(self, connector: Any) -> None:
+        connector.set_status(ConnectorStatus.CONNECTED)
+
+    @hookimpl
+    def stockfish_disconnect(self, connector: Any) -> None:
+        connector.set_status(ConnectorStatus.DISCONNECTED)
+
+    @hookimpl
+    def stockfish_execute(self, connector: Any, request: Any) -> None:
+        self.requests.append(request.action)
+        raise self.error
+
+
+async def test_an_order_that_never_left_fails_over_to_the_backup() -> None:
+    from stockfish_core import VenueUnavailable
+
+    reg = registry()
+    flaky = Flaky(VenueUnavailable("socket closed before the send"))
+    reg.register(flaky, "flaky")
+    m = ExchangeManager(config=FAST, registry=reg, journal=":memory:")
+    m.add_connector("primary", "flaky", primary=True)
+    m.add_connector("backup", "sim", tick_interval=0.005)
+    async with m:
+        order_id = await m.send_order_async(Order("SPY", "BUY", 1))
+        done = await m.wait_for_order_async(order_id)
+        assert done.status is OrderStatus.FILLED
+        assert done.connector == "backup"
+        assert flaky.requests == [OrderAction.SUBMIT]
+        assert m.get_stats()["connectors"]["primary"]["orders_submitted"] == 0
+    m.journal.close()
+
+
+async def test_a_send_that_broke_leaves_the_outcome_unknown_never_resent() -> None:
+    reg = registry()
+    flaky = Flaky(ConnectionResetError("reset during write"))
+    reg.register(flaky, "flaky")
+    m = ExchangeManager(config=FAST, registry=reg, journal=":memory:")
+    m.add_connector("primary", "flaky", primary=True)
+    m.add_connector("backup", "sim", tick_interval=0.005)
+    async with m:
+        order = Order("SPY", "BUY", 1)
+        order_id = await m.send_order_async(order)
+        rec = Recorder()
+        await rec.until(lambda: order.outcome_unknown, timeout=2)
+        assert order.status is OrderStatus.PENDING
+        assert order.connector == "primary"
+        assert sim(m, "backup").engine.orders() == []  # never sent elsewhere
+        assert flaky.requests == [OrderAction.SUBMIT]
+        assert m.journal.order(order_id).outcome_unknown  # type: ignore[union-attr]
+    m.journal.close()
