@@ -186,9 +186,8 @@ class OrderRouting:
 
     async def _send(self, venue: VenueState, request: OrderRequest) -> None:
         order = request.order
-        connector = venue.connector
         try:
-            await connector.hooks.acall("stockfish_execute", connector=connector, request=request)  # type: ignore[union-attr]
+            await venue.hook("stockfish_execute", request=request)
         except OrderRejected as exc:
             if request.action is OrderAction.SUBMIT:
                 venue.stats.orders_rejected += 1

@@ -341,8 +341,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                 if not venue.connector.is_connected:
                     continue  # applied when it connects
                 try:
-                    await venue.connector.hooks.acall(  # type: ignore[union-attr]
-                        "stockfish_subscribe", connector=venue.connector, subscription=sub)
+                    await venue.hook("stockfish_subscribe", subscription=sub)
                 except Exception as exc:  # noqa: BLE001 - reported per subscription
                     venue.subscriptions.pop(sub, None)
                     self.hub.remove_feed(key, venue.name)
@@ -379,8 +378,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                 self.hub.remove_feed((sub.symbol, sub.data_type), venue.name)
                 if venue.connector.is_connected:
                     try:
-                        await venue.connector.hooks.acall(  # type: ignore[union-attr]
-                            "stockfish_unsubscribe", connector=venue.connector, subscription=sub)
+                        await venue.hook("stockfish_unsubscribe", subscription=sub)
                     except Exception as exc:  # noqa: BLE001
                         log.error("%s: unsubscribe %s failed: %s", venue.name, sub, exc)
 

@@ -62,6 +62,22 @@ class VenueState:
     def name(self) -> str:
         return self.connector.name
 
+    async def hook(self, name: str, **kwargs: Any) -> Any:
+        """Call one of the plugin's hooks for this connector and await the result."""
+        hooks = self.connector.hooks
+        assert hooks is not None, "connectors of the manager always have hooks"
+        return await hooks.acall(name, connector=self.connector, **kwargs)
+
+    async def open(self, timeout: float) -> None:
+        """The connect hook, then CONNECTED within ``timeout``; raises otherwise."""
+        connector = self.connector
+        await asyncio.wait_for(self.hook("stockfish_connect"), timeout)
+        if not connector.is_connected:
+            await self.wait_status(lambda: connector.is_connected or connector.status in DOWN,
+                                   timeout)
+        if not connector.is_connected:
+            raise ConnectionError(connector.status_reason or connector.status.value)
+
 
 
 class Supervisor:
@@ -87,14 +103,7 @@ class Supervisor:
         venue.busy = True
         try:
             connector.set_status(ConnectorStatus.CONNECTING)
-            await asyncio.wait_for(connector.hooks.acall("stockfish_connect", connector=connector),  # type: ignore[union-attr]
-                                   self.config.connect_timeout)
-            if not connector.is_connected:
-                await venue.wait_status(
-                    lambda: connector.is_connected or connector.status in DOWN,
-                    self.config.connect_timeout)
-            if not connector.is_connected:
-                raise ConnectionError(connector.status_reason or connector.status.value)
+            await venue.open(self.config.connect_timeout)
         except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.error("%s: connect failed: %s", connector.name, reason)
@@ -114,7 +123,7 @@ class Supervisor:
         if venue.task is not None and venue.task is not asyncio.current_task():
             venue.task.cancel()
         try:
-            await connector.hooks.acall("stockfish_disconnect", connector=connector)  # type: ignore[union-attr]
+            await venue.hook("stockfish_disconnect")
         except Exception:
             log.exception("%s: disconnect hook failed", connector.name)
         if connector.status is not ConnectorStatus.DISCONNECTED:
@@ -139,7 +148,7 @@ class Supervisor:
             venue.stats.reconnect_attempts += 1
             venue.busy = True  # status changes from here on are this attempt's own
             try:
-                await connector.hooks.acall("stockfish_disconnect", connector=connector)  # type: ignore[union-attr]
+                await venue.hook("stockfish_disconnect")
             except Exception:
                 log.debug("%s: cleanup before reconnect failed", connector.name, exc_info=True)
             connector.set_status(ConnectorStatus.RECONNECTING,
@@ -156,13 +165,8 @@ class Supervisor:
     async def _connect_once(self, venue: VenueState) -> bool:
         connector = venue.connector
         try:
-            await asyncio.wait_for(connector.hooks.acall("stockfish_connect", connector=connector),  # type: ignore[union-attr]
-                                   self.config.connect_timeout)
-            if not connector.is_connected:
-                await venue.wait_status(
-                    lambda: connector.is_connected or connector.status in DOWN,
-                    self.config.connect_timeout)
-            return connector.is_connected
+            await venue.open(self.config.connect_timeout)
+            return True
         except Exception as exc:  # noqa: BLE001
             log.error("%s: reconnect failed: %s: %s", connector.name, type(exc).__name__, exc)
             return False
@@ -175,8 +179,7 @@ class Supervisor:
         connector = venue.connector
         for sub in list(venue.subscriptions):
             try:
-                await connector.hooks.acall("stockfish_subscribe", connector=connector,  # type: ignore[union-attr]
-                                            subscription=sub)
+                await venue.hook("stockfish_subscribe", subscription=sub)
             except Exception as exc:  # noqa: BLE001
                 log.error("%s: could not restore subscription %s: %s", connector.name, sub, exc)
         if connector.capabilities.execution:
