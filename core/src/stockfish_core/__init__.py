@@ -1,11 +1,16 @@
 """Trading Stockfish connectors: the core of the plugin framework.
 
 Importing this package loads no plugin: plugins are loaded by name, by
-:class:`~stockfish_core.plugins.PluginRegistry`, when a configuration enables them.
+:class:`~stockfish_core.plugins.PluginRegistry`, when a configuration enables them. It
+stays light for plugins, which import from it: the manager and the configuration loader
+(asyncio, cattrs, PyYAML) load on first use of their names.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .__about__ import API_VERSION, __version__
-from .config import Config, FailoverStrategy, Secret, load_config
 from .connector import Capabilities, Connector, PluginSpec, Subscription
 from .errors import (
     ConfigError,
@@ -17,7 +22,6 @@ from .errors import (
     StockfishError,
     VenueUnavailable,
 )
-from .manager import ExchangeManager
 from .models import (
     ConnectorStatus,
     DataType,
@@ -43,6 +47,29 @@ from .orders import (
     TimeInForce,
 )
 from .plugins import PluginRegistry, hookimpl
+from .secret import Secret
+
+if TYPE_CHECKING:
+    from .config import Config, FailoverStrategy, load_config
+    from .manager import ExchangeManager
+
+_LAZY = {
+    "Config": "config",
+    "FailoverStrategy": "config",
+    "load_config": "config",
+    "ExchangeManager": "manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stockfish_core' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "API_VERSION",

@@ -16,12 +16,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .__about__ import API_VERSION, __version__
-from .config import Config, load_config
 from .errors import ConfigError, PluginError, StockfishError
 from .plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from .config import Config
 
 __all__ = ["main"]
 
@@ -86,6 +88,8 @@ def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
     config = None
     config_path = args.config or os.environ.get("STOCKFISH_CONFIG")
     if config_path:
+        from .config import load_config
+
         try:
             config = load_config(config_path, registry, validate_plugins=False)
         except ConfigError as exc:
@@ -128,6 +132,8 @@ def _print_plugins(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
+    from .config import load_config
+
     registry = PluginRegistry()
     try:
         config = load_config(args.file, registry)

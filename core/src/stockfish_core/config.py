@@ -43,6 +43,7 @@ from .connector import Subscription
 from .errors import ConfigError, ConfigProblem, PluginError, PluginNotInstalled
 from .models import DataType
 from .plugins import PluginRegistry
+from .secret import Secret
 
 __all__ = [
     "CORE_KEYS",
@@ -59,23 +60,6 @@ __all__ = [
     "parse_config",
     "structure_plugin_config",
 ]
-
-
-@attrs.frozen(repr=False)
-class Secret:
-    """A string that never shows itself: ``repr`` and ``str`` give ``'***'``."""
-
-    _value: str = attrs.field(alias="value")
-
-    def get_secret_value(self) -> str:
-        """The real value, for the one place that sends it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
 
 
 class FailoverStrategy(str, enum.Enum):
