@@ -3,6 +3,9 @@
 Runs, N times each, in fresh interpreters:
   python        `python -c pass`                      interpreter start-up
   entry points  bare importlib.metadata scan of the `stockfish` group
+  libraries     importing the venue libraries the plugins wrap (pyzmq, quickfix,
+                ib_insync); plugins that import their library only when a connector
+                connects load faster than this
   discover      PluginRegistry().installed()          (no plugin imported)
   load all      discover + load every installed plugin (imports them)
   cli           `stockfish plugins` end to end
@@ -24,6 +27,11 @@ from pathlib import Path
 CASES = {
     "python": "pass",
     "entry points": "import importlib.metadata as m; m.entry_points(group='stockfish')",
+    "libraries": (
+        "import importlib.util as u\n"
+        "for m in ('zmq', 'quickfix', 'ib_insync'):\n"
+        "    u.find_spec(m) and __import__(m)"
+    ),
     "discover": "from stockfish_core.plugins import PluginRegistry; PluginRegistry().installed()",
     "load all": (
         "from stockfish_core.plugins import PluginRegistry; r = PluginRegistry(); "
@@ -60,6 +68,7 @@ def main() -> None:
     print(f"{'case':<14}{'median ms':>10}{'x python':>10}{'+ms':>8}")
     for name, value in results.items():
         print(f"{name:<14}{value * 1e3:>10.1f}{value / base:>10.2f}{(value - base) * 1e3:>8.1f}")
+
 
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
