@@ -51,7 +51,9 @@ def stockfish_connect(connector: Connector) -> Awaitable[None] | None:
     Report progress with ``connector.set_status`` (CONNECTED once usable) and keep the
     session object in ``connector.state``. Raise to fail the attempt; the manager retries
     with backoff. Report a later loss as DISCONNECTED (or ERROR): the manager reconnects
-    by calling ``stockfish_disconnect`` then this hook again.
+    by calling ``stockfish_disconnect`` then this hook again. If your library reconnects
+    by itself (ZeroMQ does), report RECONNECTING instead: the manager leaves the session
+    alone and, when you report CONNECTED again, restores subscriptions and orders.
 
     :param connector: the connector to open.
     """

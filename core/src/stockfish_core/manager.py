@@ -287,14 +287,19 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             return
         if venue.status_changed is not None:
             venue.status_changed.set()
-        level = logging.WARNING if status in DOWN and not self._stopping else logging.INFO
+        lost = status in DOWN or status is ConnectorStatus.RECONNECTING
+        level = logging.WARNING if lost and not self._stopping else logging.INFO
         log.log(level, "%s: %s%s", connector.name, status.value, f" ({reason})" if reason else "")
-        if status in DOWN and not self._stopping and self._running and not venue.busy:
-            venue.stats.disconnects += 1
+        if lost and not self._stopping and self._running and not venue.busy:
+            if not venue.needs_restore:
+                venue.stats.disconnects += 1
             venue.needs_restore = True
             self._orders_in_doubt(connector.name)
             self.hub.check_staleness(now_ns(), self._is_connected)
-            self._schedule_reconnect(venue)
+            if status in DOWN:
+                self._schedule_reconnect(venue)
+            # RECONNECTING from the plugin: its library reconnects by itself; wait for
+            # CONNECTED, then restore subscriptions and reconcile orders.
         elif status is ConnectorStatus.CONNECTED and venue.needs_restore and not venue.busy:
             # The plugin's library reconnected by itself: restore here.
             self._spawn(self._restore(venue))

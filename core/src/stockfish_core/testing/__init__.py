@@ -4,9 +4,12 @@ hooks, and the conformance suite every connector passes through the ExchangeMana
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .harness import ConnectorHarness, RecordingListener, ReportedError
+
+if TYPE_CHECKING:
+    from .conformance import ConnectorConformance, VenueUnderTest, conformance_manager
 
 __all__ = [
     "ConnectorConformance",
@@ -14,6 +17,7 @@ __all__ = [
     "RecordingListener",
     "ReportedError",
     "VenueUnderTest",
+    "conformance_manager",
 ]
 
 
