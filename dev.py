@@ -28,7 +28,7 @@ PY = BIN / "python"
 #: Every distribution in the repository, installed editable with its test extras.
 DISTRIBUTIONS = [
     "core[test,dashboard,metrics]",
-    "plugins/stockfish-zmq[test]",
+    "plugins/stockfish-zmq[test,fast]",
     "plugins/stockfish-fix[test]",
     "plugins/stockfish-ibkr[test]",
 ]

@@ -1,0 +1,483 @@
+"""From raw frames to MarketUpdates: decode, filter, sequence, maintain books, build.
+
+:class:`FeedProcessor` is what ``stockfish_normalize`` runs, once per batch. The batch
+is a :class:`FrameBatch` (a list of JSON bodies that also says which publisher it came
+from and when it was read); a plain list of bytes, str or dicts is accepted too and is
+treated as coming from an unnamed stream.
+
+Per message, the common path is: one JSON decode, a dict lookup for the symbol's
+interest, a comparison with the expected sequence number, one builder call. Everything
+unusual (held back, duplicate, gap, restart, a bad message) leaves that path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stockfish_core.models import (
+    PAYLOAD_TYPES,
+    DataType,
+    MarketUpdate,
+    now_ns,
+)
+
+from . import schema
+from .depth import BookState, DepthBooks
+from .normalize import (
+    DataError,
+    build_bar,
+    build_custom,
+    build_macro,
+    build_news,
+    build_ticker,
+    build_trade,
+    check_data,
+    venue_ts,
+)
+from .schema import DATA_TYPE_KIND, KINDS
+from .sequencing import Sequencer, Tracker
+from .stats import FeedStats, RateLimitedLog
+
+if TYPE_CHECKING:
+    from stockfish_core.connector import Connector
+
+    from .config import ZmqConfig
+
+__all__ = ["FeedProcessor", "FrameBatch", "Stream"]
+
+log = logging.getLogger("stockfish.zmq")
+
+Handler = Callable[["Stream", dict[str, Any], str, int], "MarketUpdate | None"]
+_PAYLOAD_DATA_TYPE: dict[type, DataType] = {cls: dt for dt, cls in PAYLOAD_TYPES.items()}
+
+
+class FrameBatch(list):  # type: ignore[type-arg]
+    """A batch of raw JSON bodies read from one publisher at one time."""
+
+    __slots__ = ("recv_ts_ns", "stream")
+
+    def __init__(self, stream: Stream, recv_ts_ns: int) -> None:
+        super().__init__()
+        self.stream = stream
+        self.recv_ts_ns = recv_ts_ns
+
+
+class Stream:
+    """One publisher endpoint: its sequence space, its books."""
+
+    __slots__ = ("books", "last_recv_ns", "name", "processor", "sequencer", "snapshot_endpoint")
+
+    def __init__(self, name: str, processor: FeedProcessor, snapshot_endpoint: str | None) -> None:
+        self.name = name
+        self.processor = processor
+        self.snapshot_endpoint = snapshot_endpoint
+        cfg = processor.config
+        self.sequencer = Sequencer(self, buffer_size=cfg.reorder_buffer, wait=cfg.reorder_wait,
+                                   reset_window=cfg.sequence_reset_window)
+        self.books: dict[str, BookState] = {}
+        self.last_recv_ns = 0
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.name}>"
+
+    # SequenceEvents, forwarded to the processor with the stream
+    def on_join(self, tracker: Tracker, sequence: int) -> None:
+        self.processor.on_join(self, tracker, sequence)
+
+    def on_gap(self, tracker: Tracker, expected: int, received: int) -> None:
+        self.processor.on_gap(self, tracker, expected, received)
+
+    def on_restart(self, tracker: Tracker, sequence: int, old_session: Any) -> None:
+        self.processor.on_restart(self, tracker, sequence, old_session)
+
+    def on_duplicate(self, tracker: Tracker, sequence: int) -> None:
+        self.processor.stats.duplicates += 1
+
+    def on_held(self, tracker: Tracker, sequence: int) -> None:
+        self.processor.stats.out_of_order += 1
+
+
+class FeedProcessor:
+    """Normalization state of one connector (all its publishers)."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        config: ZmqConfig,
+        stats: FeedStats | None = None,
+        *,
+        normalizers: dict[str, Callable[[dict[str, Any]], Any]] | None = None,
+        request_snapshot: Callable[[Stream, str], None] | None = None,
+    ) -> None:
+        self.connector = connector
+        self.config = config
+        self.name = connector.name
+        self.label = config.feed_name or connector.name
+        self.stats = stats if stats is not None else FeedStats()
+        self.loads = schema.loads
+        self.request_snapshot = request_snapshot
+        #: symbol (topic) -> the message kinds subscribed; None: everything.
+        self.interest: dict[str, set[str]] | None = None if config.subscribe_all else {}
+        self.depth_levels: dict[str, int] = {}
+        self.errors = RateLimitedLog(log)
+        #: Order books: depth messages, invalidation and resynchronisation.
+        self.depth = DepthBooks(self)
+        self.streams: dict[str, Stream] = {}
+        self.default_stream = Stream("", self, None)
+        self.custom_kinds = frozenset(normalizers or ())
+        self.handlers = self._make_handlers(normalizers or {})
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- setup ----------------------------------------------------------------------
+    def add_stream(self, name: str, snapshot_endpoint: str | None) -> Stream:
+        stream = self.streams[name] = Stream(name, self, snapshot_endpoint)
+        return stream
+
+    def _make_handlers(self, normalizers: dict[str, Callable[[dict[str, Any]], Any]]
+                       ) -> dict[str, Handler]:
+        handlers: dict[str, Handler] = {
+            "ticker": self._simple(DataType.PRICE_TICK, build_ticker, needs_symbol=True),
+            "trade": self._simple(DataType.TRADE, build_trade, needs_symbol=True),
+            "bar": self._simple(DataType.OHLCV_BAR, build_bar, needs_symbol=True),
+            "news": self._simple(DataType.NEWS, build_news, needs_symbol=False),
+            "macro": self._simple(DataType.MACRO, build_macro, needs_symbol=False),
+            "custom": self._simple(DataType.CUSTOM, build_custom, needs_symbol=False),
+            "depth": self.depth.handle,
+        }
+        for kind, fn in normalizers.items():
+            handlers[kind] = self._plugged(kind, fn)
+        only = self.config.feed_type
+        if only is not None:
+            for kind in list(handlers):
+                if kind != only:
+                    handlers[kind] = self._skip
+        return handlers
+
+    # -- subscriptions --------------------------------------------------------------
+    def add_interest(self, topic: str, kind: str, depth: int | None) -> bool:
+        """Note a subscription (again is a no-op: the manager re-subscribes after a
+        reconnect); return True if the topic is new (subscribe the socket)."""
+        if kind == "depth":
+            self.depth_levels[topic] = depth or self.config.book_depth
+        if self.interest is None:
+            return False
+        kinds = self.interest.get(topic)
+        new_topic = kinds is None
+        if kinds is None:
+            kinds = self.interest[topic] = set()
+        if kind == "depth" and kind not in kinds:
+            for stream in self.streams.values():
+                self.depth.new_book(stream, topic)
+        kinds.add(kind)
+        return new_topic
+
+    def remove_interest(self, topic: str, kind: str) -> bool:
+        """Forget a subscription; return True if nothing wants the topic any more."""
+        if self.interest is None:
+            return False
+        kinds = self.interest.get(topic)
+        if not kinds or kind not in kinds:
+            return False
+        kinds.discard(kind)
+        if kind == "depth":
+            self.depth_levels.pop(topic, None)
+            for stream in self.streams.values():
+                stream.books.pop(topic, None)
+        if kinds:
+            return False
+        del self.interest[topic]
+        for stream in self.streams.values():
+            stream.sequencer.forget(topic)
+        return True
+
+    # -- the hot path ---------------------------------------------------------------
+    def process(self, messages: list[Any]) -> list[MarketUpdate]:
+        """Normalize one batch; bad messages are counted and reported, never raised."""
+        stream: Stream = getattr(messages, "stream", None) or self.default_stream
+        recv_ts: int = getattr(messages, "recv_ts_ns", 0) or now_ns()
+        stream.last_recv_ns = recv_ts
+        stats = self.stats
+        stats.batches += 1
+        stats.received += len(messages)
+        out: list[MarketUpdate] = []
+        append = out.append
+        trackers = stream.sequencer.trackers
+        interest = self.interest
+        handlers = self.handlers
+        loads = self.loads
+        for raw in messages:
+            msg: Any = None
+            try:
+                msg = loads(raw) if type(raw) is bytes else _coerce(raw, loads)
+                if type(msg) is not dict:
+                    raise DataError("malformed", "a message must be a JSON object")
+                symbol = msg.get("symbol")
+                key = msg.get("type") if symbol is None else symbol
+                if type(key) is not str or not key:
+                    raise _bad_key(msg)
+                if interest is not None and key not in interest:
+                    stats.filtered += 1
+                    continue
+                seq = msg.get("sequence")
+                if seq is not None:
+                    tracker = trackers.get(key)
+                    if (tracker is None or seq != tracker.next_seq or type(seq) is not int
+                            or tracker.pending or msg.get("session") != tracker.session):
+                        for released in self._offer(stream, key, tracker, msg, seq):
+                            self._dispatch_safe(stream, key, released, recv_ts, out)
+                        continue
+                    tracker.next_seq = seq + 1
+                kind = msg.get("type")
+                handler = handlers.get(kind) if type(kind) is str else None
+                if handler is None:
+                    raise _unknown_kind(kind)
+                if interest is not None and kind not in interest[key] and \
+                        kind not in self.custom_kinds:
+                    stats.filtered += 1
+                    continue
+                update = handler(stream, msg, key, recv_ts)
+                if update is not None:
+                    append(update)
+            except DataError as exc:
+                self.bad(stream, exc, msg, raw)
+            except Exception as exc:  # noqa: BLE001 - one bad message never stops a stream
+                self.bad(stream, _unexpected(exc, msg), msg, raw)
+        if self._timer is None and self._loop_or_none() is None:
+            self._expire_into(out)  # no event loop to time the reorder buffer: do it here
+        stats.delivered += len(out)
+        return out
+
+    def _dispatch(self, stream: Stream, key: str, msg: dict[str, Any],
+                  recv_ts: int) -> MarketUpdate | None:
+        kind = msg.get("type")
+        handler = self.handlers.get(kind) if type(kind) is str else None
+        if handler is None:
+            raise _unknown_kind(kind)
+        interest = self.interest
+        if interest is not None and kind not in interest.get(key, ()) and \
+                kind not in self.custom_kinds:
+            self.stats.filtered += 1
+            return None
+        return handler(stream, msg, key, recv_ts)
+
+    def _dispatch_safe(self, stream: Stream, key: str, msg: dict[str, Any], recv_ts: int,
+                       out: list[MarketUpdate]) -> None:
+        try:
+            update = self._dispatch(stream, key, msg, recv_ts)
+        except DataError as exc:
+            self.bad(stream, exc, msg, None)
+        except Exception as exc:  # noqa: BLE001 - one bad message never stops a stream
+            self.bad(stream, _unexpected(exc, msg), msg, None)
+        else:
+            if update is not None:
+                out.append(update)
+
+    def _offer(self, stream: Stream, key: str, tracker: Tracker | None, msg: dict[str, Any],
+               seq: Any) -> list[dict[str, Any]]:
+        if type(seq) is not int or seq < 0:
+            raise DataError("wrong_type", f"sequence must be a non-negative integer, got {seq!r}"
+                            [:120])
+        session = msg.get("session")
+        if session is not None and type(session) is not str and type(session) is not int:
+            raise DataError("wrong_type", "session must be a string or an integer")
+        sequencer = stream.sequencer
+        if tracker is None:
+            if len(sequencer.trackers) >= self.config.max_symbols:
+                raise DataError("too_many_symbols", f"more than max_symbols="
+                                f"{self.config.max_symbols} symbols from this publisher; "
+                                f"{key!r} ignored")
+            tracker = sequencer.tracker(key)
+        before = sequencer.released
+        released = sequencer.offer(tracker, msg, seq, session)
+        self.stats.reordered += sequencer.released - before
+        if sequencer.waiting:
+            self._arm_timer()
+        return released
+
+    # -- handlers -------------------------------------------------------------------
+    def _simple(self, data_type: DataType, builder: Callable[[Any, dict[str, Any], int], Any],
+                *, needs_symbol: bool) -> Handler:
+        name = self.name
+        kind = DATA_TYPE_KIND[data_type]
+
+        def handle(stream: Stream, msg: dict[str, Any], key: str, recv_ts: int) -> MarketUpdate:
+            data = msg.get("data")
+            if type(data) is not dict:
+                data = check_data(msg)
+            symbol = msg.get("symbol")
+            if needs_symbol and symbol is None:
+                raise DataError("missing_field", f"symbol is required for a {kind} message")
+            ts = venue_ts(msg)
+            payload = builder(symbol, data, ts or recv_ts)
+            return MarketUpdate(data_type, payload, name, msg.get("sequence"), ts, recv_ts,
+                                stream.name)
+
+        return handle
+
+    def _skip(self, stream: Stream, msg: dict[str, Any], key: str, recv_ts: int) -> None:
+        self.stats.filtered += 1
+
+    def _plugged(self, kind: str, fn: Callable[[dict[str, Any]], Any]) -> Handler:
+        name = self.name
+
+        def handle(stream: Stream, msg: dict[str, Any], key: str,
+                   recv_ts: int) -> MarketUpdate | None:
+            try:
+                result = fn(msg)
+            except DataError:
+                raise
+            except Exception as exc:
+                raise DataError("normalizer_error",
+                                f"normalizer for {kind!r} failed: {exc!r}") from exc
+            if result is None:
+                return None
+            if isinstance(result, MarketUpdate):
+                update = result
+                update.source = update.source or name
+                update.stream = update.stream or stream.name
+                if update.sequence_number is None:
+                    update.sequence_number = msg.get("sequence")
+                update.recv_ts_ns = update.recv_ts_ns or recv_ts
+            else:
+                data_type = _PAYLOAD_DATA_TYPE.get(type(result))
+                if data_type is None:
+                    raise DataError("normalizer_error", f"normalizer for {kind!r} returned "
+                                    f"{type(result).__name__}, not a payload or MarketUpdate")
+                ts = venue_ts(msg)
+                update = MarketUpdate(data_type, result, name, msg.get("sequence"), ts,
+                                      recv_ts, stream.name)
+            interest = self.interest
+            if interest is not None and \
+                    DATA_TYPE_KIND[update.data_type] not in interest.get(key, ()):
+                self.stats.filtered += 1
+                return None
+            return update
+
+        return handle
+
+    # -- sequence events --------------------------------------------------------------
+    def on_join(self, stream: Stream, tracker: Tracker, sequence: int) -> None:
+        self.depth.on_join(stream, tracker, sequence)
+
+    def on_gap(self, stream: Stream, tracker: Tracker, expected: int, received: int) -> None:
+        lost = received - expected
+        stats = self.stats
+        stats.gaps += 1
+        stats.lost += lost
+        symbol = tracker.key
+        message = (f"{self.label}: sequence gap from {stream.name} on {symbol}: expected "
+                   f"{expected}, received {received} ({lost} lost)")
+        self.errors.log(logging.WARNING, "gap:" + stream.name, "%s", message)
+        self.connector.report_error(message, symbol=symbol, code="sequence_gap")
+        self.depth.on_gap(stream, symbol, expected, received)
+
+    def on_restart(self, stream: Stream, tracker: Tracker, sequence: int, old: Any) -> None:
+        self.stats.restarts += 1
+        symbol = tracker.key
+        change = (f"session {old!r} -> {tracker.session!r}" if tracker.session != old
+                  else "sequence reset")
+        message = (f"{self.label}: publisher {stream.name} restarted ({change}); {symbol} "
+                   f"continues at sequence {sequence}")
+        self.errors.log(logging.WARNING, "restart:" + stream.name, "%s", message)
+        self.connector.report_error(message, symbol=symbol, code="publisher_restart")
+        self.depth.on_restart(stream, symbol, sequence)
+
+    # -- reorder-buffer timing ----------------------------------------------------------
+    def _loop_or_none(self) -> asyncio.AbstractEventLoop | None:
+        loop = self.connector.loop
+        if loop is not None and not loop.is_closed():
+            return loop
+        return None
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            return
+        loop = self._loop_or_none()
+        if loop is None:
+            return
+        deadlines = [d for s in self._all_streams()
+                     if (d := s.sequencer.next_deadline()) is not None]
+        if deadlines:
+            delay = max(0.0, min(deadlines) - time.monotonic())
+            self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        out: list[MarketUpdate] = []
+        self._expire_into(out)
+        if out:
+            self.stats.delivered += len(out)
+            self.connector.deliver(out)
+        self._arm_timer()
+
+    def _expire_into(self, out: list[MarketUpdate]) -> None:
+        now = time.monotonic()
+        for stream in self._all_streams():
+            sequencer = stream.sequencer
+            if not sequencer.waiting:
+                continue
+            before = sequencer.released
+            for tracker, messages in sequencer.expire(now):
+                recv_ts = now_ns()
+                for msg in messages:
+                    self._dispatch_safe(stream, tracker.key, msg, recv_ts, out)
+            self.stats.reordered += sequencer.released - before
+
+    def _all_streams(self) -> list[Stream]:
+        return [self.default_stream, *self.streams.values()]
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- bad input --------------------------------------------------------------------
+    def bad(self, stream: Stream, exc: DataError, msg: Any, raw: Any) -> None:
+        """Count, log (rate-limited) and report one unusable message."""
+        self.stats.count_error(exc.code)
+        symbol = msg.get("symbol") if type(msg) is dict else None
+        symbol = symbol if type(symbol) is str else None
+        where = stream.name or "unnamed stream"
+        message = f"{self.label}: bad message from {where}: {exc} [{exc.code}]; dropped"
+        self.errors.log(logging.WARNING, "data:" + exc.code, "%s; message: %s", message,
+                        _excerpt(msg if msg is not None else raw))
+        self.connector.report_error(message, symbol=symbol, code=exc.code, data=True)
+
+
+def _coerce(raw: Any, loads: Callable[[Any], Any]) -> Any:
+    if type(raw) is dict:
+        return raw
+    if isinstance(raw, (bytes, bytearray, memoryview, str)):
+        return loads(bytes(raw) if not isinstance(raw, (bytes, str)) else raw)
+    raise DataError("malformed", f"cannot read a message of type {type(raw).__name__}")
+
+
+def _bad_key(msg: dict[str, Any]) -> DataError:
+    symbol = msg.get("symbol")
+    if symbol is not None:
+        return DataError("wrong_type", f"symbol must be a non-empty string, got {symbol!r}"[:120])
+    if "type" not in msg:
+        return DataError("missing_field", "type is required")
+    return DataError("wrong_type", f"type must be a string, got {msg.get('type')!r}"[:120])
+
+
+def _unknown_kind(kind: Any) -> DataError:
+    if kind is None:
+        return DataError("missing_field", "type is required")
+    return DataError("unknown_type", f"unknown message type {kind!r} (known: "
+                     f"{', '.join(sorted(KINDS))})"[:200])
+
+
+def _unexpected(exc: Exception, msg: Any) -> DataError:
+    if msg is None and isinstance(exc, ValueError):
+        return DataError("malformed", f"not valid JSON: {exc}"[:200])
+    return DataError("invalid_value", f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."

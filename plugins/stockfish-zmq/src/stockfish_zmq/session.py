@@ -1,0 +1,318 @@
+"""One connected ZeroMQ feed: sockets, receiver, connection monitor, subscriptions.
+
+``connector.state`` holds a :class:`FeedSession`. It opens one SUB socket per publisher
+endpoint (each is one sequence space), reads them with a receiver, watches each
+connection with a ZeroMQ socket monitor, and reports status from what it sees:
+
+- CONNECTING until a first handshake with a publisher succeeds, then CONNECTED while
+  at least one publisher is connected;
+- RECONNECTING when every publisher went away: ZeroMQ reconnects by itself, so the
+  manager leaves the session (and the messages already queued in it) alone. When a
+  publisher is back, CONNECTED is reported again, the manager restores subscriptions,
+  and the sequence tracking recognises the publisher's restart (see
+  :mod:`stockfish_zmq.sequencing`).
+
+A failed handshake (a wrong CURVE key, CURVE on one side only) is reported as an error
+with code ``handshake_failed``; nothing from such a publisher is ever received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
+
+from stockfish_core.connector import Subscription
+from stockfish_core.models import ConnectorStatus, now_ns
+
+from .config import CurveKeys, ZmqConfig, load_normalizer
+from .processor import FeedProcessor, FrameBatch, Stream
+from .receiver import Receiver, make_receiver
+from .schema import DATA_TYPE_KIND
+from .snapshot import SnapshotClient
+from .stats import FeedStats, RateLimitedLog
+
+if TYPE_CHECKING:
+    from stockfish_core.connector import Connector
+
+__all__ = ["FeedSession"]
+
+log = logging.getLogger("stockfish.zmq")
+
+_MONITORED = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_MONITOR_STOPPED
+)
+#: After a disconnection ZeroMQ announces its reconnect attempt at once; without one
+#: (a protocol error, e.g. a message over max_message_size) the session reconnects.
+_RETRY_GRACE = 0.5
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+)
+
+
+def _detached_config(config: Any) -> ZmqConfig:
+    if isinstance(config, ZmqConfig):
+        return attrs.evolve(config, subscribe_all=True)
+    return ZmqConfig(endpoints=["ipc://unused"], subscribe_all=True)
+
+
+class FeedSession:
+    """The connector state of a ZeroMQ feed connector."""
+
+    def __init__(self, connector: Connector, stats: FeedStats | None = None, *,
+                 detached: bool = False) -> None:
+        self.connector = connector
+        self.config: ZmqConfig = (
+            _detached_config(connector.config) if detached else connector.config
+        )
+        self.stats = stats if stats is not None else FeedStats()
+        self.label = self.config.feed_name or connector.name
+        normalizers = {kind: load_normalizer(ref) for kind, ref in self.config.normalizers.items()}
+        self.processor = FeedProcessor(connector, self.config, self.stats,
+                                       normalizers=normalizers,
+                                       request_snapshot=self._request_snapshot)
+        #: Normalize one batch (what ``stockfish_normalize`` calls).
+        self.normalize = self.processor.process
+        self.ctx: zmq.Context[Any] | None = None
+        self.sockets: dict[str, zmq.Socket[bytes]] = {}
+        self.receiver: Receiver | None = None
+        self.snapshots: dict[str, SnapshotClient] = {}
+        #: Publisher endpoint -> whether its connection is up (handshake done).
+        self.up: dict[str, bool] = {}
+        self.ever_connected = False
+        self.closed = False
+        self._actx: zmq.asyncio.Context | None = None
+        self._monitors: list[zmq.asyncio.Socket] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stale: set[str] = set()
+        self._retry_checks: dict[str, asyncio.TimerHandle] = {}
+        self._notices = RateLimitedLog(log, interval=30.0, burst=1)
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        return self.processor.streams
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        connector, cfg = self.connector, self.config
+        loop = asyncio.get_running_loop()
+        connector.loop = connector.loop or loop
+        curve = cfg.curve.resolve() if cfg.curve is not None else None
+        self.ctx = ctx = zmq.Context()
+        self._actx = zmq.asyncio.Context.shadow(ctx.underlying)
+        connector.set_status(ConnectorStatus.CONNECTING,
+                             f"connecting to {', '.join(cfg.endpoints)}")
+        pairs: list[tuple[zmq.Socket[bytes], Stream]] = []
+        for index, endpoint in enumerate(cfg.endpoints):
+            stream = self.processor.add_stream(endpoint, cfg.snapshot_for(endpoint))
+            sock = self._sub_socket(ctx, curve)
+            address = f"inproc://stockfish-zmq-monitor-{id(self):x}-{index}"
+            sock.monitor(address, _MONITORED)
+            monitor = self._actx.socket(zmq.PAIR)
+            monitor.connect(address)
+            self._monitors.append(monitor)
+            self._tasks.append(asyncio.ensure_future(self._watch(endpoint, monitor)))
+            sock.connect(endpoint)
+            if cfg.subscribe_all:
+                sock.setsockopt(zmq.SUBSCRIBE, b"")
+            self.sockets[endpoint] = sock
+            self.up[endpoint] = False
+            pairs.append((sock, stream))
+            if stream.snapshot_endpoint is not None:
+                self.snapshots[endpoint] = SnapshotClient(
+                    self.processor, stream, stream.snapshot_endpoint, self._actx, curve,
+                    cfg.snapshot_timeout)
+        self.receiver = make_receiver(cfg.receive_mode, ctx, loop, pairs, self._feed,
+                                      cfg.batch_size, connector.name)
+        self.receiver.start()
+        if cfg.staleness is not None:
+            self._tasks.append(asyncio.ensure_future(self._watch_staleness(cfg.staleness)))
+        log.info("%s: subscribed to %s (receive mode %s, curve %s)", self.label,
+                 ", ".join(cfg.endpoints), type(self.receiver).__name__,
+                 "on" if curve else "off")
+
+    def _sub_socket(self, ctx: zmq.Context[Any], curve: CurveKeys | None) -> zmq.Socket[bytes]:
+        cfg = self.config
+        sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
+        sock.linger = 0
+        sock.rcvhwm = cfg.rcvhwm
+        sock.maxmsgsize = cfg.max_message_size
+        sock.reconnect_ivl = int(cfg.reconnect_interval * 1000)
+        sock.reconnect_ivl_max = int(cfg.reconnect_interval_max * 1000)
+        if cfg.heartbeat_interval is not None:
+            timeout = cfg.heartbeat_timeout or 3 * cfg.heartbeat_interval
+            sock.heartbeat_ivl = int(cfg.heartbeat_interval * 1000)
+            sock.heartbeat_timeout = int(timeout * 1000)
+            sock.heartbeat_ttl = int(timeout * 1000)
+        if curve is not None:
+            sock.curve_serverkey = curve.server_public
+            sock.curve_publickey = curve.client_public
+            sock.curve_secretkey = curve.client_secret
+        return sock
+
+    def _feed(self, batch: FrameBatch) -> None:
+        if not self.closed:
+            self.connector.feed(batch)
+
+    async def stop(self) -> None:
+        """Close everything; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.receiver is not None:
+            await self.receiver.stop()
+        for client in self.snapshots.values():
+            await client.close()
+        for sock in self.sockets.values():
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disable_monitor()
+        for check in self._retry_checks.values():
+            check.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for monitor in self._monitors:
+            monitor.close(linger=0)
+        for sock in self.sockets.values():
+            sock.close(linger=0)
+        self.processor.close()
+        if self.ctx is not None:
+            self.ctx.destroy(linger=0)
+        self.connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected")
+
+    # -- subscriptions ----------------------------------------------------------------
+    def subscribe(self, subscription: Subscription) -> None:
+        topic, kind = self._check(subscription)
+        if self.processor.add_interest(topic, kind, subscription.depth):
+            self._set_topic(topic, True)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        topic, kind = self._check(subscription)
+        if self.processor.remove_interest(topic, kind):
+            self._set_topic(topic, False)
+
+    def _check(self, subscription: Subscription) -> tuple[str, str]:
+        if self.closed or self.receiver is None:
+            raise RuntimeError(f"zmq connector {self.connector.name!r} is not connected")
+        kind = DATA_TYPE_KIND.get(subscription.data_type)
+        if kind is None:
+            raise ValueError(f"zmq connector cannot serve {subscription.data_type}")
+        only = self.config.feed_type
+        if only is not None and kind != only:
+            raise ValueError(f"zmq connector {self.connector.name!r} carries only {only} "
+                             f"messages (feed_type); cannot subscribe {subscription}")
+        if not subscription.symbol:
+            raise ValueError("a subscription needs a symbol (the topic it subscribes to)")
+        return subscription.symbol, kind
+
+    def _set_topic(self, topic: str, subscribe: bool) -> None:
+        if self.config.subscribe_all or self.receiver is None:
+            return
+        data = topic.encode()
+        for sock in self.sockets.values():
+            self.receiver.set_topic(sock, data, subscribe)
+
+    def _request_snapshot(self, stream: Stream, symbol: str) -> None:
+        client = self.snapshots.get(stream.name)
+        if client is not None and not self.closed:
+            client.request(symbol)
+
+    # -- connection monitoring --------------------------------------------------------
+    async def _watch(self, endpoint: str, monitor: zmq.asyncio.Socket) -> None:
+        while True:
+            frames = await monitor.recv_multipart()
+            event = parse_monitor_message(frames)["event"]
+            if event == zmq.EVENT_MONITOR_STOPPED:
+                return
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.up[endpoint] = True
+                self.ever_connected = True
+                log.info("%s: connected to publisher %s", self.label, endpoint)
+            elif event in _HANDSHAKE_FAILED:
+                self._handshake_failed(endpoint, event)
+            elif event == zmq.EVENT_DISCONNECTED and self.up.get(endpoint):
+                self.up[endpoint] = False
+                self.stats.disconnects += 1
+                message = (f"{self.label}: publisher {endpoint} went away; reconnecting")
+                log.warning("%s", message)
+                self.connector.report_error(message, code="disconnected")
+                self._retry_checks[endpoint] = asyncio.get_running_loop().call_later(
+                    _RETRY_GRACE, self._force_reconnect, endpoint)
+            elif event == zmq.EVENT_CONNECT_RETRIED:
+                check = self._retry_checks.pop(endpoint, None)
+                if check is not None:
+                    check.cancel()
+            self._update_status()
+
+    def _force_reconnect(self, endpoint: str) -> None:
+        self._retry_checks.pop(endpoint, None)
+        if self.receiver is not None and not self.closed and not self.up.get(endpoint):
+            log.warning("%s: ZeroMQ gave up on %s (a protocol error, such as a message over "
+                        "max_message_size); connecting again", self.label, endpoint)
+            self.receiver.reconnect(self.sockets[endpoint], endpoint)
+
+    def _handshake_failed(self, endpoint: str, event: int) -> None:
+        self.stats.handshake_failures += 1
+        if self.config.curve is not None:
+            hint = ("check curve.server_key against the publisher's public key, and that the "
+                    "publisher uses CURVE and accepts this client's key")
+        else:
+            hint = "the publisher may require CURVE (configure the curve section)"
+        message = (f"{self.label}: handshake with publisher {endpoint} failed "
+                   f"({zmq.Event(event).name}); nothing is received from it: {hint}")
+        if self._notices.log(logging.ERROR, "handshake:" + endpoint, "%s", message):
+            self.connector.report_error(message, code="handshake_failed")
+
+    def _update_status(self) -> None:
+        if self.closed:
+            return
+        connected = sum(self.up.values())
+        total = len(self.up)
+        if connected:
+            self.connector.set_status(ConnectorStatus.CONNECTED,
+                                      f"{connected} of {total} publishers connected")
+        elif self.ever_connected:
+            # A loss that ZeroMQ repairs by itself: RECONNECTING tells the manager to wait
+            # for CONNECTED rather than tear the session down.
+            self.connector.set_status(ConnectorStatus.RECONNECTING,
+                                      "every publisher went away; ZeroMQ is reconnecting")
+
+    async def _watch_staleness(self, staleness: float) -> None:
+        limit_ns = int(staleness * 1e9)
+        started = now_ns()
+        while True:
+            await asyncio.sleep(staleness / 2)
+            now = now_ns()
+            for name, stream in self.streams.items():
+                last = stream.last_recv_ns or started
+                if now - last > limit_ns:
+                    if name not in self._stale:
+                        self._stale.add(name)
+                        message = (f"{self.label}: no message from {name} for "
+                                   f"{(now - last) / 1e9:.1f}s (stale feed)")
+                        log.warning("%s", message)
+                        self.connector.report_error(message, code="stale")
+                elif name in self._stale:
+                    self._stale.discard(name)
+                    log.info("%s: %s is sending again", self.label, name)
+
+    def describe(self) -> dict[str, Any]:
+        """A snapshot of the session for status displays."""
+        return {
+            "endpoints": dict(self.up),
+            "stats": self.stats.as_dict(),
+            "stale": sorted(self._stale),
+            "time": time.time(),
+        }

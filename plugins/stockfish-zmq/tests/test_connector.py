@@ -1,0 +1,234 @@
+"""The connector against a real pyzmq publisher on 127.0.0.1 (and ipc in a temp folder):
+connection, subscriptions and topic filtering, every message type, several publishers,
+restart of a publisher, data only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from stockfish_core import (
+    ConnectorStatus,
+    DataType,
+    Order,
+    OrderAction,
+    OrderRejected,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    Subscription,
+)
+from stockfish_zmq.publisher import Publisher
+from stockfish_zmq.synthetic import SyntheticMarket
+from stockfish_zmq.testing import errors_with, stats_of, subscribe_and_wait, zmq_harness
+
+MODES = ["loop", "thread"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_ticks_arrive_in_order_with_stream_and_sequence(publisher: Publisher,
+                                                              mode: str) -> None:
+    async with zmq_harness([publisher.endpoint], receive_mode=mode) as h:
+        await h.connect()
+        assert h.connector.status is ConnectorStatus.CONNECTED
+        await subscribe_and_wait(h, publisher, Subscription("BTCUSD"))
+        for i in range(200):
+            publisher.publish("ticker", "BTCUSD", {"bid": 100.0 + i, "ask": 101.0 + i})
+        updates = [await h.next_update(5) for _ in range(200)]
+        assert [u.sequence_number for u in updates] == list(range(1, 201))
+        assert [u.payload.bid for u in updates] == [100.0 + i for i in range(200)]
+        assert {u.stream for u in updates} == {publisher.endpoint}
+        assert all(u.source == "zmq" and u.recv_ts_ns >= u.venue_ts_ns > 0 for u in updates)
+        stats = stats_of(h)
+        assert stats.delivered == 200 and stats.gaps == 0 and stats.data_errors == 0
+
+
+async def test_topic_prefix_matches_are_filtered_to_the_exact_symbol(publisher: Publisher
+                                                                     ) -> None:
+    async with zmq_harness([publisher.endpoint]) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("BTC"))
+        publisher.publish("ticker", "BTCUSD", {"last": 1.0})  # "BTC" is a prefix of it
+        publisher.publish("trade", "BTC", {"price": 2.0, "size": 1})  # not subscribed type
+        publisher.publish("ticker", "BTC", {"last": 3.0})
+        update = await h.next_update(5)
+        assert update.symbol == "BTC" and update.payload.last == 3.0
+        assert stats_of(h).filtered == 2
+        assert stats_of(h).received == 3
+
+
+async def test_unsubscribe_stops_the_topic_at_the_publisher(publisher: Publisher) -> None:
+    async with zmq_harness([publisher.endpoint]) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("AAA"))
+        await subscribe_and_wait(h, publisher, Subscription("BBB"))
+        await h.unsubscribe(Subscription("AAA"))
+        await asyncio.to_thread(publisher.wait_subscription_count, b"AAA", 0, 5.0)
+        publisher.publish("ticker", "AAA", {"last": 1.0})
+        publisher.publish("ticker", "BBB", {"last": 2.0})
+        update = await h.next_update(5)
+        assert update.symbol == "BBB"
+        assert stats_of(h).received == 1  # AAA never left the publisher
+
+
+async def test_every_type_end_to_end_including_symbol_less_news(publisher: Publisher) -> None:
+    async with zmq_harness([publisher.endpoint]) as h:
+        await h.connect()
+        for sub in (Subscription("ETH", DataType.TRADE), Subscription("ETH", DataType.OHLCV_BAR),
+                    Subscription("ETH", DataType.CUSTOM), Subscription("news", DataType.NEWS),
+                    Subscription("macro", DataType.MACRO),
+                    Subscription("ETH", DataType.ORDERBOOK_SNAPSHOT, depth=1)):
+            await subscribe_and_wait(h, publisher, sub)
+        publisher.publish("trade", "ETH", {"price": 2500.0, "size": 0.5, "side": "sell"})
+        publisher.publish("bar", "ETH", {"open": 1, "high": 2, "low": 1, "close": 2})
+        publisher.publish("custom", "ETH", {"oi": 12})
+        publisher.publish("news", None, {"title": "ETF approved", "symbols": ["ETH"]})
+        publisher.publish("macro", None, {"event": "NFP", "value": 150, "importance": 3})
+        publisher.publish("depth", "ETH", {"snapshot": True, "bids": [[10, 1], [9, 1]],
+                                           "asks": [[11, 1]]})
+        updates = [await h.next_update(5) for _ in range(6)]
+        assert [u.data_type for u in updates] == [
+            DataType.TRADE, DataType.OHLCV_BAR, DataType.CUSTOM, DataType.NEWS, DataType.MACRO,
+            DataType.ORDERBOOK_SNAPSHOT]
+        assert updates[3].payload.symbols == ["ETH"]
+        assert updates[5].payload.depth == 1  # the subscription's depth
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_two_publishers_tcp_and_ipc_are_two_sequence_spaces(
+        publisher_factory: Callable[..., Publisher], tmp_path: Path, mode: str) -> None:
+    tcp = publisher_factory(session="a")
+    ipc = publisher_factory(f"ipc://{tmp_path}/feed.sock", session="b")
+    async with zmq_harness([tcp.endpoint, ipc.endpoint], receive_mode=mode) as h:
+        await h.connect()
+        await subscribe_and_wait(h, [tcp, ipc], Subscription("SOL"))
+        await h.wait_status(ConnectorStatus.CONNECTED)
+        for i in range(50):
+            tcp.publish("ticker", "SOL", {"last": float(i)})
+            ipc.publish("ticker", "SOL", {"last": float(i)})
+        updates = [await h.next_update(5) for _ in range(100)]
+        by_stream: dict[str, list[int | None]] = {}
+        for u in updates:
+            by_stream.setdefault(u.stream, []).append(u.sequence_number)
+        assert by_stream == {tcp.endpoint: list(range(1, 51)), ipc.endpoint: list(range(1, 51))}
+        assert stats_of(h).gaps == 0 and stats_of(h).duplicates == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_restarted_publisher_is_picked_up_without_any_action(
+        publisher_factory: Callable[..., Publisher], mode: str) -> None:
+    first = publisher_factory(session="before")
+    endpoint = first.endpoint
+    async with zmq_harness([endpoint], reconnect_interval=0.05, reconnect_interval_max=0.2,
+                           receive_mode=mode) as h:
+        await h.connect()
+        await subscribe_and_wait(h, first, Subscription("BTCUSD"))
+        for i in range(10):
+            first.publish("ticker", "BTCUSD", {"last": float(i)})
+        assert [(await h.next_update(5)).sequence_number for _ in range(10)] == list(range(1, 11))
+        first.stop()
+        await h.wait_status(ConnectorStatus.RECONNECTING, 10)
+        assert errors_with(h, "disconnected")
+        second = publisher_factory(endpoint, session="after")
+        await second.wait_subscribed_async(b"BTCUSD", 10)
+        await h.wait_status(ConnectorStatus.CONNECTED, 10)
+        for i in range(5):
+            second.publish("ticker", "BTCUSD", {"last": 100.0 + i})
+        after = [await h.next_update(5) for _ in range(5)]
+        assert [u.sequence_number for u in after] == [1, 2, 3, 4, 5]
+        assert after[0].payload.last == 100.0
+        stats = stats_of(h)
+        assert stats.restarts == 1 and stats.duplicates == 0 and stats.disconnects == 1
+        (restart,) = errors_with(h, "publisher_restart")
+        assert "'before' -> 'after'" in restart.message and restart.symbol == "BTCUSD"
+
+
+async def test_a_restart_without_session_field_is_recognised_by_the_reset_rule(
+        publisher_factory: Callable[..., Publisher]) -> None:
+    pub = publisher_factory()
+    async with zmq_harness([pub.endpoint]) as h:
+        await h.connect()
+        await subscribe_and_wait(h, pub, Subscription("X"))
+        for seq in (1, 2, 3, 4, 1, 2):  # the publisher started again from 1
+            pub.publish("ticker", "X", {"last": float(seq)}, sequence=seq, session=False)
+        updates = [await h.next_update(5) for _ in range(6)]
+        assert [u.sequence_number for u in updates] == [1, 2, 3, 4, 1, 2]
+        assert stats_of(h).restarts == 1
+
+
+async def test_synthetic_stream_is_clean(publisher: Publisher) -> None:
+    async with zmq_harness([publisher.endpoint], snapshot_endpoint=publisher.snapshot_endpoint,
+                           staleness=30.0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("SYM000"))
+        await subscribe_and_wait(h, publisher,
+                                 Subscription("SYM000", DataType.ORDERBOOK_SNAPSHOT, depth=5))
+        await subscribe_and_wait(h, publisher, Subscription("SYM000", DataType.TRADE))
+        publisher.stream(SyntheticMarket(["SYM000", "SYM001"]), rate=0, count=3000)
+        await asyncio.to_thread(publisher.wait_stream_done, 20)
+        last = await h.next_update(10, where=lambda u: u.sequence_number == 1500)
+        assert last.symbol == "SYM000"
+        stats = stats_of(h)
+        assert stats.data_errors == 0 and stats.gaps == 0 and stats.book_invalidations == 0
+        assert stats.received == 1500  # SYM001 never reached the connector
+        books = [u.payload for u in h.listener.updates
+                 if u.data_type is DataType.ORDERBOOK_SNAPSHOT]
+        assert books and all(b.depth <= 5 for b in books)
+        assert all(b.bids[0].price < b.asks[0].price for b in books)
+
+
+async def test_execute_refuses_orders_and_the_connector_is_data_only(publisher: Publisher
+                                                                     ) -> None:
+    async with zmq_harness([publisher.endpoint]) as h:
+        assert h.connector.data_only
+        assert not h.connector.capabilities.execution
+        assert set(h.connector.capabilities.data_types) == set(DataType)
+        order = Order("BTCUSD", OrderSide.BUY, Decimal(1), OrderType.LIMIT, price=Decimal(100))
+        order.client_order_id = "C1"
+        with pytest.raises(OrderRejected, match="does not take orders"):
+            await h.execute(OrderRequest(OrderAction.SUBMIT, order))
+
+
+async def test_subscribe_before_connect_and_bad_subscriptions_raise(publisher: Publisher
+                                                                    ) -> None:
+    async with zmq_harness([publisher.endpoint], feed_type="ticker") as h:
+        with pytest.raises(RuntimeError, match="not connected"):
+            await h.subscribe(Subscription("X"))
+        await h.connect()
+        with pytest.raises(ValueError, match="carries only ticker"):
+            await h.subscribe(Subscription("X", DataType.TRADE))
+        with pytest.raises(ValueError, match="needs a symbol"):
+            await h.subscribe(Subscription(""))
+
+
+async def test_disconnect_closes_and_reconnect_keeps_the_counters(publisher: Publisher) -> None:
+    async with zmq_harness([publisher.endpoint]) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("X"))
+        publisher.publish("ticker", "X", {"last": 1.0})
+        await h.next_update(5)
+        first = h.connector.state
+        await h.disconnect()
+        assert h.connector.status is ConnectorStatus.DISCONNECTED and first.closed
+        await h.disconnect()  # twice is fine
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("X"))
+        publisher.publish("ticker", "X", {"last": 2.0})
+        assert (await h.next_update(5)).payload.last == 2.0
+        assert stats_of(h) is first.stats and stats_of(h).delivered == 2
+
+
+async def test_a_silent_publisher_is_reported_stale(publisher: Publisher) -> None:
+    async with zmq_harness([publisher.endpoint], staleness=0.2) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("X"))
+        publisher.publish("ticker", "X", {"last": 1.0})
+        await h.next_update(5)
+        await h.listener.wait_for(lambda: errors_with(h, "stale"), 5, "a staleness report")
+        (stale,) = errors_with(h, "stale")
+        assert publisher.endpoint in stale.message
+        assert h.connector.state.describe()["stale"] == [publisher.endpoint]
