@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Everything a developer runs, on a machine with nothing but Python.
 
-    python3 dev.py test [PYTEST ARGS]   install into .venv (first run), then run every test
+    python3 dev.py test [PYTEST ARGS]   install into .venv (first run), then run every test;
+                                        with no arguments, the IBKR tests run a second
+                                        time on ib_async (in .venv-ib_async)
     python3 dev.py lint                 ruff and mypy over all packages
     python3 dev.py bench                run the benchmarks in bench/
     python3 dev.py env                  only create/refresh .venv
@@ -22,17 +24,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("STOCKFISH_VENV", ROOT / ".venv"))
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PY = BIN / "python"
 
 #: Every distribution in the repository, installed editable with its test extras.
 DISTRIBUTIONS = [
     "core[test,dashboard,metrics]",
     "plugins/stockfish-zmq[test,fast]",
     "plugins/stockfish-fix[test]",
-    "plugins/stockfish-ibkr[test]",
+    "plugins/stockfish-ibkr[test,ib_insync]",
 ]
 TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML"]
+
+#: ib_insync and ib_async install the same `eventkit` module: one library per environment.
+IB_ASYNC_VENV = VENV.with_name(VENV.name + "-ib_async")
+IB_ASYNC_DISTRIBUTIONS = ["core[test]", "plugins/stockfish-ibkr[test,ib_async]"]
+
+
+def python(venv: Path) -> Path:
+    return venv / ("Scripts" if os.name == "nt" else "bin") / "python"
+
+
+PY = python(VENV)
 
 
 def run(*cmd: str | Path, **kwargs: object) -> int:
@@ -40,30 +51,34 @@ def run(*cmd: str | Path, **kwargs: object) -> int:
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False, **kwargs).returncode  # type: ignore[call-overload]
 
 
-def fingerprint() -> str:
+def fingerprint(distributions: list[str]) -> str:
     digest = hashlib.sha256()
     for path in sorted(ROOT.glob("**/pyproject.toml")):
         if ".venv" in path.parts or ".tox" in path.parts:
             continue
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
-    digest.update(" ".join(DISTRIBUTIONS + TOOLS).encode())
+    digest.update(" ".join(distributions).encode())
     return digest.hexdigest()
 
 
-def ensure_env() -> None:
-    stamp = VENV / ".stockfish-installed"
-    want = fingerprint()
-    if stamp.exists() and stamp.read_text() == want and PY.exists():
+def ensure_env(env: Path = VENV, distributions: list[str] | None = None,
+               tools: list[str] | None = None) -> None:
+    distributions = DISTRIBUTIONS if distributions is None else distributions
+    tools = TOOLS if tools is None else tools
+    py = python(env)
+    stamp = env / ".stockfish-installed"
+    want = fingerprint(distributions + tools)
+    if stamp.exists() and stamp.read_text() == want and py.exists():
         return
-    if not PY.exists():
-        print(f"creating virtual environment {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check"]
+    if not py.exists():
+        print(f"creating virtual environment {env}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env)
+    pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
     steps = [
         [*pip, "--upgrade", "pip", "setuptools>=77", "wheel"],
-        [*pip, *TOOLS],
-        [*pip, *[arg for d in DISTRIBUTIONS for arg in ("-e", d)]],
+        *([[*pip, *tools]] if tools else []),
+        [*pip, *[arg for d in distributions for arg in ("-e", d)]],
     ]
     for step in steps:
         if run(*step) != 0:
@@ -80,7 +95,14 @@ def main(argv: list[str]) -> int:
     if command == "env":
         return 0
     if command == "test":
-        return run(PY, "-m", "pytest", *rest)
+        code = run(PY, "-m", "pytest", *rest)
+        if rest:
+            return code
+        # The IBKR connector on its other library, ib_async, in an environment of its own.
+        ensure_env(IB_ASYNC_VENV, IB_ASYNC_DISTRIBUTIONS, [])
+        code_async = run(python(IB_ASYNC_VENV), "-m", "pytest", "plugins/stockfish-ibkr/tests",
+                         env={**os.environ, "STOCKFISH_IBKR_LIBRARY": "ib_async"})
+        return code or code_async
     if command == "lint":
         code = run(PY, "-m", "ruff", "check", ".")
         return run(PY, "-m", "mypy") or code

@@ -1,10 +1,176 @@
-"""The stockfish-ibkr plugin: hook implementations registered under the entry point `ibkr`."""
+"""The stockfish-ibkr plugin: hook implementations registered under the entry point
+``ibkr``. Interactive Brokers TWS / IB Gateway through ib_insync or ib_async."""
 
 from __future__ import annotations
 
-from stockfish_core import API_VERSION, PluginSpec, hookimpl
+import logging
+from typing import Any
+
+from stockfish_core import (
+    API_VERSION,
+    Capabilities,
+    Connector,
+    ConnectorStatus,
+    DataType,
+    OHLCVBar,
+    OrderAction,
+    OrderRejected,
+    OrderRequest,
+    OrderType,
+    PluginSpec,
+    Position,
+    Subscription,
+    TimeInForce,
+    VenueUnavailable,
+    hookimpl,
+)
+
+from . import marketdata
+from .config import IBKRConfig
+from .errors import ClientIdInUse
+from .marketdata import FeedKind, FeedSub, bar_request, to_bar
+from .session import IBSession
+from .state import IBKRState
+
+__all__ = [
+    "historical_bars",
+    "positions",
+    "stockfish_connect",
+    "stockfish_disconnect",
+    "stockfish_execute",
+    "stockfish_normalize",
+    "stockfish_plugin_spec",
+    "stockfish_simulator",
+    "stockfish_subscribe",
+    "stockfish_unsubscribe",
+]
+
+log = logging.getLogger("stockfish.ibkr")
+
+CAPABILITIES = Capabilities(
+    data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR},
+    order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
+    time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
+    replace=False,
+)
 
 
 @hookimpl
 def stockfish_plugin_spec() -> PluginSpec:
-    return PluginSpec(api_version=API_VERSION, description=__doc__ or "")
+    return PluginSpec(api_version=API_VERSION, config_class=IBKRConfig,
+                      capabilities=CAPABILITIES, description=__doc__ or "")
+
+
+def _state(connector: Connector) -> IBKRState:
+    state = connector.state
+    if state is None:
+        config = connector.config if connector.config is not None else IBKRConfig()
+        state = connector.state = IBKRState(connector, config)
+    return state  # type: ignore[no-any-return]
+
+
+def _session(connector: Connector) -> IBSession:
+    state = _state(connector)
+    session = state.session
+    if session is None or not session.is_connected:
+        raise VenueUnavailable(f"{connector.name}: not connected to TWS / IB Gateway")
+    return session
+
+
+@hookimpl
+async def stockfish_connect(connector: Connector) -> None:
+    state = _state(connector)
+    if state.session is not None:
+        await state.session.close()
+        state.session = None
+    session = IBSession(state)
+    connector.set_status(ConnectorStatus.CONNECTING,
+                         f"connecting to {session.endpoint} with {state.library_name}")
+    state.session = session
+    try:
+        await session.connect()
+    except BaseException as exc:
+        state.session = None
+        await session.close()
+        status = ConnectorStatus.ERROR if isinstance(exc, ClientIdInUse) else \
+            ConnectorStatus.DISCONNECTED
+        connector.set_status(status, str(exc) or type(exc).__name__)
+        raise
+
+
+@hookimpl
+async def stockfish_disconnect(connector: Connector) -> None:
+    state = connector.state
+    if state is None or state.session is None:
+        return
+    session, state.session = state.session, None
+    await session.close()
+    connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected")
+
+
+@hookimpl
+async def stockfish_subscribe(connector: Connector, subscription: Subscription) -> None:
+    await _session(connector).feeds.subscribe(subscription)
+
+
+@hookimpl
+async def stockfish_unsubscribe(connector: Connector, subscription: Subscription) -> None:
+    state = connector.state
+    if state is not None and state.session is not None:
+        await state.session.feeds.unsubscribe(subscription)
+
+
+#: The hot path: the core resolves this function once and calls it per batch.
+stockfish_normalize = hookimpl(marketdata.normalize)
+
+
+@hookimpl
+async def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
+    orders = _state(connector).orders
+    action = request.action
+    if action is OrderAction.SUBMIT:
+        await orders.submit(request.order)
+    elif action is OrderAction.CANCEL:
+        await orders.cancel(request.order)
+    elif action is OrderAction.STATUS:
+        await orders.status(request.order)
+    else:
+        raise OrderRejected("the ibkr connector does not replace orders; cancel the order "
+                            "and submit a new one")
+
+
+# -- beyond the hooks ----------------------------------------------------------------------
+async def positions(connector: Connector) -> list[Position]:
+    """The positions IB holds for the account (reqPositions)."""
+    return await _session(connector).positions()
+
+
+async def historical_bars(connector: Connector, symbol: str, interval: str = "1m",
+                          duration: str | None = None, end: str = "",
+                          what_to_show: str | None = None) -> list[OHLCVBar]:
+    """Completed historical bars of ``symbol`` (reqHistoricalData, paced and cached).
+
+    ``interval`` as for bar subscriptions (``"1m"``, ``"5s"``, ``"1d"``); ``duration`` in
+    IB's form (``"3600 S"``, ``"5 D"``); ``end`` an IB date-time, empty for now.
+    """
+    session = _session(connector)
+    params: dict[str, Any] = {"realtime": False}
+    if duration:
+        params["duration"] = duration
+    if what_to_show:
+        params["what_to_show"] = what_to_show
+    subscription = Subscription(symbol, DataType.OHLCV_BAR, interval=interval, params=params)
+    size, dur, what, _rt = bar_request(subscription)
+    contract = await session.contract(symbol)
+    what = what or ("MIDPOINT" if contract.secType == "CASH" else "TRADES")
+    bars = await session.historical(contract, end, dur, size, what)
+    sub = FeedSub(subscription, FeedKind.BARS, contract, "", interval=interval)
+    return [to_bar(sub, bar) for bar in bars]
+
+
+@hookimpl
+def stockfish_simulator(symbols: list[str]) -> Any:
+    """The TWS-protocol gateway simulator on 127.0.0.1 (for ``stockfish demo``)."""
+    from .testing.venue import GatewayVenue
+
+    return GatewayVenue(symbols)

@@ -1,0 +1,509 @@
+"""Orders: placing and cancelling at IB, and IB's trade events as core order updates.
+
+The client order id travels in IB's ``orderRef``, so an order is recognised after TWS or
+this process restarts. IB's statuses map onto the core's state machine:
+
+==============================  ============================================
+PendingSubmit, ApiPending,      nothing yet (the order is PENDING)
+PendingCancel
+PreSubmitted, Submitted         SUBMITTED (once: fills report the rest)
+execution (+ commission)        PARTIALLY_FILLED / FILLED, with the Fill
+Cancelled, ApiCancelled         CANCELLED; REJECTED if never acknowledged and
+                                IB gave an error (201 rejected, 200 unknown...)
+Inactive                        REJECTED (CANCELLED once partly filled)
+cancel refused (161, 10147...)  the unchanged status, ``rejected_request=CANCEL``
+==============================  ============================================
+
+A STATUS request is answered with every fill of the order again (``possible_duplicate``)
+and then its current status, or REJECTED "unknown order" if IB never saw it. After each
+(re)connect the connector reconciles on its own: fills made while away, once each.
+
+Events are queued per order and handled after the network packet that carried them, so
+a fill waits for its commission report (up to ``commission_wait``), an error explains
+the cancel it caused, and fills always precede the final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from stockfish_core import (
+    Fill,
+    Order,
+    OrderAction,
+    OrderRejected,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    VenueUnavailable,
+)
+from stockfish_core.models import now_ns
+
+from . import errors as codes
+from .errors import UnknownSymbol
+from .marketdata import _ns
+
+if TYPE_CHECKING:
+    from .state import IBKRState
+
+__all__ = ["Orders", "Tracked"]
+
+log = logging.getLogger("stockfish.ibkr")
+
+_ACK = frozenset({"PreSubmitted", "Submitted"})
+#: IB's answers to a cancel it will not do: not cancellable (161), not found (10147,
+#: 10148), already being cancelled (10149).
+CANCEL_REFUSED = frozenset({161, 10147, 10148, 10149})
+KEEP_FINAL = 10_000
+_CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
+
+
+@attrs.define(slots=True)
+class _Event:
+    """Something to report about one order, in arrival order."""
+
+    #: fill, status (an IB status change), answer (a STATUS query's current status),
+    #: unknown (IB does not know the order), cancel_refused (IB refused our cancel)
+    kind: str
+    payload: Any = None
+    #: Loop time it was queued (a fill waits for its commission from then).
+    at: float = 0.0
+    #: From a reconcile or a status query, not from a live event.
+    reconciling: bool = False
+
+
+@attrs.define(slots=True, eq=False)
+class Tracked:
+    """One of our orders as the connector follows it."""
+
+    order: Order
+    contract: Any = None
+    ib_order_id: int = 0
+    perm_id: int = 0
+    trade: Any = None
+    reported: OrderStatus | None = None
+    acked: bool = False
+    filled: Decimal = Decimal(0)
+    exec_ids: set[str] = attrs.Factory(set)
+    queue: deque[_Event] = attrs.Factory(deque)
+    #: IB's error about the order itself (201 rejected, 200 unknown contract...).
+    error: tuple[int, str] | None = None
+    cancel_reason: str | None = None
+    cancel_requested: bool = False
+
+    @property
+    def coid(self) -> str:
+        assert self.order.client_order_id is not None
+        return self.order.client_order_id
+
+    @property
+    def final(self) -> bool:
+        return self.reported is not None and self.reported.is_final
+
+
+def _decimal(value: float) -> Decimal:
+    """The exact decimal a float prints as (``10.0`` is ``Decimal("10")``)."""
+    number = float(value)
+    return Decimal(int(number)) if number.is_integer() else Decimal(repr(number))
+
+
+class Orders:
+    """Our orders at IB, across reconnects (the tracker lives with the connector)."""
+
+    def __init__(self, state: IBKRState) -> None:
+        self.state = state
+        self.by_coid: dict[str, Tracked] = {}
+        self.by_ib_id: dict[int, Tracked] = {}
+        self.by_perm: dict[int, Tracked] = {}
+        #: The highest IB order id this connector has used: never used again.
+        self.max_order_id = 0
+        #: Final orders, oldest first; beyond KEEP_FINAL the oldest are forgotten (a STATUS
+        #: query for one is still answered from what IB reports).
+        self._finals: deque[str] = deque()
+        self._flush_handle: asyncio.Handle | None = None
+        self._retry_handle: asyncio.TimerHandle | None = None
+
+    # -- requests ----------------------------------------------------------------------
+    def _session(self) -> Any:
+        session = self.state.session
+        if session is None or not session.is_connected:
+            raise VenueUnavailable(f"{self.state.connector.name}: not connected to TWS / IB "
+                                   "Gateway; the order was not sent")
+        return session
+
+    async def submit(self, order: Order) -> None:
+        session = self._session()
+        coid = order.client_order_id
+        if not coid:
+            raise OrderRejected("the order has no client order id")
+        if self.state.config.readonly:
+            raise OrderRejected("the ibkr connector is configured read-only (readonly: true)")
+        if coid in self.by_coid:
+            raise OrderRejected(f"order {coid} was already sent to IB")
+        try:
+            contract = await session.contract(order.symbol)
+        except UnknownSymbol as exc:
+            raise OrderRejected(str(exc)) from None
+        ib_order = self._ib_order(order, session.endpoint.account)
+        await self.state.pacer.acquire()
+        session = self._session()  # the connection may have gone while waiting
+        ib = session.ib
+        ib.client.updateReqId(self.max_order_id + 1)
+        try:
+            trade = ib.placeOrder(contract, ib_order)
+        except ConnectionError as exc:
+            raise VenueUnavailable(f"order {coid} not sent: {exc}") from None
+        tracked = Tracked(order, contract, trade.order.orderId, trade=trade)
+        self.by_coid[coid] = tracked
+        self.by_ib_id[tracked.ib_order_id] = tracked
+        self.max_order_id = max(self.max_order_id, tracked.ib_order_id)
+        log.info("%s: order %s sent as IB order %d: %s %s %s %s", self.state.connector.name,
+                 coid, tracked.ib_order_id, ib_order.action, order.quantity, order.symbol,
+                 ib_order.orderType)
+
+    def _ib_order(self, order: Order, account: str) -> Any:
+        lib = self.state.lib
+        action = "BUY" if order.side is OrderSide.BUY else "SELL"
+        qty = float(order.quantity)
+        kind = order.order_type
+        if kind is OrderType.MARKET:
+            ib_order = lib.MarketOrder(action, qty)
+        elif kind is OrderType.LIMIT:
+            ib_order = lib.LimitOrder(action, qty, float(order.price))  # type: ignore[arg-type]
+        elif kind is OrderType.STOP:
+            ib_order = lib.StopOrder(action, qty, float(order.stop_price))  # type: ignore[arg-type]
+        else:
+            ib_order = lib.StopLimitOrder(action, qty, float(order.price),  # type: ignore[arg-type]
+                                          float(order.stop_price))  # type: ignore[arg-type]
+        ib_order.tif = order.time_in_force.value
+        ib_order.orderRef = order.client_order_id
+        ib_order.account = order.account or account
+        ib_order.outsideRth = self.state.config.outside_rth
+        return ib_order
+
+    async def cancel(self, order: Order) -> None:
+        session = self._session()
+        tracked = self.by_coid.get(order.client_order_id or "")
+        if tracked is None:
+            raise OrderRejected(f"order {order.client_order_id} is not known to this connector")
+        if tracked.final:
+            assert tracked.reported is not None
+            raise OrderRejected(f"too late to cancel: order {tracked.coid} is "
+                                f"{tracked.reported.value}")
+        if tracked.trade is None:
+            raise VenueUnavailable(f"order {tracked.coid} is not yet reconciled with IB after "
+                                   "the reconnect; try again")
+        await self.state.pacer.acquire()
+        session = self._session()
+        tracked.cancel_requested = True
+        try:
+            session.ib.cancelOrder(tracked.trade.order)
+        except ConnectionError as exc:
+            raise VenueUnavailable(f"cancel of {tracked.coid} not sent: {exc}") from None
+
+    async def status(self, order: Order) -> None:
+        """Ask IB for the order's state and report what it says (reconciliation)."""
+        session = self._session()
+        coid = order.client_order_id or ""
+        tracked = self.by_coid.get(coid)
+        if tracked is None:
+            tracked = Tracked(order)
+            self.by_coid[coid] = tracked
+        await session.refresh_orders()
+        self.reconcile([tracked], answer=True)
+
+    # -- library events ------------------------------------------------------------------
+    def find(self, order_ref: str, perm_id: int, order_id: int, client_id: int) -> Tracked | None:
+        tracked = self.by_coid.get(order_ref) if order_ref else None
+        if tracked is None and perm_id:
+            tracked = self.by_perm.get(perm_id)
+        if tracked is None and order_id and client_id == self.state.client_id:
+            tracked = self.by_ib_id.get(order_id)
+        return tracked
+
+    def _track_trade(self, trade: Any) -> Tracked | None:
+        o = trade.order
+        tracked = self.find(o.orderRef, o.permId, o.orderId, o.clientId)
+        if tracked is not None:
+            tracked.trade = trade
+            if o.permId:
+                tracked.perm_id = o.permId
+                self.by_perm[o.permId] = tracked
+        return tracked
+
+    def on_status(self, trade: Any) -> None:
+        tracked = self._track_trade(trade)
+        if tracked is not None:
+            tracked.queue.append(_Event("status", trade.orderStatus.status))
+            self._schedule()
+
+    def on_exec(self, trade: Any, fill: Any) -> None:
+        tracked = self._track_trade(trade)
+        if tracked is not None:
+            tracked.queue.append(_Event("fill", fill, self._now()))
+            self._schedule()
+
+    def on_commission(self, trade: Any, fill: Any, report: Any) -> None:
+        self._schedule()
+
+    def on_error(self, req_id: int, code: int, message: str) -> bool:
+        """An error about one of our orders (its IB order id); False if it is not ours."""
+        tracked = self.by_ib_id.get(req_id)
+        if tracked is None:
+            return False
+        if code in CANCEL_REFUSED and tracked.cancel_requested:
+            tracked.cancel_requested = False
+            tracked.queue.append(_Event("cancel_refused", f"IB {code}: {message}"))
+        elif code in codes.INFO_CODES:
+            # 202 "Order Canceled - reason:..." explains a cancel; it is not a rejection.
+            if code == 202:
+                tracked.cancel_reason = message
+            log.info("%s: IB %d on order %s: %s", self.state.connector.name, code, tracked.coid,
+                     message)
+        else:
+            tracked.error = (code, message)
+            log.warning("%s: IB error %d on order %s (IB %d): %s", self.state.connector.name,
+                        code, tracked.coid, req_id, message)
+        self._schedule()
+        return True
+
+    # -- reporting -----------------------------------------------------------------------
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _schedule(self, delay: float = 0.0) -> None:
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            if self._retry_handle is None:
+                self._retry_handle = loop.call_later(delay, self._retry)
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_soon(self.flush)
+
+    def _retry(self) -> None:
+        self._retry_handle = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Report what is queued, order by order; a fill without its commission waits."""
+        self._flush_handle = None
+        wait = self.state.config.commission_wait
+        now = self._now()
+        soonest = None
+        for tracked in list(self.by_coid.values()):
+            queue = tracked.queue
+            while queue:
+                event = queue[0]
+                if event.kind == "fill":
+                    fill = event.payload
+                    has_commission = bool(fill.commissionReport.execId)
+                    if not has_commission and not event.reconciling and now - event.at < wait:
+                        due = event.at + wait - now
+                        soonest = due if soonest is None else min(soonest, due)
+                        break
+                    queue.popleft()
+                    self._report_fill(tracked, fill, again=event.reconciling)
+                    continue
+                queue.popleft()
+                if event.kind == "status":
+                    self._report_status(tracked, event.payload, reconciling=event.reconciling)
+                elif event.kind == "answer":
+                    self._answer_status(tracked, event.payload)
+                elif event.kind == "unknown":
+                    self._report_unknown(tracked)
+                elif event.kind == "cancel_refused":
+                    self._report_cancel_refused(tracked, event.payload)
+        if soonest is not None:
+            self._schedule(max(soonest, 0.001))
+
+    def _report(self, tracked: Tracked, update: OrderUpdate) -> None:
+        was_final = tracked.final
+        tracked.reported = update.status
+        self.state.connector.report_order(update)
+        if update.status.is_final and not was_final:
+            self._finals.append(tracked.coid)
+            while len(self._finals) > KEEP_FINAL:
+                self._forget(self._finals.popleft())
+
+    def _forget(self, coid: str) -> None:
+        tracked = self.by_coid.get(coid)
+        if tracked is None or not tracked.final or tracked.queue:
+            return
+        del self.by_coid[coid]
+        if self.by_ib_id.get(tracked.ib_order_id) is tracked:
+            del self.by_ib_id[tracked.ib_order_id]
+        if self.by_perm.get(tracked.perm_id) is tracked:
+            del self.by_perm[tracked.perm_id]
+
+    def _report_fill(self, tracked: Tracked, fill: Any, *, again: bool = False) -> None:
+        """Report one execution; one already reported goes again only when ``again`` (a
+        status query's answer), marked possible_duplicate."""
+        ex = fill.execution
+        qty = _decimal(ex.shares)
+        duplicate = ex.execId in tracked.exec_ids
+        if duplicate and not again:
+            return
+        if not duplicate:
+            tracked.exec_ids.add(ex.execId)
+            tracked.filled += qty
+        order = tracked.order
+        status = (OrderStatus.FILLED if tracked.filled >= order.quantity
+                  else OrderStatus.PARTIALLY_FILLED)
+        report = fill.commissionReport
+        commission = _decimal(report.commission) if report.execId else Decimal(0)
+        if not report.execId:
+            log.warning("%s: fill %s of order %s reported without its commission (none came "
+                        "within %ss)", self.state.connector.name, ex.execId, tracked.coid,
+                        self.state.config.commission_wait)
+        venue_id = str(ex.orderId or tracked.ib_order_id)
+        core_fill = Fill(tracked.coid, ex.execId, order.symbol,
+                         OrderSide.BUY if ex.side == "BOT" else OrderSide.SELL, qty,
+                         _decimal(ex.price), commission,
+                         self.state.connector.name, venue_id, _ns(ex.time) or now_ns())
+        self._report(tracked, OrderUpdate(tracked.coid, status, venue_id, fill=core_fill,
+                                          possible_duplicate=duplicate))
+
+    @staticmethod
+    def _current(tracked: Tracked, ib_status: str) -> tuple[OrderStatus, str | None]:
+        """The core status an IB status means for this order, and why."""
+        error = (f"IB error {tracked.error[0]}: {tracked.error[1]}"
+                 if tracked.error is not None else None)
+        if ib_status == "Filled":
+            return OrderStatus.FILLED, None
+        if ib_status in _CANCELLED:
+            if not tracked.acked and tracked.filled == 0 and tracked.error is not None:
+                return OrderStatus.REJECTED, error
+            return OrderStatus.CANCELLED, error or tracked.cancel_reason or f"{ib_status} at IB"
+        if ib_status == "Inactive":
+            reason = error or "the order is inactive at IB (rejected or not working)"
+            if tracked.filled > 0:
+                return OrderStatus.CANCELLED, reason
+            return OrderStatus.REJECTED, reason
+        if ib_status in ("PendingSubmit", "ApiPending") and not tracked.acked:
+            return OrderStatus.PENDING, None
+        if tracked.filled > 0:
+            return OrderStatus.PARTIALLY_FILLED, None
+        return OrderStatus.SUBMITTED, None
+
+    def _venue_id(self, tracked: Tracked) -> str | None:
+        return str(tracked.ib_order_id) if tracked.ib_order_id else None
+
+    def _report_status(self, tracked: Tracked, ib_status: str, *, reconciling: bool) -> None:
+        """A status change: acknowledgements once, final statuses; fills report the rest."""
+        if tracked.final:
+            return
+        if ib_status in _ACK:
+            tracked.acked = True
+        status, reason = self._current(tracked, ib_status)
+        if status is OrderStatus.SUBMITTED:
+            if tracked.reported is not None and tracked.reported is not OrderStatus.PENDING:
+                return
+        elif status is OrderStatus.FILLED:
+            # Fills carry FILLED; IB's own "Filled" only counts when reconciling found that
+            # IB could not list every execution (they were older than today).
+            if not reconciling or tracked.filled >= tracked.order.quantity:
+                return
+            reason = "filled at IB; some executions were not available to reconcile"
+        elif not status.is_final:
+            return
+        self._report(tracked, OrderUpdate(tracked.coid, status, self._venue_id(tracked),
+                                          reason=reason))
+
+    def _answer_status(self, tracked: Tracked, ib_status: str) -> None:
+        """The last part of a STATUS answer: the current status, even if unchanged."""
+        if ib_status in _ACK:
+            tracked.acked = True
+        status, reason = self._current(tracked, ib_status)
+        if (status is OrderStatus.FILLED and tracked.filled < tracked.order.quantity
+                and not tracked.final):
+            reason = "filled at IB; some executions were not available to reconcile"
+        self._report(tracked, OrderUpdate(tracked.coid, status, self._venue_id(tracked),
+                                          reason=reason, possible_duplicate=True))
+
+    def _report_unknown(self, tracked: Tracked) -> None:
+        if tracked.final:
+            assert tracked.reported is not None
+            self._report(tracked, OrderUpdate(tracked.coid, tracked.reported,
+                                              self._venue_id(tracked), possible_duplicate=True))
+            return
+        self._report(tracked, OrderUpdate(
+            tracked.coid, OrderStatus.REJECTED, self._venue_id(tracked),
+            reason="unknown order: IB does not know it (it never reached TWS)"))
+
+    def _report_cancel_refused(self, tracked: Tracked, why: str) -> None:
+        status = tracked.reported or OrderStatus.SUBMITTED
+        log.warning("%s: IB refused to cancel order %s: %s", self.state.connector.name,
+                    tracked.coid, why)
+        update = OrderUpdate(tracked.coid, status, self._venue_id(tracked),
+                             reason=f"cancel rejected: {why}",
+                             rejected_request=OrderAction.CANCEL)
+        self.state.connector.report_order(update)
+
+    # -- reconciliation --------------------------------------------------------------------
+    def reconcile(self, only: Iterable[Tracked] | None = None, *,
+                  answer: bool = False) -> None:
+        """Bring our orders in line with what IB knows, after a (re)connect: fills missed
+        while away (oldest first, once each), then any final status. With ``answer`` (a
+        STATUS query) every fill goes again, marked possible_duplicate, then the current
+        status; an order IB never saw is REJECTED "unknown order"."""
+        session = self.state.session
+        if session is None:
+            return
+        ib = session.ib
+        trades = list(ib.trades())
+        fills = list(ib.fills())
+        now = self._now()
+        targets = list(only) if only is not None else [
+            t for t in self.by_coid.values() if not t.final]
+        for tracked in targets:
+            trade = self._match_trade(tracked, trades)
+            mine = [f for f in fills if self._fill_is(tracked, f)]
+            mine.sort(key=lambda f: f.execution.time)
+            for fill in mine:
+                if answer or fill.execution.execId not in tracked.exec_ids:
+                    tracked.queue.append(_Event("fill", fill, now, reconciling=True))
+            if trade is not None:
+                self._track_trade(trade)
+                if trade.order.orderId:
+                    tracked.ib_order_id = trade.order.orderId
+                    self.by_ib_id[trade.order.orderId] = tracked
+                kind = "answer" if answer else "status"
+                tracked.queue.append(_Event(kind, trade.orderStatus.status, now, True))
+            elif not mine and (answer or (tracked.ib_order_id and not tracked.final)):
+                tracked.queue.append(_Event("unknown"))
+        self.flush()
+
+    def _match_trade(self, tracked: Tracked, trades: list[Any]) -> Any:
+        found = None
+        for trade in trades:
+            o = trade.order
+            ours = o.orderRef == tracked.coid or (tracked.perm_id and o.permId == tracked.perm_id)
+            # Prefer the open order's record (it carries the order id) over the completed
+            # order's.
+            if ours and (found is None or (o.orderId and not found.order.orderId)):
+                found = trade
+        return found
+
+    @staticmethod
+    def _fill_is(tracked: Tracked, fill: Any) -> bool:
+        ex = fill.execution
+        return ex.orderRef == tracked.coid or bool(tracked.perm_id and ex.permId == tracked.perm_id)
+
+    def detach(self) -> None:
+        """The session is gone: drop its trade objects and queued events; the reconcile
+        after the next connect brings both back from IB (with commissions)."""
+        for tracked in self.by_coid.values():
+            tracked.trade = None
+            tracked.queue.clear()
+        for handle in (self._flush_handle, self._retry_handle):
+            if handle is not None:
+                handle.cancel()
+        self._flush_handle = None
+        self._retry_handle = None

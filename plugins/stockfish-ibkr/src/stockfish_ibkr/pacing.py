@@ -1,0 +1,146 @@
+"""Pacing of outgoing requests, so the connector never causes IB's error 100 or 162.
+
+:class:`RequestPacer` admits at most ``limit`` messages in any ``interval`` seconds, in
+arrival order; a caller over the limit waits in the queue (``await pacer.acquire()``).
+:class:`HistoricalPacer` adds IB's historical-data rules: identical requests within 15 s
+are answered from a cache, at most a few per contract in 2 s and 60 in 10 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
+
+__all__ = ["HistoricalPacer", "RequestPacer"]
+
+log = logging.getLogger("stockfish.ibkr")
+T = TypeVar("T")
+
+
+class RequestPacer:
+    """A sliding-window limit with a FIFO queue of waiting senders."""
+
+    def __init__(self, limit: int, interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1 or interval <= 0:
+            raise ValueError("limit >= 1 and interval > 0")
+        self.limit = limit
+        self.interval = interval
+        self.clock = clock
+        self._sent: deque[float] = deque()
+        self._lock = asyncio.Lock()
+        #: Requests admitted, and how many of them had to wait.
+        self.admitted = 0
+        self.delayed = 0
+        self.max_waiting = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def _free(self, now: float) -> None:
+        sent = self._sent
+        while sent and now - sent[0] >= self.interval:
+            sent.popleft()
+
+    def in_window(self) -> int:
+        """Messages sent within the last interval."""
+        self._free(self.clock())
+        return len(self._sent)
+
+    async def acquire(self) -> None:
+        """Wait for a slot (first come, first served) and take it."""
+        self._free(self.clock())
+        if not self._waiting and len(self._sent) < self.limit:
+            self._take()
+            return
+        self._waiting += 1
+        self.max_waiting = max(self.max_waiting, self._waiting)
+        self.delayed += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self.clock()
+                    self._free(now)
+                    if len(self._sent) < self.limit:
+                        break
+                    await asyncio.sleep(self._sent[0] + self.interval - now)
+                self._take()
+        finally:
+            self._waiting -= 1
+
+    def record(self, count: int) -> None:
+        """Count ``count`` messages sent just now by someone else (the library's startup
+        requests) against the window."""
+        now = self.clock()
+        self._sent.extend([now] * count)
+
+    def _take(self) -> None:
+        self._sent.append(self.clock())
+        self.admitted += 1
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args)`` once a slot is free (``fn`` sends one message)."""
+        await self.acquire()
+        return fn(*args, **kwargs)
+
+
+class HistoricalPacer:
+    """IB's historical-data pacing rules, enforced before a request is sent."""
+
+    def __init__(self, per_10_minutes: int = 50, per_contract_2s: int = 5,
+                 cache_seconds: float = 15.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = RequestPacer(per_10_minutes, 600.0, clock)
+        self.per_contract_2s = per_contract_2s
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._per_contract: dict[Hashable, RequestPacer] = {}
+        self._cache: dict[Hashable, tuple[float, Any]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self.cache_hits = 0
+
+    async def request(self, key: Hashable, contract_key: Hashable,
+                      fetch: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fetch`` within the rules; an identical ``key`` within the cache time
+        (or one still in flight) gets the same result without a new request."""
+        now = self.clock()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            self.cache_hits += 1
+            return cached[1]  # type: ignore[no-any-return]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            self.cache_hits += 1
+            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            contract_pacer = self._per_contract.get(contract_key)
+            if contract_pacer is None:
+                # 2 s plus a margin: TWS counts by arrival, which can be a little later.
+                contract_pacer = RequestPacer(self.per_contract_2s, 2.1, self.clock)
+                self._per_contract[contract_key] = contract_pacer
+            await contract_pacer.acquire()
+            await self.window.acquire()
+            result = await fetch()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: other waiters re-raise it
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        self._cache[key] = (self.clock(), result)
+        future.set_result(result)
+        self._prune()
+        return result
+
+    def _prune(self) -> None:
+        now = self.clock()
+        for key in [k for k, (t, _) in self._cache.items() if now - t >= self.cache_seconds]:
+            del self._cache[key]
