@@ -95,7 +95,9 @@ def main(argv: list[str]) -> int:
     if command == "env":
         return 0
     if command == "test":
-        code = run(PY, "-m", "pytest", *rest)
+        # .venv has ib_insync; the IBKR tests run on ib_async below, in their own venv.
+        code = run(PY, "-m", "pytest", *rest,
+                   env={"STOCKFISH_IBKR_LIBRARY": "ib_insync", **os.environ})
         if rest:
             return code
         # The IBKR connector on its other library, ib_async, in an environment of its own.

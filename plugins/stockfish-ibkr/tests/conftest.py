@@ -22,6 +22,7 @@ import pytest
 
 from stockfish_core import ConnectorStatus, PluginRegistry, Subscription
 from stockfish_core.testing import ConnectorHarness
+from stockfish_ibkr.library import import_library
 from stockfish_ibkr.testing import GatewaySimulator
 
 LIBRARIES = ("ib_insync", "ib_async")
@@ -42,7 +43,7 @@ def library(request: pytest.FixtureRequest) -> ModuleType:
             # Never skip every test quietly: the environment is missing the library.
             pytest.fail(f"{name} is not installed: install stockfish-ibkr[{name}]")
         pytest.skip(f"{name} is not installed (testing with {', '.join(installed)})")
-    return importlib.import_module(name)
+    return import_library(name)
 
 
 @pytest.fixture
