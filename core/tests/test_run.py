@@ -137,3 +137,21 @@ def test_bad_config_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "connectors.sim.tick_interval: expected a number, got 'fast'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_readme_strategy_trades(tmp_path: Path) -> None:
+    strategy = Path(__file__).resolve().parents[2] / "examples" / "strategy" / \
+        "mean_reversion.py"
+    result = subprocess.run(
+        stockfish("run", "--headless", "--duration", "4",
+                  "--strategy", f"{strategy}:MeanReversion"),
+        capture_output=True, text=True, env=env(tmp_path), timeout=60)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    orders = [r["order"] for r in records if r.get("event") == "order"]
+    fills = [r["fill"] for r in records if r.get("event") == "fill"]
+    assert orders, "the strategy sent orders"
+    assert fills, "and they filled"
+    assert {o["symbol"] for o in orders} == {"SPY"}
+    final = {o["client_order_id"]: o["status"] for o in orders}
+    assert set(final.values()) <= {"SUBMITTED", "PARTIALLY_FILLED", "FILLED"}

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import importlib
+import importlib.util
+import inspect
 import logging
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -39,13 +42,29 @@ def default_config(registry: PluginRegistry) -> Config:
     return attrs.evolve(config, subscriptions=subs)
 
 
-def load_strategy(spec: str) -> object:
-    """``package.module:Name``: an object, or a class instantiated with no arguments."""
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise ValueError(f"--strategy takes module:Name, got {spec!r}")
-    target = getattr(importlib.import_module(module_name), attr)
-    return target() if isinstance(target, type) else target
+def load_strategy(spec: str, manager: ExchangeManager) -> object:
+    """``package.module:Name`` or ``path/to/file.py:Name``: an object, or a class (or
+    factory) called with the manager if it takes an argument, else with none."""
+    source, _, attr = spec.rpartition(":")
+    if not source or not attr:
+        raise ValueError(f"--strategy takes module:Name or file.py:Name, got {spec!r}")
+    if source.endswith(".py"):
+        path = Path(source)
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ValueError(f"--strategy: cannot load {source}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(source)
+    target = getattr(module, attr)
+    if not callable(target):
+        return target
+    try:
+        takes_manager = bool(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        takes_manager = False
+    return target(manager) if takes_manager else target()
 
 
 class RunState:
@@ -96,7 +115,7 @@ async def run(config: Config | None, *, registry: PluginRegistry | None = None,
     state = RunState(manager)
     manager.add_subscriber(state)
     if strategy:
-        manager.add_subscriber(load_strategy(strategy))
+        manager.add_subscriber(load_strategy(strategy, manager))
     server = None
     if config.metrics.enabled:
         from .metrics import start_metrics_server
