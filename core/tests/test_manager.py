@@ -137,7 +137,8 @@ async def test_failover_in_flight_order_is_reconciled_never_resent() -> None:
             after_back = 0
             for _ in range(3000):  # bounded; ends 20 orders after the primary is back
                 order = Order("SPY", "BUY", 1)
-                placed.append((await m.send_order_async(order), time.perf_counter_ns()))
+                sent_at = time.perf_counter_ns()
+                placed.append((await m.send_order_async(order), sent_at))
                 if primary_back() is not None:
                     after_back += 1
                     if after_back == 20:
@@ -583,5 +584,7 @@ async def test_a_send_that_broke_leaves_the_outcome_unknown_never_resent() -> No
         assert order.connector == "primary"
         assert sim(m, "backup").engine.orders() == []  # never sent elsewhere
         assert flaky.requests == [OrderAction.SUBMIT]
-        assert m.journal.order(order_id).outcome_unknown  # type: ignore[union-attr]
+        # The journal has it after its next write-behind flush (one loop iteration).
+        await rec.until(lambda: m.journal.order(order_id).outcome_unknown,  # type: ignore[union-attr]
+                        timeout=2)
     m.journal.close()

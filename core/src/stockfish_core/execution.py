@@ -5,8 +5,9 @@ orders whose outcome is unknown kept for reconciliation. Part of the ExchangeMan
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,6 +47,7 @@ class OrderRouting:
         def _call(self, fn: Callable[..., T], *args: Any) -> T: ...
         def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
         def _venue(self, name: str) -> VenueState: ...
+        def _on_loop(self) -> bool: ...
         def health_scores(self) -> dict[str, float]: ...
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
@@ -122,8 +124,20 @@ class OrderRouting:
         Raises OrderRejected (the order is then REJECTED, with the reason) when a risk
         check fails or no connector can take it. The venue's answer arrives later:
         ``get_order_status``, ``wait_for_order`` or a subscriber's ``on_order_update``.
+
+        Called from another thread, it returns once the order is committed to the
+        journal. Called on the manager loop (a subscriber callback) it returns at once;
+        the order is committed, with everything else written in this loop iteration,
+        and then sent, right after the callback returns (group commit).
         """
-        return self._call(self._submit, order, connector_name)
+        if self._on_loop():
+            return self._submit(order, connector_name)
+        return self._call(self._submit_committed, order, connector_name)
+
+    def _submit_committed(self, order: Order, connector_name: str | None) -> str:
+        order_id = self._submit(order, connector_name)
+        self.orders.flush()
+        return order_id
 
     def _submit(self, order: Order, connector_name: str | None,
                 exclude: frozenset[str] = frozenset()) -> str:
@@ -142,10 +156,16 @@ class OrderRouting:
             self._reject_locally(order, venue, exc.reason)
             raise
         order.connector = venue.name
-        self.orders.add(order)  # journaled before it leaves
         venue.stats.orders_submitted += 1
-        self.orders.mark_sent(order)
-        self._spawn(self._send(venue, OrderRequest(OrderAction.SUBMIT, order)))
+        request = OrderRequest(OrderAction.SUBMIT, order)
+
+        def send() -> None:
+            self.orders.mark_sent(order)
+            self._dispatch(venue, request)
+
+        # Committed to the journal first (with whatever else this loop iteration wrote),
+        # then sent.
+        self.orders.add(order, then=send)
         return order.client_order_id
 
     def _route(self, order: Order, connector_name: str | None,
@@ -184,29 +204,56 @@ class OrderRouting:
         value = tick.last if tick.last is not None else tick.mid_price
         return None if value is None else Decimal(repr(value))
 
-    async def _send(self, venue: VenueState, request: OrderRequest) -> None:
-        order = request.order
+    def _dispatch(self, venue: VenueState, request: OrderRequest) -> asyncio.Task[None] | None:
+        """Call the execute hook now. A plain hook is done when it returns (no task, no
+        loop iteration per order); an async one is awaited in a task, which is returned."""
         try:
-            await venue.hook("stockfish_execute", request=request)
-        except OrderRejected as exc:
+            result = venue.call("stockfish_execute", request=request)
+        except Exception as exc:  # noqa: BLE001 - sorted out by _send_failed
+            self._send_failed(venue, request, exc)
+            return None
+        if inspect.isawaitable(result):
+            return self._spawn(self._await_send(venue, request, result))
+        return None
+
+    async def _await_send(self, venue: VenueState, request: OrderRequest,
+                          pending: Awaitable[Any]) -> None:
+        try:
+            await pending
+        except Exception as exc:  # noqa: BLE001 - sorted out by _send_failed
+            self._send_failed(venue, request, exc)
+
+    async def _send(self, venue: VenueState, request: OrderRequest) -> None:
+        """Send and wait until the request has left (for reconciliation)."""
+        task = self._dispatch(venue, request)
+        if task is not None:
+            await task
+
+    def _send_failed(self, venue: VenueState, request: OrderRequest, error: Exception) -> None:
+        """A request that raised: refused before it left (OrderRejected), never left
+        (VenueUnavailable: a new order goes elsewhere), or broke mid-send (outcome
+        unknown: reconciled later, never resent)."""
+        order = request.order
+        action = request.action.value
+        if isinstance(error, OrderRejected):
             if request.action is OrderAction.SUBMIT:
                 venue.stats.orders_rejected += 1
-                self.orders.finish(order, OrderStatus.REJECTED, exc.reason)
+                self.orders.finish(order, OrderStatus.REJECTED, error.reason)
                 log.warning("order %s rejected by %s: %s", order.client_order_id, venue.name,
-                            exc.reason)
+                            error.reason)
                 self._order_changed(order)
             else:
-                log.warning("%s of order %s refused by %s: %s", request.action.value,
-                            order.client_order_id, venue.name, exc.reason)
-        except VenueUnavailable as exc:
+                log.warning("%s of order %s refused by %s: %s", action, order.client_order_id,
+                            venue.name, error.reason)
+        elif isinstance(error, VenueUnavailable):
             if request.action is OrderAction.SUBMIT:
-                self._failover(venue, order, str(exc))
+                self._failover(venue, order, str(error))
             else:
-                log.warning("%s of order %s not sent, %s unavailable: %s", request.action.value,
-                            order.client_order_id, venue.name, exc)
-        except Exception as exc:  # noqa: BLE001 - outcome unknown; reconcile, never resend
-            log.error("order %s: %s to %s failed: %s: %s", order.client_order_id,
-                      request.action.value, venue.name, type(exc).__name__, exc)
+                log.warning("%s of order %s not sent, %s unavailable: %s", action,
+                            order.client_order_id, venue.name, error)
+        else:
+            log.error("order %s: %s to %s failed: %s: %s", order.client_order_id, action,
+                      venue.name, type(error).__name__, error)
             if request.action is OrderAction.SUBMIT and order.is_open:
                 order.outcome_unknown = True
                 self.orders.unacked.pop(order.client_order_id or "", None)
@@ -247,7 +294,12 @@ class OrderRouting:
         venue = self._venue(order.connector or "")
         if action is OrderAction.REPLACE and not venue.connector.capabilities.replace:
             raise OrderRejected(f"connector {venue.name} does not support replace")
-        self._spawn(self._send(venue, OrderRequest(action, order, quantity, price, stop_price)))
+        request = OrderRequest(action, order, quantity, price, stop_price)
+
+        def send() -> None:
+            self._dispatch(venue, request)
+
+        self.orders.after_commit(order, send)
         return True
 
     def get_order(self, order_id: str) -> Order:
@@ -273,19 +325,35 @@ class OrderRouting:
         order = self.get_order(order_id)
         if test(order):
             return order
-        future: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
-        self._order_waiters.setdefault(order_id, []).append((test, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Order] = loop.create_future()
+        entry = (test, future)
+        waiters = self._order_waiters.setdefault(order_id, [])
+        waiters.append(entry)
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(TimeoutError(
+                    f"order {order_id} still {order.status.value} after {timeout}s"))
+
+        timer = loop.call_later(timeout, expire)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"order {order_id} still {order.status.value} after "
-                               f"{timeout}s") from None
+            return await future
+        finally:
+            timer.cancel()
+            if entry in waiters:
+                waiters.remove(entry)
+            if not waiters:
+                self._order_waiters.pop(order_id, None)
 
     def wait_for_order(self, order_id: str, predicate: Callable[[Order], bool] | None = None,
                        timeout: float = 10.0) -> Order:
         return self._run(self.wait_for_order_async(order_id, predicate, timeout), timeout + 1)
 
     async def send_order_async(self, order: Order, connector_name: str | None = None) -> str:
+        """:meth:`send_order` on the manager loop: returns the client order id at once;
+        the order is committed to the journal and sent at the end of this loop iteration
+        (``wait_for_order_async`` follows it from there)."""
         return self._submit(order, connector_name)
 
     def engage_kill_switch(self, reason: str = "engaged by operator") -> None:

@@ -66,7 +66,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] | None = None, *, sync: str = "normal"):
         if path is None:
             path = default_journal_path()
-        self.path = str(path)
+        self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()

@@ -87,28 +87,46 @@ class OrderBook:
         #: Changes waiting for the next journal flush (see :meth:`defer_writes`).
         self._dirty: dict[str, Order] = {}
         self._dirty_fills: list[Fill] = []
+        #: New orders not yet committed, with what to do once they are (send, then any
+        #: cancel or replace asked for meanwhile), in order.
+        self._new: dict[str, tuple[Order, list[Callable[[], None]]]] = {}
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._flush_pending = False
         if journal is not None:
             self._executions = journal.execution_ids()
 
     def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
-        """Journal changes to known orders in batches: ``schedule(fn)`` runs ``fn`` soon
-        (the manager passes its loop's ``call_soon``), so all the reports handled in one
-        loop iteration share a transaction. New orders are always written at once: an
-        order is on disk before it leaves. A change lost in a crash is recovered by
-        reconciliation with the venue; fills are de-duplicated by execution id."""
+        """Group commit: ``schedule(fn)`` runs ``fn`` soon (the manager passes its loop's
+        ``call_soon``), so everything one loop iteration adds or changes shares one
+        transaction. A new order is sent only after the transaction that holds it has
+        committed (see :meth:`add`). A change lost in a crash is recovered by
+        reconciliation with the venue; fills are de-duplicated by execution id. With
+        ``None``, pending work is flushed and every write is immediate from then on."""
         if schedule is None:
             self.flush()
         self._schedule = schedule
 
     def flush(self) -> None:
+        """Commit pending writes, then run the actions waiting for them (the sends)."""
         self._flush_pending = False
-        if self.journal is None or (not self._dirty and not self._dirty_fills):
-            return
-        orders, fills = list(self._dirty.values()), self._dirty_fills
-        self._dirty, self._dirty_fills = {}, []
-        self.journal.record_batch(orders, fills)
+        new, self._new = list(self._new.values()), {}
+        if self.journal is not None and (new or self._dirty or self._dirty_fills):
+            orders = [o for o, _ in new]
+            fresh = {o.client_order_id for o in orders}
+            orders.extend(o for cid, o in self._dirty.items() if cid not in fresh)
+            fills = self._dirty_fills
+            self._dirty, self._dirty_fills = {}, []
+            try:
+                self.journal.record_batch(orders, fills)
+            except Exception as exc:  # noqa: BLE001 - refuse to send what is not on disk
+                log.critical("journal write failed (%s: %s); %d new order(s) not sent",
+                             type(exc).__name__, exc, len(new))
+                for order, _ in new:
+                    self.finish(order, OrderStatus.ERROR, f"journal write failed: {exc}")
+                return
+        for _order, actions in new:
+            for action in actions:
+                action()
 
     def _write(self, order: Order, fill: Fill | None = None) -> None:
         if self.journal is None:
@@ -122,9 +140,7 @@ class OrderBook:
         self._dirty[order.client_order_id or ""] = order
         if fill is not None:
             self._dirty_fills.append(fill)
-        if not self._flush_pending:
-            self._flush_pending = True
-            self._schedule(self.flush)
+        self._request_flush()
 
     # -- lifecycle -----------------------------------------------------------------
     def restore(self) -> list[Order]:
@@ -139,13 +155,33 @@ class OrderBook:
                 self._position(fill.symbol).apply(fill)
         return restored
 
-    def add(self, order: Order) -> None:
-        """A new order, journaled (committed) before it goes anywhere."""
+    def add(self, order: Order, then: Callable[[], None] | None = None) -> None:
+        """A new order; ``then`` (its send) runs once the order is committed to the
+        journal: at once without group commit, else after this loop iteration's flush."""
         assert order.client_order_id is not None
         self.orders[order.client_order_id] = order
-        if self.journal is not None:
-            self._dirty.pop(order.client_order_id, None)
-            self.journal.record_order(order)
+        if self.journal is None or self._schedule is None:
+            if self.journal is not None:
+                self.journal.record_order(order)
+            if then is not None:
+                then()
+            return
+        self._new[order.client_order_id] = (order, [then] if then is not None else [])
+        self._request_flush()
+
+    def after_commit(self, order: Order, action: Callable[[], None]) -> None:
+        """Run ``action`` once ``order`` is committed (and sent): now if it is, else
+        after its send, so a cancel never overtakes the order it cancels."""
+        pending = self._new.get(order.client_order_id or "")
+        if pending is None:
+            action()
+        else:
+            pending[1].append(action)
+
+    def _request_flush(self) -> None:
+        if not self._flush_pending and self._schedule is not None:
+            self._flush_pending = True
+            self._schedule(self.flush)
 
     def save(self, order: Order) -> None:
         self._write(order)

@@ -170,13 +170,15 @@ def _opt_avg(value: Any) -> Decimal | None:
     return None if value is None else to_decimal(value, field="avg_fill_price")
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class Order:
     """An order, from creation to its final status.
 
     ``Order("SPY", OrderSide.BUY, 100, OrderType.LIMIT, price=450.0)``. The manager
     assigns ``client_order_id`` when the order is sent; ``order_id`` is the same value.
-    Invalid orders raise :class:`~stockfish_core.errors.InvalidOrderError` here.
+    Invalid orders raise :class:`~stockfish_core.errors.InvalidOrderError` here, when the
+    order is built; after that its fields change through the manager only (the state
+    machine, fills, ``replace_order``), never by assignment from outside.
     """
 
     symbol: str

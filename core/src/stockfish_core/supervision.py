@@ -62,6 +62,12 @@ class VenueState:
     def name(self) -> str:
         return self.connector.name
 
+    def call(self, name: str, **kwargs: Any) -> Any:
+        """Call one of the plugin's hooks for this connector; the result may be awaitable."""
+        hooks = self.connector.hooks
+        assert hooks is not None, "connectors of the manager always have hooks"
+        return hooks.call(name, connector=self.connector, **kwargs)
+
     async def hook(self, name: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hooks for this connector and await the result."""
         hooks = self.connector.hooks
