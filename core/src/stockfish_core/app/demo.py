@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -241,6 +242,10 @@ def _summarise(manager: ExchangeManager, watch: _Watch, sent: list[tuple[str, in
 
 
 def demo_command(duration: float, out: TextIO) -> int:
+    # The venue libraries log every refused reconnect while the primary is away; the
+    # manager's own warnings say the same once.
+    for name in ("ib_insync", "ib_async", "quickfix"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     result = asyncio.run(run_demo(duration, out))
     out.write("\n" + result.render() + "\n")
     return 0 if result.ok else 1
