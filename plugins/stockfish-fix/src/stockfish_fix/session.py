@@ -1,0 +1,456 @@
+"""One connector's FIX session: the QuickFIX initiator's life, and what comes back.
+
+:class:`FixSession` lives in ``connector.state`` from the first connect on, and survives a
+disconnect so that orders still in flight are known when the session is back. Each
+connection attempt builds a QuickFIX ``SocketInitiator`` from the generated settings and
+waits for the Logon reply; :meth:`FixSession.close` logs out, stops the initiator and
+drops every QuickFIX object (a ``Session`` pointer is never kept: it dies with its
+initiator).
+
+Status: CONNECTING while the first attempt runs; CONNECTED with the Logon; ERROR with the
+counterparty's reason when it refuses the Logon; RECONNECTING (``reconnect: session``) or
+DISCONNECTED (``reconnect: manager``) when a session is lost. A TestRequest sent to a
+silent counterparty is reported as CONNECTED with that reason, until it answers.
+
+After every Logon the session asks for the state of each order whose outcome it does not
+know (OrderStatusRequest), and, when it reconnected by itself, renews the market-data
+subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import threading
+from typing import Any
+
+import quickfix
+
+from stockfish_core.connector import Connector, Subscription
+from stockfish_core.errors import OrderRejected, StockfishError, VenueUnavailable
+from stockfish_core.models import ConnectorStatus
+
+from . import application as app
+from .config import FixConfig, ReconnectMode, StoreKind
+from .execution import (
+    BUSINESS_REJECT_REASONS,
+    SESSION_REJECT_REASONS,
+    ExecutionHandler,
+    describe,
+)
+from .marketdata import MarketData, MdSubscription
+from .messages import flat, msg_type, new_message
+from .requests import MD_ENTRY_TYPES, market_data_request, status_request
+from .settings import QuickFixSettings, initiator_settings
+from .tracking import OrderTracker
+
+__all__ = ["FixSession", "FixSessionError", "LogonRejected", "LogonTimeout"]
+
+log = logging.getLogger("stockfish.fix")
+
+MD_REJECT_REASONS = {
+    "0": "unknown symbol", "1": "duplicate MDReqID", "2": "insufficient bandwidth",
+    "3": "insufficient permissions", "4": "unsupported SubscriptionRequestType",
+    "5": "unsupported MarketDepth", "6": "unsupported MDUpdateType",
+    "8": "unsupported MDEntryType",
+}
+
+
+class FixSessionError(StockfishError):
+    """The FIX session could not be established."""
+
+
+class LogonRejected(FixSessionError):
+    """The counterparty answered our Logon with a Logout."""
+
+
+class LogonTimeout(FixSessionError, TimeoutError):
+    """No Logon reply in time (nobody listening, wrong address, or a silent peer)."""
+
+
+async def _stop_off_loop(initiator: Any, name: str) -> None:
+    """``initiator.stop(True)`` on a thread of its own (it joins QuickFIX's thread, whose
+    callbacks need the loop), holding no reference to it once done."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def stop() -> None:
+        try:
+            initiator.stop(True)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(done.set_result, None)
+
+    thread = threading.Thread(target=stop, name=f"stockfish-fix-stop-{name}", daemon=True)
+    thread.start()
+    await done
+    thread.join()
+
+
+class FixSession:
+    """The QuickFIX initiator of one connector and the state around it."""
+
+    def __init__(self, connector: Connector, config: FixConfig) -> None:
+        self.connector = connector
+        self.config = config
+        self.name = connector.name
+        #: The QuickFIX settings, generated at the first connect.
+        self.settings: QuickFixSettings | None = None
+        self.session_id = quickfix.SessionID(
+            config.begin_string, config.sender_comp_id, config.target_comp_id
+        )
+        self.tracker = OrderTracker()
+        self.market = MarketData(connector.name)
+        self.executions = ExecutionHandler(connector, self.tracker)
+        self.logged_on = False
+        self._initiator: Any = None
+        self._inbox: app.Inbox | None = None
+        self._logon_waiter: asyncio.Future[None] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._logout_reason = ""
+        self._probing = False
+
+    @property
+    def peer(self) -> str:
+        return f"{self.config.target_comp_id} at {self.config.host}:{self.config.port}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect and log on; raise LogonRejected / LogonTimeout if that fails."""
+        self._closing = False
+        await self._stop_initiator(graceful=False)  # a previous session, if still there
+        self.connector.set_status(ConnectorStatus.CONNECTING, f"logging on to {self.peer}")
+        try:
+            await self._attempt()
+        except LogonRejected as exc:
+            self.connector.set_status(ConnectorStatus.ERROR, str(exc))
+            raise
+        except FixSessionError as exc:
+            self.connector.set_status(ConnectorStatus.DISCONNECTED, str(exc))
+            raise
+        except Exception as exc:  # QuickFIX refusing its settings, a missing dictionary...
+            self.connector.set_status(ConnectorStatus.ERROR,
+                                      f"cannot start the FIX session: {exc}")
+            raise
+
+    async def close(self) -> None:
+        """Log out and release QuickFIX; safe to call at any time, more than once."""
+        self._closing = True
+        task, self._reconnect_task = self._reconnect_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._stop_initiator(graceful=True)
+        if self.config.reconnect is ReconnectMode.MANAGER:
+            # The manager subscribes again after it reconnects.
+            self.market.clear()
+        self.connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected on request")
+
+    async def _attempt(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._logon_waiter = waiter
+        self._start_initiator()
+        try:
+            await asyncio.wait_for(waiter, self.config.logon_timeout)
+        except asyncio.TimeoutError:
+            await self._stop_initiator(graceful=False)
+            raise LogonTimeout(
+                f"no Logon reply from {self.peer} within {self.config.logon_timeout:g}s; is "
+                "the counterparty up, and are host, port and CompIDs right?"
+            ) from None
+        except BaseException:
+            await self._stop_initiator(graceful=False)
+            raise
+        finally:
+            self._logon_waiter = None
+
+    def _start_initiator(self) -> None:
+        if quickfix.Session.doesSessionExist(self.session_id):
+            gc.collect()  # an initiator of ours that is stopped but not yet freed
+            if quickfix.Session.doesSessionExist(self.session_id):
+                raise FixSessionError(
+                    f"a FIX session {self.session_id.toString()} already exists in this "
+                    "process; two connectors cannot share BeginString, SenderCompID and "
+                    "TargetCompID"
+                )
+        if self.settings is None:
+            self.settings = initiator_settings(self.config, self.name)
+        settings = self.settings.session_settings()
+        if self.config.store is StoreKind.FILE:
+            store = quickfix.FileStoreFactory(settings)
+        else:
+            store = quickfix.MemoryStoreFactory()
+        logs = quickfix.FileLogFactory(settings) if self.config.log_path else None
+        inbox = app.Inbox(self.connector.call_soon_threadsafe, self._on_events)
+        application = app.FixApplication(
+            inbox, self.config.logon_values(), resend_orders=self.config.resend_orders,
+            record_sent=self.tracker.sent, name=self.name,
+        )
+        initiator = quickfix.SocketInitiator(application, store, settings, logs)
+        self._inbox = inbox
+        self._initiator = initiator
+        initiator.start()
+
+    async def _stop_initiator(self, *, graceful: bool) -> None:
+        initiator, self._initiator = self._initiator, None
+        if initiator is None:
+            return
+        if graceful and self.logged_on:
+            # A Logout now, rather than Session.logout(), which waits for QuickFIX's next
+            # timer tick; the counterparty's answer then ends the session at once.
+            with contextlib.suppress(quickfix.SessionNotFound):
+                quickfix.Session.sendToTarget(
+                    new_message(quickfix, "5", [(58, "client disconnecting")]), self.session_id)
+        await _stop_off_loop(initiator, self.name)
+        del initiator  # the last reference: QuickFIX's Session goes with it
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            inbox.drain()  # the last events (the Logout) before the inbox goes quiet
+            inbox.closed = True
+        self.logged_on = False
+
+    # -- events from QuickFIX -----------------------------------------------------------
+    def _on_events(self, events: list[app.Event]) -> None:
+        market: list[tuple[int, str]] = []
+        for kind, recv_ns, payload in events:
+            try:
+                if kind == app.APP:
+                    mtype = msg_type(payload)
+                    if mtype == "W" or mtype == "X":
+                        market.append((recv_ns, payload))
+                        continue
+                    if market:
+                        self.connector.feed(market)
+                        market = []
+                    self._on_app(mtype, payload, recv_ns)
+                elif kind == app.ADMIN:
+                    self._on_admin(payload)
+                elif kind == app.LOGON:
+                    self._on_logon()
+                elif kind == app.LOGOUT:
+                    self._on_logout()
+                elif kind == app.REJECTED:
+                    self._on_rejected(payload)
+                elif kind == app.PROBE:
+                    self._probing = True
+                    self.connector.set_status(
+                        ConnectorStatus.CONNECTED,
+                        f"{self.peer} silent for over {self.config.heartbeat_interval}s; "
+                        "TestRequest sent",
+                    )
+            except Exception:
+                log.exception("%s: failed to handle %s event %r", self.name, kind, payload[:200])
+                self.connector.report_error(f"failed to handle a {kind} message from "
+                                            f"{self.peer}: {payload[:200]!r}", data=True)
+        if market:
+            self.connector.feed(market)
+
+    def _on_logon(self) -> None:
+        self.logged_on = True
+        self._probing = False
+        self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
+        waiter = self._logon_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.config.reconnect is not ReconnectMode.SESSION:
+            return  # the manager subscribes again and reconciles its open orders
+        unresolved = self.tracker.unresolved()
+        if unresolved:
+            log.warning("%s: asking %s for the state of %d order(s) whose outcome is unknown",
+                        self.name, self.peer, len(unresolved))
+        with contextlib.suppress(VenueUnavailable):  # lost again already: next logon
+            for sub in list(self.market.by_req_id.values()):
+                self.market.renew(sub)
+                self._send_md(sub, subscribe=True)
+            for order in unresolved:
+                self.send("H", status_request(order))
+
+    def _logged_on_text(self) -> str:
+        cfg = self.config
+        return f"logged on to {self.peer} as {cfg.sender_comp_id} ({cfg.begin_string})"
+
+    def _on_logout(self) -> None:
+        was_logged_on, self.logged_on = self.logged_on, False
+        if self._closing or not was_logged_on:
+            return
+        reason = f"session with {self.peer} lost"
+        if self._logout_reason:
+            reason += f": {self._logout_reason}"
+        self._logout_reason = ""
+        self._lost(reason)
+
+    def _lost(self, reason: str) -> None:
+        session = quickfix.Session.lookupSession(self.session_id)
+        if session is not None:
+            session.logout()  # QuickFIX does not reconnect by itself; we decide when
+        if self.config.reconnect is ReconnectMode.MANAGER:
+            log.warning("%s: %s; the manager reconnects", self.name, reason)
+            self.connector.set_status(ConnectorStatus.DISCONNECTED, reason)
+            return
+        log.warning("%s: %s; reconnecting", self.name, reason)
+        self.connector.set_status(ConnectorStatus.RECONNECTING, reason)
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    def _on_rejected(self, text: str) -> None:
+        reason = f"logon rejected by {self.peer}: {text}"
+        log.error("%s: %s", self.name, reason)
+        waiter = self._logon_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(LogonRejected(reason))
+        else:
+            self.connector.set_status(ConnectorStatus.ERROR, reason)
+
+    async def _reconnect(self) -> None:
+        """Reconnect with exponential backoff until logged on or closed."""
+        cfg = self.config
+        delay = cfg.reconnect_initial_delay
+        attempt = 0
+        while not self._closing:
+            await self._stop_initiator(graceful=False)
+            await asyncio.sleep(delay)
+            if self._closing:
+                return
+            attempt += 1
+            try:
+                await self._attempt()
+                return
+            except LogonRejected as exc:
+                # Credentials do not fix themselves: try again, but only at the slowest pace.
+                delay = cfg.reconnect_max_delay
+                self.connector.set_status(
+                    ConnectorStatus.ERROR,
+                    f"{exc}; attempt {attempt} failed, next in {delay:g}s")
+                continue
+            except FixSessionError as exc:
+                log.warning("%s: %s", self.name, exc)
+            except Exception as exc:
+                log.exception("%s: reconnect attempt failed", self.name)
+                self.connector.report_error(f"reconnect attempt failed: {exc!r}")
+            delay = min(delay * 2, cfg.reconnect_max_delay)
+            self.connector.set_status(
+                ConnectorStatus.RECONNECTING,
+                f"{self.peer} unreachable; attempt {attempt} failed, next in {delay:g}s")
+
+    # -- messages -----------------------------------------------------------------------
+    def _on_app(self, mtype: str, raw: str, recv_ns: int) -> None:
+        if mtype == "8":
+            self.executions.execution_report(flat(raw), recv_ns)
+        elif mtype == "9":
+            self.executions.cancel_reject(flat(raw), recv_ns)
+        elif mtype == "Y":
+            self._on_md_reject(flat(raw))
+        elif mtype == "j":
+            self._on_business_reject(flat(raw))
+        else:
+            log.debug("%s: ignored message type %s from %s", self.name, mtype, self.peer)
+
+    def _on_admin(self, raw: str) -> None:
+        mtype = msg_type(raw)
+        f = flat(raw)
+        if mtype == "5":
+            self._logout_reason = f.get("58", "")
+        elif mtype == "0":
+            if self._probing:
+                self._probing = False
+                self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
+        elif mtype == "3":
+            self._on_session_reject(f)
+
+    def _on_md_reject(self, f: dict[str, str]) -> None:
+        md_req_id = f.get("262", "")
+        sub = self.market.drop(md_req_id)
+        symbol = sub.symbol if sub is not None else None
+        code = f.get("281")
+        why = describe(f.get("58"), code, MD_REJECT_REASONS, "MDReqRejReason")
+        what = f"{sub.subscription}" if sub is not None else f"MDReqID {md_req_id}"
+        self.connector.report_error(
+            f"market data request for {what} rejected by {self.peer}: {why}",
+            symbol=symbol, code=f"Y:{code}" if code else "Y",
+        )
+
+    def _on_business_reject(self, f: dict[str, str]) -> None:
+        ref_type = f.get("372", "")
+        code = f.get("380", "")
+        reason = describe(f.get("58"), code or None, BUSINESS_REJECT_REASONS,
+                          "BusinessRejectReason")
+        key = f.get("379") or self._sent_key(f.get("45"))
+        self._refused("business reject", ref_type, key, reason, f"j:{code}")
+
+    def _on_session_reject(self, f: dict[str, str]) -> None:
+        code = f.get("373", "")
+        reason = describe(f.get("58"), code or None, SESSION_REJECT_REASONS,
+                          "SessionRejectReason")
+        if f.get("371"):
+            reason += f" (tag {f['371']})"
+        sent = self.tracker.sent_message(int(f.get("45", "0") or 0))
+        ref_type = f.get("372") or (sent.msg_type if sent else "")
+        self._refused("session reject", ref_type, sent.key if sent else None, reason,
+                      f"3:{code}")
+
+    def _sent_key(self, seq: str | None) -> str | None:
+        sent = self.tracker.sent_message(int(seq)) if seq and seq.isdigit() else None
+        return sent.key if sent is not None else None
+
+    def _refused(self, kind: str, ref_type: str, key: str | None, reason: str,
+                 code: str) -> None:
+        if self.executions.refused(kind, ref_type, key, reason, code):
+            return
+        symbol = None
+        if ref_type == "V" and key:
+            sub = self.market.drop(key)
+            symbol = sub.symbol if sub is not None else None
+        what = f"{ref_type or 'a'} message" + (f" ({key})" if key else "")
+        self.connector.report_error(f"{kind} from {self.peer} of {what}: {reason}",
+                                    symbol=symbol, code=code)
+
+    # -- sending ------------------------------------------------------------------------
+    def send(self, mtype: str, body: Any, groups: Any = ()) -> None:
+        """Send an application message now; VenueUnavailable if the session is down."""
+        if not self.logged_on or self._initiator is None:
+            raise VenueUnavailable(
+                f"{self.name}: FIX session with {self.peer} is not logged on"
+            )
+        try:
+            message = new_message(quickfix, mtype, body, groups)
+        except ValueError as exc:
+            raise OrderRejected(f"{self.name}: cannot write {mtype}: {exc}") from None
+        try:
+            sent = quickfix.Session.sendToTarget(message, self.session_id)
+        except quickfix.SessionNotFound:
+            raise VenueUnavailable(f"{self.name}: no FIX session with {self.peer}") from None
+        if not sent:
+            raise VenueUnavailable(
+                f"{self.name}: {mtype} not sent, the session with {self.peer} just went down"
+            )
+
+    def subscribe(self, subscription: Subscription, depth: int) -> None:
+        if subscription.data_type not in MD_ENTRY_TYPES:
+            raise ValueError(
+                f"{self.name}: FIX market data serves price ticks, order books and trades, "
+                f"not {subscription.data_type.value}"
+            )
+        sub, new = self.market.add(subscription, depth)
+        if new and self.logged_on:
+            try:
+                self._send_md(sub, subscribe=True)
+            except VenueUnavailable:
+                pass  # sent at the next logon
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        sub = self.market.remove(subscription)
+        if sub is not None and self.logged_on:
+            with contextlib.suppress(VenueUnavailable):
+                self._send_md(sub, subscribe=False)
+
+    def _send_md(self, sub: MdSubscription, *, subscribe: bool) -> None:
+        body, groups = market_data_request(
+            sub.md_req_id, sub.symbol, MD_ENTRY_TYPES[sub.subscription.data_type], sub.depth,
+            subscribe=subscribe,
+        )
+        self.send("V", body, groups)

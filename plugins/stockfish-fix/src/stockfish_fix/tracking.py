@@ -1,0 +1,187 @@
+"""What the connector remembers about its orders between messages.
+
+FIX gives every request its own ClOrdID (11): a cancel or a replace carries a new one and
+names the order's current one in OrigClOrdID (41). The core knows an order by one
+``client_order_id``; :class:`OrderTracker` maps every ClOrdID of an order's chain back to
+it, remembers which requests are still unanswered (for reconciliation after a
+disconnect), which ExecIDs were seen (reports resent after a reconnect are dropped), and
+which message went out under which MsgSeqNum (so a session Reject can be attributed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from decimal import Decimal
+
+import attrs
+
+from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
+
+__all__ = ["OrderTracker", "SentMessage", "TrackedOrder"]
+
+_ZERO = Decimal(0)
+#: Request ids are ``<client order id>-<C|R><n>`` (cancel, replace).
+_DERIVED = re.compile(r"^(?P<base>.+)-[CR]\d+$")
+
+
+@attrs.define(slots=True, eq=False)
+class TrackedOrder:
+    """One of our orders as the FIX session sees it."""
+
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    order_type: OrderType
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+    account: str | None = None
+    #: The ClOrdID the venue knows the order by now (changes with each replace).
+    fix_id: str = ""
+    #: Cancel/replace requests in flight: their ClOrdID -> "cancel" | "replace".
+    pending: dict[str, str] = attrs.Factory(dict)
+    venue_order_id: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    cum_qty: Decimal = _ZERO
+    avg_px: Decimal | None = None
+    #: Whether the venue has said anything about the order yet.
+    acknowledged: bool = False
+    requests: int = 0
+    #: Every ClOrdID the order went by.
+    ids: list[str] = attrs.Factory(list)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.fix_id:
+            self.fix_id = self.client_order_id
+
+    @property
+    def open_status(self) -> OrderStatus:
+        """The status of a live order: SUBMITTED, or PARTIALLY_FILLED once anything filled."""
+        return OrderStatus.PARTIALLY_FILLED if self.cum_qty > 0 else OrderStatus.SUBMITTED
+
+    @property
+    def unresolved(self) -> bool:
+        """Whether its outcome is unknown: never acknowledged, or a request unanswered."""
+        if self.status.is_final:
+            return False
+        return not self.acknowledged or bool(self.pending)
+
+
+@attrs.frozen
+class SentMessage:
+    """An application message we sent: its MsgType and the id it carried."""
+
+    msg_type: str
+    key: str
+
+
+class OrderTracker:
+    """Orders by client order id and by every ClOrdID of their chains."""
+
+    def __init__(self, *, max_exec_ids: int = 100_000, max_final: int = 10_000) -> None:
+        self.orders: dict[str, TrackedOrder] = {}
+        self._aliases: dict[str, TrackedOrder] = {}
+        self._exec_ids: OrderedDict[str, None] = OrderedDict()
+        self._max_exec_ids = max_exec_ids
+        self._final: OrderedDict[str, None] = OrderedDict()
+        self._max_final = max_final
+        self._sent: OrderedDict[int, SentMessage] = OrderedDict()
+
+    # -- orders ------------------------------------------------------------------------
+    def add(self, order: Order) -> TrackedOrder:
+        """Track an order about to be sent (or asked about); returns the existing one."""
+        cid = order.client_order_id
+        if not cid:
+            raise ValueError("the order has no client_order_id; the manager assigns one")
+        tracked = self.orders.get(cid)
+        if tracked is None:
+            tracked = TrackedOrder(
+                cid, order.symbol, order.side, order.quantity, order.order_type,
+                order.price, order.stop_price, order.time_in_force, order.account,
+                venue_order_id=order.venue_order_id,
+            )
+            self.orders[cid] = tracked
+            self._alias(cid, tracked)
+        return tracked
+
+    def discard(self, client_order_id: str) -> None:
+        """Forget an order that never left (its send failed)."""
+        tracked = self.orders.pop(client_order_id, None)
+        if tracked is not None:
+            for alias in tracked.ids:
+                if self._aliases.get(alias) is tracked:
+                    del self._aliases[alias]
+
+    def adopt(self, cl_ord_id: str, symbol: str, side: OrderSide, quantity: Decimal,
+              order_type: OrderType) -> TrackedOrder:
+        """Track an order first heard of in a report (sent before a restart of ours)."""
+        match = _DERIVED.match(cl_ord_id)
+        base = match.group("base") if match else cl_ord_id
+        tracked = self.orders.get(base)
+        if tracked is None:
+            tracked = TrackedOrder(base, symbol, side, quantity, order_type, fix_id=cl_ord_id,
+                                   acknowledged=True)
+            self.orders[base] = tracked
+            self._alias(base, tracked)
+        self._alias(cl_ord_id, tracked)
+        return tracked
+
+    def request_id(self, tracked: TrackedOrder, kind: str) -> str:
+        """A new ClOrdID for a cancel ("C") or a replace ("R")."""
+        tracked.requests += 1
+        new_id = f"{tracked.client_order_id}-{kind}{tracked.requests}"
+        self._alias(new_id, tracked)
+        return new_id
+
+    def _alias(self, cl_ord_id: str, tracked: TrackedOrder) -> None:
+        self._aliases[cl_ord_id] = tracked
+        tracked.ids.append(cl_ord_id)
+
+    def resolve(self, cl_ord_id: str | None, orig_cl_ord_id: str | None = None
+                ) -> TrackedOrder | None:
+        """The order a report is about, by its ClOrdID or OrigClOrdID."""
+        for key in (cl_ord_id, orig_cl_ord_id):
+            if key:
+                tracked = self._aliases.get(key)
+                if tracked is not None:
+                    return tracked
+        for key in (cl_ord_id, orig_cl_ord_id):
+            match = _DERIVED.match(key) if key else None
+            if match:
+                tracked = self.orders.get(match.group("base"))
+                if tracked is not None:
+                    return tracked
+        return None
+
+    def finished(self, tracked: TrackedOrder) -> None:
+        """Note that an order reached a final status; the oldest final ones are dropped."""
+        self._final[tracked.client_order_id] = None
+        while len(self._final) > self._max_final:
+            cid, _ = self._final.popitem(last=False)
+            self.discard(cid)
+
+    def unresolved(self) -> list[TrackedOrder]:
+        """Orders whose outcome is unknown, oldest first."""
+        return [o for o in self.orders.values() if o.unresolved]
+
+    # -- executions --------------------------------------------------------------------
+    def seen(self, exec_id: str) -> bool:
+        """Whether ``exec_id`` was seen before; remembers it if not."""
+        if exec_id in self._exec_ids:
+            return True
+        self._exec_ids[exec_id] = None
+        if len(self._exec_ids) > self._max_exec_ids:
+            self._exec_ids.popitem(last=False)
+        return False
+
+    # -- sent messages -----------------------------------------------------------------
+    def sent(self, seq_num: int, msg_type: str, key: str) -> None:
+        """Record an application message that left under ``seq_num``."""
+        self._sent[seq_num] = SentMessage(msg_type, key)
+        if len(self._sent) > 10_000:
+            self._sent.popitem(last=False)
+
+    def sent_message(self, seq_num: int) -> SentMessage | None:
+        return self._sent.get(seq_num)

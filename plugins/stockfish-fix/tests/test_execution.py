@@ -1,0 +1,216 @@
+"""ExecutionReport, OrderCancelReject and rejects mapped onto the core's order states.
+
+These feed the handler the fields of reports as a FIX session delivers them (the
+integration tests get the same from the exchange simulator), for the ExecTypes the
+simulator does not produce: done for day, pending cancel/replace, suspended, restated,
+trade corrections, FIX 4.2's ExecTransType.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from stockfish_core import Connector, Order, OrderAction, OrderStatus
+from stockfish_core.testing import RecordingListener
+from stockfish_fix.execution import ExecutionHandler
+from stockfish_fix.tracking import OrderTracker
+
+
+@pytest.fixture
+def handler() -> ExecutionHandler:
+    connector = Connector("fix", "fix", listener=RecordingListener())
+    return ExecutionHandler(connector, OrderTracker())
+
+
+def listener(handler: ExecutionHandler) -> RecordingListener:
+    result = handler.connector.listener
+    assert isinstance(result, RecordingListener)
+    return result
+
+
+def track(handler: ExecutionHandler, cid: str = "O1", qty: int = 100) -> None:
+    handler.tracker.add(Order("SPY", "BUY", qty, "LIMIT", price=Decimal("10.05"),
+                              client_order_id=cid))
+
+
+def report(exec_type: str, ord_status: str, cid: str = "O1", exec_id: str = "E1",
+           **extra: str) -> dict[str, str]:
+    fields = {"35": "8", "11": cid, "17": exec_id, "150": exec_type, "39": ord_status,
+              "37": "V1", "55": "SPY", "54": "1", "38": "100", "14": "0", "151": "100",
+              "6": "0", "60": "20260102-14:30:00.250"}
+    fields.update(extra)
+    return fields
+
+
+def test_new_partial_fill_fill_in_fix44(handler: ExecutionHandler) -> None:
+    track(handler)
+    new = handler.execution_report(report("0", "0"), 1)
+    assert new is not None and new.status is OrderStatus.SUBMITTED
+    assert new.venue_order_id == "V1"
+    assert new.timestamp_ns == 1767364200250000000
+    part = handler.execution_report(report("F", "1", exec_id="E2", **{
+        "32": "40", "31": "10.05", "14": "40", "12": "0.4", "13": "3"}), 2)
+    assert part is not None and part.status is OrderStatus.PARTIALLY_FILLED
+    assert part.fill is not None
+    assert (part.fill.quantity, part.fill.price, part.fill.commission) == (
+        Decimal(40), Decimal("10.05"), Decimal("0.4"))
+    assert part.fill.execution_id == "E2"
+    done = handler.execution_report(report("F", "2", exec_id="E3", **{
+        "32": "60", "31": "10.04", "14": "100", "12": "0.01", "13": "1"}), 3)
+    assert done is not None and done.status is OrderStatus.FILLED
+    assert done.fill is not None and done.fill.commission == Decimal("0.60")
+    assert handler.tracker.orders["O1"].avg_px == Decimal("10.044")
+
+
+def test_fix42_fills_and_exec_trans_type(handler: ExecutionHandler) -> None:
+    track(handler)
+    part = handler.execution_report(report("1", "1", exec_id="E2", **{
+        "20": "0", "32": "30", "31": "10", "14": "30"}), 1)
+    assert part is not None and part.status is OrderStatus.PARTIALLY_FILLED
+    assert part.fill is not None and part.fill.quantity == 30
+    # ExecTransType 1 (cancel) / 2 (correct) revise an execution: reported, not applied.
+    assert handler.execution_report(report("2", "2", exec_id="E3", **{
+        "20": "2", "19": "E2", "32": "30", "31": "10", "14": "30"}), 2) is None
+    error = listener(handler).errors[-1]
+    assert "trade correction for execution E2" in error.message
+    assert error.code == "8:trade-correction"
+    # ExecTransType 3 answers a status request.
+    answer = handler.execution_report(report("1", "1", exec_id="0", **{"20": "3", "14": "30"}), 3)
+    assert answer is not None and answer.status is OrderStatus.PARTIALLY_FILLED
+    assert answer.fill is None
+
+
+@pytest.mark.parametrize(("exec_type", "ord_status", "reason"), [
+    ("6", "6", "pending cancel"),
+    ("E", "E", "pending replace"),
+    ("3", "3", "done for day"),
+    ("9", "9", "suspended"),
+    ("A", "A", "pending new"),
+])
+def test_statuses_the_core_lacks_keep_the_order_live(handler: ExecutionHandler, exec_type: str,
+                                                     ord_status: str, reason: str) -> None:
+    track(handler)
+    update = handler.execution_report(report(exec_type, ord_status), 1)
+    assert update is not None
+    assert update.status is OrderStatus.SUBMITTED
+    assert update.reason == reason
+
+
+def test_cancel_expire_and_reject(handler: ExecutionHandler) -> None:
+    track(handler, "A")
+    track(handler, "B")
+    track(handler, "C")
+    cancelled = handler.execution_report(report("4", "4", cid="A-C1", exec_id="X1", **{
+        "41": "A"}), 1)
+    assert cancelled is not None and cancelled.client_order_id == "A"
+    assert cancelled.status is OrderStatus.CANCELLED
+    expired = handler.execution_report(report("C", "C", cid="B", exec_id="X2", **{
+        "58": "IOC remainder"}), 1)
+    assert expired is not None and expired.status is OrderStatus.CANCELLED
+    assert expired.reason == "expired: IOC remainder"
+    rejected = handler.execution_report(report("8", "8", cid="C", exec_id="X3", **{
+        "58": "price out of band", "103": "99"}), 1)
+    assert rejected is not None and rejected.status is OrderStatus.REJECTED
+    assert rejected.reason == "price out of band (OrdRejReason 99: other)"
+
+
+def test_replace_moves_the_order_to_its_new_clordid(handler: ExecutionHandler) -> None:
+    track(handler)
+    tracked = handler.tracker.orders["O1"]
+    new_id = handler.tracker.request_id(tracked, "R")
+    tracked.pending[new_id] = "replace"
+    update = handler.execution_report(report("5", "0", cid=new_id, **{
+        "41": "O1", "38": "150", "44": "10.10"}), 1)
+    assert update is not None and update.replaced
+    assert (update.quantity, update.price) == (Decimal(150), Decimal("10.10"))
+    assert tracked.fix_id == new_id and not tracked.pending
+    # A later report names only the new ClOrdID.
+    later = handler.execution_report(report("F", "1", cid=new_id, exec_id="E2", **{
+        "32": "50", "31": "10.10", "14": "50"}), 2)
+    assert later is not None and later.client_order_id == "O1"
+    assert later.fill is not None
+
+
+def test_a_rejected_request_leaves_the_order_as_it_was(handler: ExecutionHandler) -> None:
+    track(handler)
+    handler.execution_report(report("0", "0"), 1)
+    tracked = handler.tracker.orders["O1"]
+    cancel_id = handler.tracker.request_id(tracked, "C")
+    tracked.pending[cancel_id] = "cancel"
+    update = handler.cancel_reject({"11": cancel_id, "41": "O1", "37": "V1", "39": "0",
+                                    "434": "1", "102": "0", "58": "too late"}, 2)
+    assert update is not None
+    assert update.status is OrderStatus.SUBMITTED
+    assert update.rejected_request is OrderAction.CANCEL
+    assert update.reason == "cancel rejected: too late (CxlRejReason 0: too late to cancel)"
+    assert not tracked.pending
+    # A venue that answers a replace with an ExecutionReport Rejected instead.
+    replace_id = handler.tracker.request_id(tracked, "R")
+    tracked.pending[replace_id] = "replace"
+    rejected = handler.execution_report(report("8", "0", cid=replace_id, exec_id="E9", **{
+        "41": "O1", "58": "no such price"}), 3)
+    assert rejected is not None and rejected.status is OrderStatus.SUBMITTED
+    assert rejected.rejected_request is OrderAction.REPLACE
+
+
+def test_duplicates_are_dropped(handler: ExecutionHandler) -> None:
+    track(handler)
+    fill = report("F", "1", exec_id="E2", **{"32": "40", "31": "10", "14": "40"})
+    assert handler.execution_report(fill, 1) is not None
+    again = dict(fill, **{"43": "Y"})
+    assert handler.execution_report(again, 2) is None  # same ExecID: dropped
+    # A different ExecID for an execution already counted (CumQty not beyond ours).
+    other = dict(fill, **{"17": "E2b", "43": "Y"})
+    update = handler.execution_report(other, 3)
+    assert update is not None and update.fill is None and update.possible_duplicate
+    assert [u.fill.quantity for u in listener(handler).order_updates if u.fill] == [40]
+
+
+def test_status_answer_reconciles_what_filled_unseen(handler: ExecutionHandler) -> None:
+    track(handler)
+    handler.execution_report(report("F", "1", exec_id="E2", **{
+        "32": "40", "31": "10", "14": "40", "6": "10"}), 1)
+    answer = handler.execution_report(report("I", "2", exec_id="S1", **{
+        "14": "100", "151": "0", "6": "10.06"}), 2)
+    assert answer is not None and answer.status is OrderStatus.FILLED
+    assert answer.fill is not None
+    assert answer.fill.quantity == 60
+    assert answer.fill.price == Decimal("10.1")  # 40 @ 10 + 60 @ 10.1 = 100 @ 10.06
+    assert answer.fill.execution_id == "reconciled:V1:100"
+
+
+def test_unknown_order_is_rejected_and_foreign_reports_adopted(
+    handler: ExecutionHandler,
+) -> None:
+    track(handler)
+    answer = handler.execution_report(report("I", "8", exec_id="S1", **{
+        "37": "NONE", "103": "5", "58": "unknown order"}), 1)
+    assert answer is not None and answer.status is OrderStatus.REJECTED
+    assert answer.reason == "unknown order (OrdRejReason 5)"
+    # A report about an order sent before a restart of ours is adopted by its ClOrdID.
+    adopted = handler.execution_report(report("0", "0", cid="OLD-7-R2", exec_id="Z1"), 2)
+    assert adopted is not None and adopted.client_order_id == "OLD-7"
+    assert handler.tracker.resolve("OLD-7-R2") is handler.tracker.orders["OLD-7"]
+    assert handler.execution_report({"35": "8", "11": "", "17": "Z2", "150": "0"}, 3) is None
+    assert listener(handler).errors[-1].code == "8:unknown-order"
+
+
+def test_business_and_session_rejects_of_our_requests(handler: ExecutionHandler) -> None:
+    track(handler, "N")
+    assert handler.refused("business reject", "D", "N", "not authorized", "j:6")
+    new = listener(handler).order_updates[-1]
+    assert (new.status, new.reason) == (OrderStatus.REJECTED, "business reject: not authorized")
+    track(handler, "L")
+    handler.execution_report(report("0", "0", cid="L", exec_id="L0"), 1)
+    tracked = handler.tracker.orders["L"]
+    cancel_id = handler.tracker.request_id(tracked, "C")
+    tracked.pending[cancel_id] = "cancel"
+    assert handler.refused("session reject", "F", cancel_id, "value is incorrect", "3:5")
+    refused = listener(handler).order_updates[-1]
+    assert refused.status is OrderStatus.SUBMITTED
+    assert refused.rejected_request is OrderAction.CANCEL
+    assert refused.reason == "cancel rejected by session reject: value is incorrect"
+    assert not handler.refused("business reject", "V", "md1", "x")
+    assert not handler.refused("business reject", "D", "nobody", "x")
