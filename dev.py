@@ -4,6 +4,7 @@
     python3 dev.py test [PYTEST ARGS]   install into .venv (first run), then run every test;
                                         with no arguments, the IBKR tests run a second
                                         time on ib_async (in .venv-ib_async)
+    python3 dev.py demo [--duration S]  the three venue simulators, a failover, a summary
     python3 dev.py lint                 ruff and mypy over all packages
     python3 dev.py bench                run the benchmarks in bench/
     python3 dev.py env                  only create/refresh .venv
@@ -88,12 +89,14 @@ def ensure_env(env: Path = VENV, distributions: list[str] | None = None,
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("test", [])
-    if command not in ("test", "lint", "bench", "env"):
+    if command not in ("test", "demo", "lint", "bench", "env"):
         print(__doc__)
         return 2
     ensure_env()
     if command == "env":
         return 0
+    if command == "demo":
+        return run(PY, "-m", "stockfish_core.cli", "demo", *rest)
     if command == "test":
         # .venv has ib_insync; the IBKR tests run on ib_async below, in their own venv.
         code = run(PY, "-m", "pytest", *rest,
