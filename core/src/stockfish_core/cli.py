@@ -155,8 +155,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         return run_command(args.config, headless=args.headless, strategy=args.strategy,
                            duration=args.duration)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    except (ConfigError, StockfishError) as exc:
+        print(f"stockfish run: {exc}", file=sys.stderr)
         return 1
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ..config import Config
+from ..errors import StockfishError
 from .runner import RunState
 
 __all__ = ["Dashboard"]
@@ -22,8 +23,8 @@ class Dashboard:
             from rich.console import Console
             from rich.live import Live
         except ImportError:  # pragma: no cover - depends on the install
-            raise RuntimeError("the dashboard needs rich: pip install 'stockfish-core[dashboard]'"
-                               "; or run with --headless") from None
+            raise StockfishError("the dashboard needs rich: pip install "
+                                 "'stockfish-core[dashboard]'; or run with --headless") from None
         self.state = state
         self.config = config
         self.console = Console()

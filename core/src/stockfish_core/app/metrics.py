@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import StockfishError
+
 if TYPE_CHECKING:
     from ..manager import ExchangeManager
 
@@ -96,7 +98,7 @@ def start_metrics_server(manager: ExchangeManager, host: str, port: int) -> Any:
     try:
         from prometheus_client import CollectorRegistry, start_http_server
     except ImportError:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise StockfishError(
             "metrics are enabled but prometheus-client is not installed; "
             "install it with: pip install 'stockfish-core[metrics]'"
         ) from None
