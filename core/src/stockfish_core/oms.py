@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -128,16 +129,18 @@ class OrderBook:
             for action in actions:
                 action()
 
-    def _write(self, order: Order, fill: Fill | None = None) -> None:
+    def _write(self, order: Order, fill: Fill | None = None, *, row: bool = True) -> None:
+        """Journal a fill and/or the order's row (``row=False``: the fill only)."""
         if self.journal is None:
             return
         if self._schedule is None:
             if fill is not None:
-                self.journal.record_fill(fill, order)
+                self.journal.record_fill(fill, order if row else None)
             else:
                 self.journal.record_order(order)
             return
-        self._dirty[order.client_order_id or ""] = order
+        if row:
+            self._dirty[order.client_order_id or ""] = order
         if fill is not None:
             self._dirty_fills.append(fill)
         self._request_flush()
@@ -151,7 +154,11 @@ class OrderBook:
         for order in restored:
             assert order.client_order_id is not None
             self.orders[order.client_order_id] = order
-            for fill in self.journal.fills(order.client_order_id):
+            fills = self.journal.fills(order.client_order_id)
+            if fills:  # the fills table is the record; the row may predate some of them
+                order.filled_quantity, order.avg_fill_price = Decimal(0), None
+            for fill in fills:
+                order.apply_fill(fill)
                 self._position(fill.symbol).apply(fill)
         return restored
 
@@ -234,10 +241,15 @@ class OrderBook:
         if update.client_order_id in self.unacked and update.rejected_request is None:
             self.unacked.pop(update.client_order_id)
             outcome.first_ack = True
+        # The order's journal row is rewritten when it matters after a restart: a final
+        # status, a replace, an outcome that became known. Acknowledgements and partial
+        # fills are not (fills have their own rows): reconciliation covers them.
+        row = update.replaced
         if order.outcome_unknown:
             log.info("order %s: %s reported it again (%s); outcome known", order.client_order_id,
                      connector, update.status.value)
             order.outcome_unknown = False
+            row = True
         if update.venue_order_id and update.venue_order_id != "NONE":
             order.venue_order_id = update.venue_order_id
         if update.rejected_request is not None:
@@ -277,9 +289,10 @@ class OrderBook:
             self.illegal_transitions += 1
             outcome.refused = str(exc)
             log.error("%s (reported by %s; kept %s)", exc, connector, order.status.value)
+        row = row or order.is_final
         if outcome.fill is not None:
-            self._write(order, outcome.fill)  # fill and order, one transaction
-        elif outcome.status_changed or update.replaced:
+            self._write(order, outcome.fill, row=row)  # fill and order, one transaction
+        elif row and (outcome.status_changed or update.replaced):
             self.save(order)
         if order.is_final:
             self.unacked.pop(order.client_order_id or "", None)
