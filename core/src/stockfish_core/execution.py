@@ -67,6 +67,8 @@ class OrderRouting:
             stats.fills += 1
             for handler in self._fill_handlers:
                 self._notify(handler, outcome.fill, order)
+        if order.is_final:
+            self.orders.sent_at.pop(order.client_order_id or "", None)  # kept while open
         if outcome.status_changed:
             if order.status is OrderStatus.FILLED:
                 stats.orders_filled += 1

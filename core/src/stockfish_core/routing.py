@@ -33,8 +33,8 @@ def health_score(connector: Connector, stats: ConnectorStats, recent_errors: int
     score -= min(40.0, 5.0 * recent_errors)
     samples = stats.ack_latency.samples
     if samples:
-        ordered = sorted(samples)
-        score -= min(30.0, ordered[len(ordered) // 2] / 1e6)
+        recent = sorted(itertools.islice(reversed(samples), 256))  # the last 256 orders
+        score -= min(30.0, recent[len(recent) // 2] / 1e6)
     score -= min(20.0, 5.0 * stale)
     return max(score, 1.0)
 

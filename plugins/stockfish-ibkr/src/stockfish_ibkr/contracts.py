@@ -45,19 +45,9 @@ _LOCAL_FUTURE = re.compile(r"^[A-Z0-9]{1,4}[FGHJKMNQUVXZ]\d{1,2}$")
 
 
 @attrs.frozen
-class ContractSpec:
-    """What a symbol says about its contract, before IB qualifies it."""
-
-    sec_type: str
-    symbol: str = ""
-    exchange: str = ""
-    currency: str = ""
-    expiry: str = ""
-    local_symbol: str = ""
-    primary_exchange: str = ""
-    multiplier: str = ""
-    trading_class: str = ""
-    con_id: int = 0
+class ContractSpec(ContractConfig):
+    """What a symbol says about its contract, before IB qualifies it (the fields of a
+    configured contract, filled in)."""
 
     def to_contract(self, lib: ModuleType) -> Any:
         return lib.Contract(
@@ -74,9 +64,9 @@ def parse_symbol(symbol: str, *, exchange: str = "SMART", currency: str = "USD",
     """The contract a symbol designates (see the module documentation)."""
     if explicit and symbol in explicit:
         c = explicit[symbol]
-        return ContractSpec(c.sec_type.upper(), c.symbol or symbol, c.exchange,
-                            c.currency or currency, c.expiry, c.local_symbol,
-                            c.primary_exchange, c.multiplier, c.trading_class, c.con_id)
+        return ContractSpec(**{**attrs.asdict(c), "sec_type": c.sec_type.upper(),
+                               "symbol": c.symbol or symbol,
+                               "currency": c.currency or currency})
     text = symbol.strip().upper()
     if not text:
         raise UnknownSymbol(symbol, "empty symbol")
