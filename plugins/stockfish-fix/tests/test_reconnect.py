@@ -22,6 +22,7 @@ from stockfish_core import (
     VenueUnavailable,
 )
 from stockfish_core.testing import ConnectorHarness
+from stockfish_fix.messages import flat
 from stockfish_fix.testing import FixExchange
 
 
@@ -193,3 +194,70 @@ async def test_a_logon_refused_on_reconnect_waits_before_trying_again(
     assert len(exchange.logon_refusals) == 2
     first, second = exchange.logon_refusals[:2]
     assert second - first >= 0.45  # backed off, not a tight loop
+
+
+def stored_sequence(tmp_path: Path, version: str) -> tuple[int, int]:
+    """(next MsgSeqNum sent, next one expected) in the client's FileStore."""
+    seqnums = tmp_path / "client" / f"{version}-CLIENT-EXCH.seqnums"
+    sender, target = (int(x) for x in seqnums.read_text().split(":"))
+    return sender, target
+
+
+async def test_a_disconnect_leaves_both_sides_in_step(
+    exchange: FixExchange, version: str, open_connector: Callable[..., Any], tmp_path: Path
+) -> None:
+    exchange.set_quote("SPY", "50.00", "50.02", 1000, 1000)
+    h: ConnectorHarness = await open_connector(exchange, version)
+    for cid in ("S1", "S2"):
+        await submit(h, Order("SPY", "BUY", 10, client_order_id=cid))
+        assert await final_status(h, cid) is OrderStatus.FILLED
+    await h.disconnect()
+    # The Logout went both ways and nothing followed it (no answer to the answer, no new
+    # Logon): each side expects exactly what the other sends next.
+    sender, target = stored_sequence(tmp_path, version)
+    assert exchange.sequence_numbers(version) == (target, sender)
+    assert not exchange.logged_on(version)
+    await h.connect()
+    await submit(h, Order("SPY", "BUY", 10, client_order_id="S3"))
+    assert await final_status(h, "S3") is OrderStatus.FILLED
+    assert [cid for _, cid in exchange.orders_received] == ["S1", "S2", "S3"]
+    assert all(u.possible_duplicate is False for u in h.listener.order_updates)
+
+
+async def test_an_order_asked_for_again_is_reconciled_not_resent(
+    exchange: FixExchange, version: str, open_connector: Callable[..., Any]
+) -> None:
+    exchange.set_quote("SPY", "50.00", "50.02", 1000, 1000)
+    h: ConnectorHarness = await open_connector(exchange, version)
+    exchange.ignore_next(1)  # as if the NewOrderSingle never arrived
+    await submit(h, Order("SPY", "BUY", 10, client_order_id="G"))
+    sent_as = client_sequence(h)[0] - 1
+    exchange.request_resend(version, sent_as)
+    # Gap-filled instead of resent, then asked about: the exchange does not know it.
+    update = await update_of(h, "G", lambda u: u.status.is_final)
+    assert update.status is OrderStatus.REJECTED
+    assert "unknown order" in (update.reason or "")
+    received = [f for key, raw in exchange.messages if (f := flat(raw)).get("11") == "G"]
+    assert [(f["35"], f.get("43")) for f in received] == [("D", None), ("H", None)]
+    assert h.connector.is_connected
+
+
+async def test_a_cancel_asked_for_again_is_reported_not_done(
+    exchange: FixExchange, version: str, open_connector: Callable[..., Any]
+) -> None:
+    exchange.set_quote("SPY", "50.00", "50.02", 1000, 1000)
+    h: ConnectorHarness = await open_connector(exchange, version)
+    resting = Order("SPY", "BUY", 10, "LIMIT", price=Decimal("49.00"), client_order_id="K")
+    await submit(h, resting)
+    assert (await update_of(h, "K")).status is OrderStatus.SUBMITTED
+    exchange.ignore_next(1)  # the cancel never arrives
+    await h.execute(OrderRequest(OrderAction.CANCEL, resting))
+    exchange.request_resend(version, client_sequence(h)[0] - 1)
+    update = await update_of(h, "K", lambda u: u.rejected_request is not None)
+    assert update.rejected_request is OrderAction.CANCEL
+    assert update.status is OrderStatus.SUBMITTED
+    assert "asked for it again after a sequence gap" in (update.reason or "")
+    assert not h.connector.state.tracker.orders["K"].pending
+    # The order is still live and can be cancelled for real.
+    await h.execute(OrderRequest(OrderAction.CANCEL, resting))
+    assert await final_status(h, "K") is OrderStatus.CANCELLED

@@ -9,16 +9,18 @@ the loop to drain it with one ``connector.call_soon_threadsafe`` per batch, not 
 message, so a burst of reports reaches the loop as one batch.
 
 Two decisions are taken on QuickFIX's thread because they cannot wait: the Logon gets
-its credentials in ``toAdmin``, and an order message QuickFIX is about to resend after a
-reconnect (PossDupFlag=Y) is refused with ``DoNotSend`` unless the connector allows it
-(the order's fate is reconciled instead). A Logout received before the logon completed
-is a rejected logon: the session is disabled there and then, so QuickFIX does not retry.
+its credentials in ``toAdmin``, and an order message QuickFIX is about to resend because
+the counterparty asked for it (PossDupFlag=Y) is refused with ``DoNotSend`` unless the
+connector allows it; a ``SKIPPED`` event then lets the loop reconcile the order's fate.
+A Logout received before the logon completed is a rejected logon: the session is disabled
+there and then, so QuickFIX does not retry.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +43,11 @@ REJECTED = "rejected"
 APP = "app"
 ADMIN = "admin"
 PROBE = "probe"
+#: TestReqID (112) of the TestRequest that hastens our Logout (see FixSession.close): not a
+#: probe of a silent counterparty.
+LOGOUT_PROBE = "logout"
+#: An order message not resent (its FIX string): the loop reconciles what it asked for.
+SKIPPED = "skipped"
 
 _ORDER_TYPES = frozenset({"D", "F", "G"})
 _ADMIN_KEPT = frozenset({"3", "5"})
@@ -101,6 +108,10 @@ class FixApplication(quickfix.Application):  # type: ignore[misc]
         self.name = name
         #: Set on QuickFIX's thread between onLogon and onLogout.
         self.logged_on = False
+        #: Set on QuickFIX's thread when a Logout arrives (a graceful stop waits for it).
+        self.logout_received = threading.Event()
+        #: During a graceful stop, the initiator's ``isStopped`` (see fromAdmin).
+        self.stopped: Callable[[], bool] | None = None
 
     # -- session events -----------------------------------------------------------------
     def onCreate(self, session_id: Any) -> None:
@@ -121,7 +132,7 @@ class FixApplication(quickfix.Application):  # type: ignore[misc]
             if kind == "A":
                 for tag, value in self.logon_fields.items():
                     message.setField(tag, value)
-            elif kind == "1":
+            elif kind == "1" and message.getField(112) != LOGOUT_PROBE:
                 self.inbox.put((PROBE, time.time_ns(), ""))
         except Exception:
             log.exception("%s: toAdmin failed", self.name)
@@ -130,6 +141,16 @@ class FixApplication(quickfix.Application):  # type: ignore[misc]
         try:
             raw = message.toString()
             kind = msg_type(raw)
+            if kind == "5":
+                self.logout_received.set()
+                stopped = self.stopped
+                if stopped is not None:
+                    # A graceful stop, answered: hold QuickFIX's thread until the stop has
+                    # begun, so that it ends the session and then sees the stop at once,
+                    # not at its next timer tick a second later.
+                    deadline = time.monotonic() + 1.0
+                    while not stopped() and time.monotonic() < deadline:
+                        time.sleep(0.0005)
             if kind == "5" and not self.logged_on:
                 # A Logout instead of a Logon reply: the counterparty refused us. Disable
                 # the session so that QuickFIX does not reconnect at once.
@@ -150,9 +171,9 @@ class FixApplication(quickfix.Application):  # type: ignore[misc]
         kind = msg_type(raw)
         if f"{SOH}43=Y{SOH}" in raw:  # PossDupFlag: QuickFIX is resending it
             if kind in _ORDER_TYPES and not self.resend_orders:
-                log.warning("%s: not resending %s %s after the reconnect; its outcome is "
-                            "reconciled with a status request instead", self.name, kind,
-                            field(raw, "11"))
+                log.warning("%s: not resending %s %s that the counterparty asked for again; "
+                            "it is reconciled instead", self.name, kind, field(raw, "11"))
+                self.inbox.put((SKIPPED, time.time_ns(), raw))
                 raise quickfix.DoNotSend()
             return
         try:

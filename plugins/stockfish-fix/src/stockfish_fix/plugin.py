@@ -16,7 +16,7 @@ from stockfish_core.models import DataType, MarketUpdate
 from stockfish_core.orders import OrderAction, OrderRequest, OrderType, TimeInForce
 
 from .config import FixConfig
-from .requests import cancel_request, new_order_single, replace_request, status_request
+from .requests import cancel_request, new_order_single, replace_request
 from .session import FixSession
 
 __all__ = [
@@ -130,7 +130,7 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         _send_request(session, tracked.pending, cl_ord_id, "G", replace_request(
             config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price))
     elif action is OrderAction.STATUS:
-        session.send("H", status_request(tracked))
+        session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member
         raise OrderRejected(f"unsupported action {action!r}")
 

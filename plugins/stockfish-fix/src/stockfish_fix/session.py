@@ -41,10 +41,10 @@ from .execution import (
     describe,
 )
 from .marketdata import MarketData, MdSubscription
-from .messages import flat, msg_type, new_message
+from .messages import field, flat, msg_type, new_message
 from .requests import MD_ENTRY_TYPES, market_data_request, status_request
 from .settings import QuickFixSettings, initiator_settings
-from .tracking import OrderTracker
+from .tracking import OrderTracker, TrackedOrder
 
 __all__ = ["FixSession", "FixSessionError", "LogonRejected", "LogonTimeout"]
 
@@ -70,14 +70,29 @@ class LogonTimeout(FixSessionError, TimeoutError):
     """No Logon reply in time (nobody listening, wrong address, or a silent peer)."""
 
 
-async def _stop_off_loop(initiator: Any, name: str) -> None:
+#: Seconds a graceful stop waits for the counterparty's Logout: QuickFIX's timer tick (1s)
+#: plus its LogoutTimeout (2s).
+LOGOUT_WAIT = 3.0
+
+
+async def _stop_off_loop(initiator: Any, name: str,
+                         logout: threading.Event | None = None) -> None:
     """``initiator.stop(True)`` on a thread of its own (it joins QuickFIX's thread, whose
-    callbacks need the loop), holding no reference to it once done."""
+    callbacks need the loop), holding no reference to it once done.
+
+    With ``logout`` (set when the counterparty's Logout arrives), the thread waits for it
+    first, up to LOGOUT_WAIT: stopping earlier would leave that Logout unread. QuickFIX's
+    thread waits in the application's fromAdmin until the stop has begun (see
+    ``FixApplication.stopped``): it then ends the session and stops at once, rather than
+    at its next timer tick."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
 
     def stop() -> None:
         try:
+            if logout is not None and not logout.wait(LOGOUT_WAIT):
+                log.warning("%s: no Logout reply within %gs; disconnecting anyway", name,
+                            LOGOUT_WAIT)
             initiator.stop(True)
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
@@ -106,8 +121,11 @@ class FixSession:
         self.executions = ExecutionHandler(connector, self.tracker)
         self.logged_on = False
         self._initiator: Any = None
+        self._application: app.FixApplication | None = None
         self._inbox: app.Inbox | None = None
         self._logon_waiter: asyncio.Future[None] | None = None
+        #: ClOrdIDs asked about (OrderStatusRequest) since the last logon.
+        self._asked: set[str] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
         self._logout_reason = ""
@@ -193,6 +211,7 @@ class FixSession:
         )
         initiator = quickfix.SocketInitiator(application, store, settings, logs)
         self._inbox = inbox
+        self._application = application
         self._initiator = initiator
         initiator.start()
 
@@ -200,19 +219,43 @@ class FixSession:
         initiator, self._initiator = self._initiator, None
         if initiator is None:
             return
-        if graceful and self.logged_on:
-            # A Logout now, rather than Session.logout(), which waits for QuickFIX's next
-            # timer tick; the counterparty's answer then ends the session at once.
-            with contextlib.suppress(quickfix.SessionNotFound):
-                quickfix.Session.sendToTarget(
-                    new_message(quickfix, "5", [(58, "client disconnecting")]), self.session_id)
-        await _stop_off_loop(initiator, self.name)
+        application, self._application = self._application, None
+        logout = None
+        if graceful and self.logged_on and application is not None:
+            application.stopped = initiator.isStopped
+            if self._log_out():
+                logout = application.logout_received
+        try:
+            await _stop_off_loop(initiator, self.name, logout)
+        finally:
+            if application is not None:
+                application.stopped = None  # no reference to the initiator is left
+        del application
         del initiator  # the last reference: QuickFIX's Session goes with it
         inbox, self._inbox = self._inbox, None
         if inbox is not None:
             inbox.drain()  # the last events (the Logout) before the inbox goes quiet
             inbox.closed = True
         self.logged_on = False
+
+    def _log_out(self) -> bool:
+        """Have QuickFIX log out, before it is stopped; False if the session is gone.
+
+        QuickFIX must send the Logout itself: a Logout of ours would leave it answering the
+        counterparty's reply with one more Logout, and reconnecting, both after the
+        counterparty hung up, so that it would ask for those messages again at the next
+        logon. ``Session.logout`` has QuickFIX send it the next time it looks at the
+        session: at its once-a-second timer, or right after any message it receives. A
+        TestRequest is answered at once, so the Logout leaves without waiting for the
+        timer."""
+        session = quickfix.Session.lookupSession(self.session_id)
+        if session is None or not session.isLoggedOn():
+            return False
+        session.logout("client disconnecting")
+        with contextlib.suppress(quickfix.SessionNotFound):
+            quickfix.Session.sendToTarget(
+                new_message(quickfix, "1", [(112, app.LOGOUT_PROBE)]), self.session_id)
+        return True
 
     # -- events from QuickFIX -----------------------------------------------------------
     def _on_events(self, events: list[app.Event]) -> None:
@@ -236,6 +279,8 @@ class FixSession:
                     self._on_logout()
                 elif kind == app.REJECTED:
                     self._on_rejected(payload)
+                elif kind == app.SKIPPED:
+                    self._on_skipped(payload)
                 elif kind == app.PROBE:
                     self._probing = True
                     self.connector.set_status(
@@ -253,6 +298,7 @@ class FixSession:
     def _on_logon(self) -> None:
         self.logged_on = True
         self._probing = False
+        self._asked.clear()
         self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
         waiter = self._logon_waiter
         if waiter is not None and not waiter.done():
@@ -268,7 +314,7 @@ class FixSession:
                 self.market.renew(sub)
                 self._send_md(sub, subscribe=True)
             for order in unresolved:
-                self.send("H", status_request(order))
+                self.ask_status(order)
 
     def _logged_on_text(self) -> str:
         cfg = self.config
@@ -336,6 +382,28 @@ class FixSession:
             self.connector.set_status(
                 ConnectorStatus.RECONNECTING,
                 f"{self.peer} unreachable; attempt {attempt} failed, next in {delay:g}s")
+
+    def _on_skipped(self, raw: str) -> None:
+        """An order message QuickFIX was asked to resend and did not (``resend_orders``
+        off): the counterparty never took it, and it is gap-filled. A new order is asked
+        about (the answer settles it); a cancel or replace is reported as not done."""
+        mtype, cl_ord_id = msg_type(raw), field(raw, "11")
+        tracked = self.tracker.resolve(cl_ord_id)
+        if tracked is None or tracked.status.is_final:
+            return
+        if mtype != "D":
+            self.executions.refused(
+                "the connector", mtype, cl_ord_id,
+                f"{self.peer} asked for it again after a sequence gap, and order messages "
+                "are not resent (resend_orders: false); send it again if it still applies")
+        elif not tracked.acknowledged and tracked.fix_id not in self._asked:
+            with contextlib.suppress(VenueUnavailable):  # lost again: the next logon asks
+                self.ask_status(tracked)
+
+    def ask_status(self, tracked: TrackedOrder) -> None:
+        """Send an OrderStatusRequest (H) for an order."""
+        self._asked.add(tracked.fix_id)
+        self.send("H", status_request(tracked))
 
     # -- messages -----------------------------------------------------------------------
     def _on_app(self, mtype: str, raw: str, recv_ns: int) -> None:

@@ -366,6 +366,11 @@ class FixExchange(OrderDesk):
         with self._lock:
             self._drop_before_reports += count
 
+    def request_resend(self, begin_string: str, begin: int, end: int = 0) -> None:
+        """Ask the client for its messages ``begin``..``end`` again (0: up to its latest),
+        as a counterparty does when it finds a gap in the sequence."""
+        self._send(self.session_key(begin_string), "2", [(7, str(begin)), (16, str(end))])
+
     # -- market ------------------------------------------------------------------------
     def add_symbol(self, symbol: str, price: float | None = None) -> None:
         with self._lock:
