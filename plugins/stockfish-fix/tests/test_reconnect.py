@@ -240,6 +240,10 @@ async def test_an_order_asked_for_again_is_reconciled_not_resent(
     received = [f for key, raw in exchange.messages if (f := flat(raw)).get("11") == "G"]
     assert [(f["35"], f.get("43")) for f in received] == [("D", None), ("H", None)]
     assert h.connector.is_connected
+    # Refusing the resend pinned nothing of the session: it can be opened again.
+    await h.disconnect()
+    await h.connect()
+    assert h.connector.is_connected
 
 
 async def test_a_cancel_asked_for_again_is_reported_not_done(

@@ -75,10 +75,29 @@ class LogonTimeout(FixSessionError, TimeoutError):
 LOGOUT_WAIT = 3.0
 
 
-async def _stop_off_loop(initiator: Any, name: str,
+def _run_initiator(initiator: Any, name: str) -> threading.Thread:
+    """Run the initiator's network loop (``block()``) on a Python thread of ours.
+
+    ``initiator.start()`` would run it on a thread QuickFIX creates, which Python does not
+    know: every callback from there would then create a Python thread state and drop it
+    again (with the 16 KiB frame stack it maps and unmaps), twice per order round trip.
+    A Python thread keeps its one thread state.
+
+    The target is the binding's C function, not the ``Initiator.block`` wrapper: quickfix
+    keeps (leaks) the traceback of a DoNotSend raised in toApp, and through it the Python
+    frames under the callback. The wrapper's frame would hold the initiator, and with it
+    the session, which could then never be registered again in this process."""
+    thread = threading.Thread(target=quickfix._quickfix.Initiator_block, args=(initiator,),
+                              name=f"stockfish-fix-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
+async def _stop_off_loop(initiator: Any, thread: threading.Thread | None, name: str,
                          logout: threading.Event | None = None) -> None:
-    """``initiator.stop(True)`` on a thread of its own (it joins QuickFIX's thread, whose
-    callbacks need the loop), holding no reference to it once done.
+    """``initiator.stop(True)``, then the end of its network loop's thread, waited for on a
+    thread of its own (the network loop's callbacks need the manager's loop), holding no
+    reference to the initiator once done.
 
     With ``logout`` (set when the counterparty's Logout arrives), the thread waits for it
     first, up to LOGOUT_WAIT: stopping earlier would leave that Logout unread. QuickFIX's
@@ -94,14 +113,16 @@ async def _stop_off_loop(initiator: Any, name: str,
                 log.warning("%s: no Logout reply within %gs; disconnecting anyway", name,
                             LOGOUT_WAIT)
             initiator.stop(True)
+            if thread is not None:
+                thread.join()
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
                 loop.call_soon_threadsafe(done.set_result, None)
 
-    thread = threading.Thread(target=stop, name=f"stockfish-fix-stop-{name}", daemon=True)
-    thread.start()
+    stopper = threading.Thread(target=stop, name=f"stockfish-fix-stop-{name}", daemon=True)
+    stopper.start()
     await done
-    thread.join()
+    stopper.join()
 
 
 class FixSession:
@@ -121,6 +142,7 @@ class FixSession:
         self.executions = ExecutionHandler(connector, self.tracker)
         self.logged_on = False
         self._initiator: Any = None
+        self._thread: threading.Thread | None = None
         self._application: app.FixApplication | None = None
         self._inbox: app.Inbox | None = None
         self._logon_waiter: asyncio.Future[None] | None = None
@@ -213,10 +235,11 @@ class FixSession:
         self._inbox = inbox
         self._application = application
         self._initiator = initiator
-        initiator.start()
+        self._thread = _run_initiator(initiator, self.name)
 
     async def _stop_initiator(self, *, graceful: bool) -> None:
         initiator, self._initiator = self._initiator, None
+        thread, self._thread = self._thread, None
         if initiator is None:
             return
         application, self._application = self._application, None
@@ -226,7 +249,7 @@ class FixSession:
             if self._log_out():
                 logout = application.logout_received
         try:
-            await _stop_off_loop(initiator, self.name, logout)
+            await _stop_off_loop(initiator, thread, self.name, logout)
         finally:
             if application is not None:
                 application.stopped = None  # no reference to the initiator is left
