@@ -315,6 +315,28 @@ async def test_cancel_and_replace(manager: ExchangeManager) -> None:
     assert not manager.cancel_order(order_id)
 
 
+async def test_waits_end_by_result_timeout_or_cancel_and_leave_nothing(
+    manager: ExchangeManager,
+) -> None:
+    order_id = await manager.send_order_async(
+        Order("SPY", "BUY", 5, OrderType.LIMIT, price=Decimal("1.00")))
+    acked = manager.wait_for_order_async(order_id, lambda o: o.status is OrderStatus.SUBMITTED)
+    final = manager.wait_for_order_async(order_id, timeout=0.05)  # resting: never final
+    cancelled = asyncio.ensure_future(manager.wait_for_order_async(order_id, timeout=60))
+    assert (await acked).status is OrderStatus.SUBMITTED
+    with pytest.raises(TimeoutError, match=f"order {order_id} still SUBMITTED after 0.05s"):
+        await final
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await asyncio.sleep(0)  # the futures' done callbacks run on the next loop iteration
+    assert manager._order_waiters == {}
+    # An order already where the caller wants it: the future is done at once.
+    assert manager.wait_for_order_async(order_id, lambda o: o.is_open).done()
+    with pytest.raises(KeyError, match="no order 'nope'"):
+        manager.wait_for_order_async("nope")
+
+
 async def test_venue_reject_carries_its_reason(manager: ExchangeManager) -> None:
     sim(manager, "a").reject_orders(1)
     order_id = await manager.send_order_async(Order("SPY", "BUY", 1))

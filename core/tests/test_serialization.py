@@ -1,4 +1,5 @@
-"""Every model survives dict and JSON round trips; decimals travel as strings."""
+"""Every model survives dict and JSON round trips; decimals travel as strings. The
+journal's hand-written JSON of orders and fills is the same as theirs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stockfish_core import (
     DataType,
@@ -22,7 +25,8 @@ from stockfish_core import (
     PriceTick,
     Trade,
 )
-from stockfish_core.orders import OrderStatus
+from stockfish_core.journal import fill_body, order_body
+from stockfish_core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
 from stockfish_core.serialization import from_dict, from_json, to_dict, to_json
 
 PAYLOADS = [
@@ -69,3 +73,42 @@ def test_fill_update_position_round_trip() -> None:
     assert from_dict(to_dict(update), OrderUpdate) == update
     pos = Position("SPY", Decimal("-3"), Decimal("99.99"))
     assert from_dict(to_dict(pos), Position) == pos
+
+
+_decimals = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1e9"), places=4,
+                        allow_nan=False, allow_infinity=False)
+_text = st.none() | st.text(max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(side=st.sampled_from(list(OrderSide)), order_type=st.sampled_from(list(OrderType)),
+       tif=st.sampled_from(list(TimeInForce)), status=st.sampled_from(list(OrderStatus)),
+       quantity=_decimals, price=_decimals, stop=_decimals, avg=st.none() | _decimals,
+       reason=_text, venue_id=_text, account=_text,
+       unknown=st.booleans(), updated=st.integers(min_value=0, max_value=2**62))
+def test_journal_order_body_is_the_order_as_dict(
+    side: OrderSide, order_type: OrderType, tif: TimeInForce, status: OrderStatus,
+    quantity: Decimal, price: Decimal, stop: Decimal, avg: Decimal | None,
+    reason: str | None, venue_id: str | None, account: str | None, unknown: bool,
+    updated: int,
+) -> None:
+    limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    stopped = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    order = Order("SPY", side, quantity, order_type, price=price if limit else None,
+                  stop_price=stop if stopped else None, time_in_force=tif,
+                  client_order_id="c-1", connector="fix", account=account)
+    order.status, order.avg_fill_price, order.reason = status, avg, reason
+    order.venue_order_id, order.outcome_unknown, order.updated_ns = venue_id, unknown, updated
+    assert json.loads(order_body(order)) == to_dict(order)
+    assert to_dict(from_dict(json.loads(order_body(order)), Order)) == to_dict(order)
+
+
+@settings(max_examples=100, deadline=None)
+@given(side=st.sampled_from(list(OrderSide)), quantity=_decimals, price=_decimals,
+       commission=_decimals, connector=st.none() | st.text(max_size=8), venue_id=_text)
+def test_journal_fill_body_is_the_fill_as_dict(
+    side: OrderSide, quantity: Decimal, price: Decimal, commission: Decimal,
+    connector: str | None, venue_id: str | None,
+) -> None:
+    fill = Fill("c-1", "e-1", "SPY", side, quantity, price, commission, connector, venue_id, 7)
+    assert json.loads(fill_body(fill)) == to_dict(fill)

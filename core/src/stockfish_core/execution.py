@@ -5,6 +5,8 @@ orders whose outcome is unknown kept for reconciliation. Part of the ExchangeMan
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +27,16 @@ from .supervision import VenueState
 
 log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
+
+
+def _is_final(order: Order) -> bool:
+    return order.is_final
+
+
+def _expire(future: asyncio.Future[Order], order: Order, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(
+            f"order {order.client_order_id} still {order.status.value} after {timeout}s"))
 
 
 class OrderRouting:
@@ -89,11 +101,10 @@ class OrderRouting:
             self._notify(handler, order)
         waiters = self._order_waiters.get(order.client_order_id or "")
         if waiters:
-            for item in list(waiters):
-                predicate, future = item
+            # A future's done callback removes it from the list (see _waiter_done).
+            for predicate, future in waiters:
                 if not future.done() and predicate(order):
                     future.set_result(order)
-                    waiters.remove(item)
 
     def _orders_in_doubt(self, connector: str) -> None:
         for cid in [c for c in self.orders.unacked if
@@ -319,38 +330,47 @@ class OrderRouting:
     def positions(self) -> dict[str, Position]:
         return dict(self.orders.positions)
 
-    async def wait_for_order_async(self, order_id: str,
-                                   predicate: Callable[[Order], bool] | None = None,
-                                   timeout: float = 10.0) -> Order:
-        """Wait until ``predicate(order)`` (default: the order is final)."""
-        test = predicate or (lambda o: o.is_final)
+    def wait_for_order_async(self, order_id: str,
+                             predicate: Callable[[Order], bool] | None = None,
+                             timeout: float = 10.0) -> asyncio.Future[Order]:
+        """Await the order until ``predicate(order)`` holds (default: the order is final);
+        TimeoutError after ``timeout`` seconds. Cancelling the wait stops it.
+
+        Returns a future rather than a coroutine: a caller with many orders in flight then
+        pays for no task per order. Raises KeyError at once for an unknown order."""
+        test = predicate or _is_final
         order = self.get_order(order_id)
-        if test(order):
-            return order
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Order] = loop.create_future()
+        if test(order):
+            future.set_result(order)
+            return future
         entry = (test, future)
-        waiters = self._order_waiters.setdefault(order_id, [])
+        waiters = self._order_waiters.get(order_id)
+        if waiters is None:
+            waiters = self._order_waiters[order_id] = []
         waiters.append(entry)
+        timer = loop.call_later(timeout, _expire, future, order, timeout)
+        future.add_done_callback(functools.partial(self._waiter_done, order_id, entry, timer))
+        return future
 
-        def expire() -> None:
-            if not future.done():
-                future.set_exception(TimeoutError(
-                    f"order {order_id} still {order.status.value} after {timeout}s"))
-
-        timer = loop.call_later(timeout, expire)
-        try:
-            return await future
-        finally:
-            timer.cancel()
-            if entry in waiters:
+    def _waiter_done(self, order_id: str,
+                     entry: tuple[Callable[[Order], bool], asyncio.Future[Order]],
+                     timer: asyncio.TimerHandle, _: asyncio.Future[Order]) -> None:
+        timer.cancel()
+        waiters = self._order_waiters.get(order_id)
+        if waiters is not None:
+            with contextlib.suppress(ValueError):
                 waiters.remove(entry)
             if not waiters:
-                self._order_waiters.pop(order_id, None)
+                del self._order_waiters[order_id]
 
     def wait_for_order(self, order_id: str, predicate: Callable[[Order], bool] | None = None,
                        timeout: float = 10.0) -> Order:
-        return self._run(self.wait_for_order_async(order_id, predicate, timeout), timeout + 1)
+        async def wait() -> Order:
+            return await self.wait_for_order_async(order_id, predicate, timeout)
+
+        return self._run(wait(), timeout + 1)
 
     async def send_order_async(self, order: Order, connector_name: str | None = None) -> str:
         """:meth:`send_order` on the manager loop: returns the client order id at once;

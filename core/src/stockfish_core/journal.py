@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .orders import FINAL_STATUSES, Fill, Order
-from .serialization import from_dict, to_dict
+from .serialization import from_dict
 
-__all__ = ["Journal", "default_journal_path"]
+__all__ = ["Journal", "default_journal_path", "fill_body", "order_body"]
 
 log = logging.getLogger("stockfish.journal")
 
@@ -48,6 +48,66 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _FINAL = {s.value for s in FINAL_STATUSES}
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def order_body(order: Order) -> str:
+    """The JSON of an order as the journal stores it: ``to_dict(order)``, written out by
+    hand because it is on every order's path (a test keeps the two equal). The enums are
+    str subclasses: JSON writes their values without a ``.value`` lookup each."""
+    o = order
+    price, stop, avg = o.price, o.stop_price, o.avg_fill_price
+    return _encode({
+        "symbol": o.symbol, "side": o.side, "quantity": str(o.quantity),
+        "order_type": o.order_type, "price": None if price is None else str(price),
+        "stop_price": None if stop is None else str(stop), "time_in_force": o.time_in_force,
+        "client_order_id": o.client_order_id, "connector": o.connector, "account": o.account,
+        "status": o.status, "filled_quantity": str(o.filled_quantity),
+        "avg_fill_price": None if avg is None else str(avg),
+        "venue_order_id": o.venue_order_id, "reason": o.reason,
+        "outcome_unknown": o.outcome_unknown, "created_ns": o.created_ns,
+        "updated_ns": o.updated_ns,
+    })
+
+
+def fill_body(fill: Fill) -> str:
+    """The JSON of a fill as the journal stores it (``to_dict(fill)``, by hand)."""
+    f = fill
+    return _encode({
+        "client_order_id": f.client_order_id, "execution_id": f.execution_id,
+        "symbol": f.symbol, "side": f.side, "quantity": str(f.quantity),
+        "price": str(f.price), "commission": str(f.commission), "connector": f.connector,
+        "venue_order_id": f.venue_order_id, "timestamp_ns": f.timestamp_ns,
+    })
+
+
+#: Rows per statement of a batch write (SQLite allows 32766 parameters per statement).
+_CHUNK = 64
+
+
+class _RowsStatement:
+    """An INSERT of n rows at once, its SQL text made once per n."""
+
+    def __init__(self, head: str, width: int, tail: str = "") -> None:
+        self._head, self._tail = head, tail
+        self._row = "(" + ", ".join("?" * width) + ")"
+        self._sql: dict[int, str] = {}
+
+    def sql(self, rows: int) -> str:
+        text = self._sql.get(rows)
+        if text is None:
+            text = self._sql[rows] = f"{self._head} VALUES {', '.join([self._row] * rows)}" \
+                                     f"{self._tail}"
+        return text
+
+
+_FILL_INSERT = _RowsStatement(
+    "INSERT OR IGNORE INTO fills (connector, execution_id, client_order_id, body)", 4)
+_ORDER_UPSERT = _RowsStatement(
+    "INSERT INTO orders (client_order_id, connector, status, is_open, updated_ns, body)", 6,
+    " ON CONFLICT(client_order_id) DO UPDATE SET connector=excluded.connector,"
+    " status=excluded.status, is_open=excluded.is_open, updated_ns=excluded.updated_ns,"
+    " body=excluded.body")
 
 
 def default_journal_path() -> Path:
@@ -70,7 +130,9 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # Room in the statement cache for every batch size (see _write_rows).
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   cached_statements=2 * _CHUNK + 32)
         if self.path != ":memory:":
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -89,7 +151,7 @@ class Journal:
     def record_order(self, order: Order) -> None:
         """Insert or update an order (its whole state)."""
         assert order.client_order_id is not None
-        body = json.dumps(to_dict(order), separators=(",", ":"))
+        body = order_body(order)
         status = order.status.value
         with self._lock:
             self._db.execute(
@@ -104,43 +166,42 @@ class Journal:
     def record_batch(self, orders: list[Order], fills: list[Fill]) -> None:
         """Write order changes and fills in one transaction (fills already known to the
         journal are skipped)."""
-        dump = json.dumps
         order_rows = [
             (o.client_order_id, o.connector, o.status.value,
-             int(o.status.value not in _FINAL), o.updated_ns or o.created_ns,
-             dump(to_dict(o), separators=(",", ":")))
+             int(o.status.value not in _FINAL), o.updated_ns or o.created_ns, order_body(o))
             for o in orders
         ]
         fill_rows = [
-            (f.connector or "", f.execution_id, f.client_order_id,
-             dump(to_dict(f), separators=(",", ":")))
+            (f.connector or "", f.execution_id, f.client_order_id, fill_body(f))
             for f in fills
         ]
         with self._lock:
             self._db.execute("BEGIN")
             try:
                 if fill_rows:
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO fills (connector, execution_id, client_order_id,"
-                        " body) VALUES (?, ?, ?, ?)", fill_rows)
+                    self._write_rows(_FILL_INSERT, fill_rows)
                 if order_rows:
-                    self._db.executemany(
-                        "INSERT INTO orders (client_order_id, connector, status, is_open,"
-                        " updated_ns, body) VALUES (?, ?, ?, ?, ?, ?)"
-                        " ON CONFLICT(client_order_id) DO UPDATE SET"
-                        " connector=excluded.connector, status=excluded.status,"
-                        " is_open=excluded.is_open, updated_ns=excluded.updated_ns,"
-                        " body=excluded.body", order_rows)
+                    self._write_rows(_ORDER_UPSERT, order_rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def _write_rows(self, statement: _RowsStatement, rows: list[tuple[Any, ...]]) -> None:
+        """Many rows with few statements: one per chunk of up to ``_CHUNK`` rows. SQLite
+        runs a statement in one step, and each step lets go of the GIL, which QuickFIX's
+        or pyzmq's threads then take: one step per row (executemany) costs a thread
+        switch per row."""
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start:start + _CHUNK]
+            self._db.execute(statement.sql(len(chunk)),
+                             [value for row in chunk for value in row])
+
     def record_fill(self, fill: Fill, order: Order | None = None) -> bool:
         """Record a fill (and the order it changed, in the same transaction).
 
         Returns False, recording nothing, if this (connector, execution id) is known."""
-        body = json.dumps(to_dict(fill), separators=(",", ":"))
+        body = fill_body(fill)
         with self._lock:
             try:
                 self._db.execute("BEGIN")
@@ -158,8 +219,7 @@ class Journal:
                         "UPDATE orders SET status=?, is_open=?, updated_ns=?, body=?"
                         " WHERE client_order_id=?",
                         (status, int(status not in _FINAL), order.updated_ns,
-                         json.dumps(to_dict(order), separators=(",", ":")),
-                         order.client_order_id),
+                         order_body(order), order.client_order_id),
                     )
                 self._db.execute("COMMIT")
             except BaseException:
