@@ -9,7 +9,8 @@ same session (same FileStore, so sequence numbers simply continue):
                 Session.sendToTarget and counting ExecutionReports with OrdStatus 2;
 * ``connector`` the stockfish ``fix`` plugin's hooks, called as the manager calls them,
                 with a minimal listener that resolves a future when the order is FILLED;
-* ``manager``   (with --manager) the same through the core's ExchangeManager.
+* ``manager``   (with --manager) the same through the core's ExchangeManager, its journal
+                on disk (SQLite WAL, as by default) or, with ``--journal memory``, in memory.
 
 Throughput keeps ``--window`` orders in flight; latency sends one order at a time. The
 throughput runs are repeated ``--repeats`` times, the clients alternating; reported are
@@ -18,6 +19,7 @@ just before (which cancels most of the drift of a shared machine), and the proce
 time per round trip.
 
     python bench/fix_roundtrip.py [--orders 3000] [--window 32] [--latency 300] [--manager]
+                                  [--journal disk|memory]
 
 Prints a table and writes bench/results/fix_roundtrip.json. Bounded: every wait has a
 timeout and the whole run takes well under two minutes with the defaults.
@@ -261,16 +263,16 @@ class ConnectorDriver:
 
 
 class ManagerDriver:
-    """Through the core's ExchangeManager (its journal in memory)."""
+    """Through the core's ExchangeManager (its journal a file, or ``:memory:``)."""
 
     name = "manager"
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], journal: str) -> None:
         from stockfish_core.manager import ExchangeManager
 
         registry = PluginRegistry(entry_points=())
         registry.register(fix_plugin, "fix")
-        self.manager = ExchangeManager(registry=registry, journal=":memory:")
+        self.manager = ExchangeManager(registry=registry, journal=journal)
         self.manager.add_connector("fix", "fix", primary=True, **settings)
 
     async def start(self) -> None:
@@ -339,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=32)
     parser.add_argument("--latency", type=int, default=300, help="sequential samples per client")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--journal", choices=["disk", "memory"], default="disk",
+                        help="where the manager keeps its journal")
     parser.add_argument("--manager", action="store_true",
                         help="also measure through the ExchangeManager")
     args = parser.parse_args(argv)
@@ -348,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = connector_settings(args.version, simulator.port, store)
     drivers: list[Callable[[], Driver]] = [lambda: ConnectorDriver(settings)]
     if args.manager:
-        drivers.append(lambda: ManagerDriver(settings))
+        journal = ":memory:" if args.journal == "memory" else str(Path(work) / "journal.sqlite")
+        drivers.append(lambda: ManagerDriver(settings, journal))
     rates: dict[str, list[tuple[float, float]]] = {"bare": []}
     latencies: dict[str, list[float]] = {}
     started = time.perf_counter()
@@ -377,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     bare_runs = [r for r, _ in rates["bare"]]
     rows = []
     print(f"FIX {args.version} round trips (send -> FILLED), {args.orders} orders, "
-          f"window {args.window}, median of {args.repeats}; simulator in its own process")
+          f"window {args.window}, median of {args.repeats}; simulator in its own process"
+          + (f"; manager journal on {args.journal}" if args.manager else ""))
     print(f"{'client':<10} {'orders/s':>10} {'vs bare':>8} {'cpu us':>8} {'p50 us':>9} "
           f"{'p99 us':>9}")
     for name, samples in rates.items():
@@ -400,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "benchmark": "fix_roundtrip", "version": args.version, "orders": args.orders,
         "window": args.window, "repeats": args.repeats, "latency_samples": args.latency,
+        "journal": args.journal if args.manager else None,
         "python": platform.python_version(), "machine": platform.machine(),
         "results": rows, "seconds": round(elapsed, 1),
     }, indent=2))
