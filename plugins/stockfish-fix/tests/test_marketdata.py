@@ -104,6 +104,11 @@ def test_message_helpers() -> None:
     assert msg_type(text) == "8"
     assert msg_type("8=FIX.4.4") == ""
     assert flat(text)["55"] == "B"
+    # A value may hold "="; a field without one, or an empty field, does not stop the rest.
+    assert flat(f"35=8{SOH}58=a=b{SOH}{SOH}11{SOH}44=1.5{SOH}") == {
+        "35": "8", "58": "a=b", "11": "", "44": "1.5"}
+    assert flat(f"35=8{SOH}55=X") == {"35": "8", "55": "X"}
+    assert flat("") == {}
     assert [v for t, v in fields(text) if t == "55"] == ["A", "B"]
     from decimal import Decimal
 

@@ -64,12 +64,18 @@ def fields(raw: str) -> list[tuple[str, str]]:
 
 def flat(raw: str) -> dict[str, str]:
     """The fields of a FIX string by tag (a repeated tag keeps its last value)."""
-    out: dict[str, str] = {}
-    for item in raw.split(SOH):
-        if item:
-            tag, _, value = item.partition("=")
-            out[tag] = value
-    return out
+    items = raw.split(SOH)
+    if items and not items[-1]:
+        items.pop()  # the SOH that ends the last field
+    try:  # every report, twice per order: one dict() over the split fields
+        return dict(item.split("=", 1) for item in items)
+    except ValueError:  # a field without "=", or an empty one: read it field by field
+        out: dict[str, str] = {}
+        for item in items:
+            if item:
+                tag, _, value = item.partition("=")
+                out[tag] = value
+        return out
 
 
 def field(raw: str, tag: str) -> str:
