@@ -9,7 +9,7 @@ same session (same FileStore, so sequence numbers simply continue):
                 Session.sendToTarget and counting ExecutionReports with OrdStatus 2;
 * ``connector`` the stockfish ``fix`` plugin's hooks, called as the manager calls them,
                 with a minimal listener that resolves a future when the order is FILLED;
-* ``manager``   (with --manager) the same through the core's ExchangeManager, its journal
+* ``manager``   (unless --no-manager) the same through the core's ExchangeManager, its journal
                 on disk (SQLite WAL, as by default) or, with ``--journal memory``, in memory.
 
 Throughput keeps ``--window`` orders in flight; latency sends one order at a time. The
@@ -18,8 +18,8 @@ the median rate of each client and the median of the per-repeat ratios to the ba
 just before (which cancels most of the drift of a shared machine), and the process CPU
 time per round trip.
 
-    python bench/fix_roundtrip.py [--orders 3000] [--window 32] [--latency 300] [--manager]
-                                  [--journal disk|memory]
+    python bench/fix_roundtrip.py [--orders 3000] [--window 32] [--latency 300]
+                                  [--journal disk|memory] [--no-manager]
 
 Prints a table and writes bench/results/fix_roundtrip.json. Bounded: every wait has a
 timeout and the whole run takes well under two minutes with the defaults.
@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--journal", choices=["disk", "memory"], default="disk",
                         help="where the manager keeps its journal")
-    parser.add_argument("--manager", action="store_true",
-                        help="also measure through the ExchangeManager")
+    parser.add_argument("--manager", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure through the ExchangeManager (the default)")
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fix-bench-")
     store = str(Path(work) / "client")
