@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS fills (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_FINAL = {s.value for s in FINAL_STATUSES}
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -110,6 +109,17 @@ _ORDER_UPSERT = _RowsStatement(
     " body=excluded.body")
 
 
+def _order_row(o: Order) -> tuple[Any, ...]:
+    """An order's values in the column order of _ORDER_UPSERT."""
+    return (o.client_order_id, o.connector, o.status.value, int(o.status not in FINAL_STATUSES),
+            o.updated_ns or o.created_ns, order_body(o))
+
+
+def _fill_row(f: Fill) -> tuple[Any, ...]:
+    """A fill's values in the column order of _FILL_INSERT."""
+    return (f.connector or "", f.execution_id, f.client_order_id, fill_body(f))
+
+
 def default_journal_path() -> Path:
     """``$STOCKFISH_JOURNAL``, else ``$XDG_STATE_HOME/stockfish/journal.sqlite`` (by
     default ``~/.local/state/stockfish/journal.sqlite``)."""
@@ -151,30 +161,15 @@ class Journal:
     def record_order(self, order: Order) -> None:
         """Insert or update an order (its whole state)."""
         assert order.client_order_id is not None
-        body = order_body(order)
-        status = order.status.value
+        row = _order_row(order)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO orders (client_order_id, connector, status, is_open, updated_ns, body)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(client_order_id) DO UPDATE SET"
-                " connector=excluded.connector, status=excluded.status,"
-                " is_open=excluded.is_open, updated_ns=excluded.updated_ns, body=excluded.body",
-                (order.client_order_id, order.connector, status, int(status not in _FINAL),
-                 order.updated_ns or order.created_ns, body),
-            )
+            self._db.execute(_ORDER_UPSERT.sql(1), row)
 
     def record_batch(self, orders: list[Order], fills: list[Fill]) -> None:
         """Write order changes and fills in one transaction (fills already known to the
         journal are skipped)."""
-        order_rows = [
-            (o.client_order_id, o.connector, o.status.value,
-             int(o.status.value not in _FINAL), o.updated_ns or o.created_ns, order_body(o))
-            for o in orders
-        ]
-        fill_rows = [
-            (f.connector or "", f.execution_id, f.client_order_id, fill_body(f))
-            for f in fills
-        ]
+        order_rows = [_order_row(o) for o in orders]
+        fill_rows = [_fill_row(f) for f in fills]
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -201,25 +196,20 @@ class Journal:
         """Record a fill (and the order it changed, in the same transaction).
 
         Returns False, recording nothing, if this (connector, execution id) is known."""
-        body = fill_body(fill)
+        row = _fill_row(fill)
         with self._lock:
             try:
                 self._db.execute("BEGIN")
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO fills (connector, execution_id, client_order_id, body)"
-                    " VALUES (?, ?, ?, ?)",
-                    (fill.connector or "", fill.execution_id, fill.client_order_id, body),
-                )
+                cur = self._db.execute(_FILL_INSERT.sql(1), row)
                 if cur.rowcount == 0:
                     self._db.execute("ROLLBACK")
                     return False
                 if order is not None:
-                    status = order.status.value
                     self._db.execute(
                         "UPDATE orders SET status=?, is_open=?, updated_ns=?, body=?"
                         " WHERE client_order_id=?",
-                        (status, int(status not in _FINAL), order.updated_ns,
-                         order_body(order), order.client_order_id),
+                        (order.status.value, int(order.status not in FINAL_STATUSES),
+                         order.updated_ns, order_body(order), order.client_order_id),
                     )
                 self._db.execute("COMMIT")
             except BaseException:
