@@ -84,31 +84,37 @@ _text = st.none() | st.text(max_size=12)
 @given(side=st.sampled_from(list(OrderSide)), order_type=st.sampled_from(list(OrderType)),
        tif=st.sampled_from(list(TimeInForce)), status=st.sampled_from(list(OrderStatus)),
        quantity=_decimals, price=_decimals, stop=_decimals, avg=st.none() | _decimals,
-       reason=_text, venue_id=_text, account=_text,
+       reason=_text, venue_id=_text, account=_text, order_id=_text, connector=_text,
+       symbol=st.text(min_size=1, max_size=8).filter(str.strip),
        unknown=st.booleans(), updated=st.integers(min_value=0, max_value=2**62))
 def test_journal_order_body_is_the_order_as_dict(
     side: OrderSide, order_type: OrderType, tif: TimeInForce, status: OrderStatus,
     quantity: Decimal, price: Decimal, stop: Decimal, avg: Decimal | None,
-    reason: str | None, venue_id: str | None, account: str | None, unknown: bool,
-    updated: int,
+    reason: str | None, venue_id: str | None, account: str | None, symbol: str,
+    order_id: str | None, connector: str | None, unknown: bool, updated: int,
 ) -> None:
     limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     stopped = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
-    order = Order("SPY", side, quantity, order_type, price=price if limit else None,
+    order = Order(symbol, side, quantity, order_type, price=price if limit else None,
                   stop_price=stop if stopped else None, time_in_force=tif,
-                  client_order_id="c-1", connector="fix", account=account)
+                  client_order_id=order_id, connector=connector, account=account)
     order.status, order.avg_fill_price, order.reason = status, avg, reason
     order.venue_order_id, order.outcome_unknown, order.updated_ns = venue_id, unknown, updated
-    assert json.loads(order_body(order)) == to_dict(order)
+    # The very text json.dumps writes, quotes, backslashes and non-ASCII included.
+    assert order_body(order) == json.dumps(to_dict(order), separators=(",", ":"))
     assert to_dict(from_dict(json.loads(order_body(order)), Order)) == to_dict(order)
 
 
 @settings(max_examples=100, deadline=None)
 @given(side=st.sampled_from(list(OrderSide)), quantity=_decimals, price=_decimals,
-       commission=_decimals, connector=st.none() | st.text(max_size=8), venue_id=_text)
+       commission=_decimals, connector=st.none() | st.text(max_size=8), venue_id=_text,
+       ids=st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)),
+       timestamp=st.integers(min_value=0, max_value=2**62))
 def test_journal_fill_body_is_the_fill_as_dict(
     side: OrderSide, quantity: Decimal, price: Decimal, commission: Decimal,
-    connector: str | None, venue_id: str | None,
+    connector: str | None, venue_id: str | None, ids: tuple[str, str, str], timestamp: int,
 ) -> None:
-    fill = Fill("c-1", "e-1", "SPY", side, quantity, price, commission, connector, venue_id, 7)
-    assert json.loads(fill_body(fill)) == to_dict(fill)
+    order_id, execution_id, symbol = ids
+    fill = Fill(order_id, execution_id, symbol, side, quantity, price, commission, connector,
+                venue_id, timestamp)
+    assert fill_body(fill) == json.dumps(to_dict(fill), separators=(",", ":"))

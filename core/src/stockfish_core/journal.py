@@ -17,6 +17,8 @@ import logging
 import os
 import sqlite3
 import threading
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -47,37 +49,47 @@ CREATE TABLE IF NOT EXISTS fills (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+def _text(value: str | None) -> str:
+    """A JSON string (or null), escaped as ``json.dumps`` escapes it."""
+    return "null" if value is None else _quote(value)
+
+
+def _number_text(value: Decimal | None) -> str:
+    """A Decimal as the journal keeps it: its exact text, as a JSON string (or null)."""
+    return "null" if value is None else f'"{value}"'
 
 
 def order_body(order: Order) -> str:
-    """The JSON of an order as the journal stores it: ``to_dict(order)``, written out by
-    hand because it is on every order's path (a test keeps the two equal). The enums are
-    str subclasses: JSON writes their values without a ``.value`` lookup each."""
+    """The JSON of an order as the journal stores it: ``to_dict(order)`` with
+    ``json.dumps(separators=(",", ":"))``, written out by hand because it is on every
+    order's path, twice (a test keeps the two equal, character for character). Free text
+    goes through the encoder's own escaping; the enums' values are fixed ASCII words."""
     o = order
-    price, stop, avg = o.price, o.stop_price, o.avg_fill_price
-    return _encode({
-        "symbol": o.symbol, "side": o.side, "quantity": str(o.quantity),
-        "order_type": o.order_type, "price": None if price is None else str(price),
-        "stop_price": None if stop is None else str(stop), "time_in_force": o.time_in_force,
-        "client_order_id": o.client_order_id, "connector": o.connector, "account": o.account,
-        "status": o.status, "filled_quantity": str(o.filled_quantity),
-        "avg_fill_price": None if avg is None else str(avg),
-        "venue_order_id": o.venue_order_id, "reason": o.reason,
-        "outcome_unknown": o.outcome_unknown, "created_ns": o.created_ns,
-        "updated_ns": o.updated_ns,
-    })
+    return (
+        f'{{"symbol":{_quote(o.symbol)},"side":"{o.side.value}","quantity":"{o.quantity}",'
+        f'"order_type":"{o.order_type.value}","price":{_number_text(o.price)},'
+        f'"stop_price":{_number_text(o.stop_price)},'
+        f'"time_in_force":"{o.time_in_force.value}",'
+        f'"client_order_id":{_text(o.client_order_id)},"connector":{_text(o.connector)},'
+        f'"account":{_text(o.account)},"status":"{o.status.value}",'
+        f'"filled_quantity":"{o.filled_quantity}",'
+        f'"avg_fill_price":{_number_text(o.avg_fill_price)},'
+        f'"venue_order_id":{_text(o.venue_order_id)},"reason":{_text(o.reason)},'
+        f'"outcome_unknown":{"true" if o.outcome_unknown else "false"},'
+        f'"created_ns":{o.created_ns:d},"updated_ns":{o.updated_ns:d}}}'
+    )
 
 
 def fill_body(fill: Fill) -> str:
     """The JSON of a fill as the journal stores it (``to_dict(fill)``, by hand)."""
     f = fill
-    return _encode({
-        "client_order_id": f.client_order_id, "execution_id": f.execution_id,
-        "symbol": f.symbol, "side": f.side, "quantity": str(f.quantity),
-        "price": str(f.price), "commission": str(f.commission), "connector": f.connector,
-        "venue_order_id": f.venue_order_id, "timestamp_ns": f.timestamp_ns,
-    })
+    return (
+        f'{{"client_order_id":{_quote(f.client_order_id)},'
+        f'"execution_id":{_quote(f.execution_id)},"symbol":{_quote(f.symbol)},'
+        f'"side":"{f.side.value}","quantity":"{f.quantity}","price":"{f.price}",'
+        f'"commission":"{f.commission}","connector":{_text(f.connector)},'
+        f'"venue_order_id":{_text(f.venue_order_id)},"timestamp_ns":{f.timestamp_ns:d}}}'
+    )
 
 
 #: Rows per statement of a batch write (SQLite allows 32766 parameters per statement).
