@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stockfish_core import Connector, DataType, OrderBookSnapshot, PriceTick, Subscription, Trade
 from stockfish_core.testing import RecordingListener
@@ -109,6 +111,8 @@ def test_message_helpers() -> None:
         "35": "8", "58": "a=b", "11": "", "44": "1.5"}
     assert flat(f"35=8{SOH}55=X") == {"35": "8", "55": "X"}
     assert flat("") == {}
+    # As many "=" as fields, but one field has none and another two: not paired wrongly.
+    assert flat(f"35=8{SOH}99{SOH}58=1=2{SOH}") == {"35": "8", "99": "", "58": "1=2"}
     assert [v for t, v in fields(text) if t == "55"] == ["A", "B"]
     from decimal import Decimal
 
@@ -120,3 +124,19 @@ def test_message_helpers() -> None:
     assert utc_timestamp_ns("garbage!!!!!!!!!!!!") == 0
     assert utc_timestamp_ns(None) == 0
     assert utc_timestamp_ns(transact_time(1767364200123999999)) == 1767364200123000000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["8", "35", "58", "11", "99"]),
+                          st.text(alphabet="=ab1", max_size=4)), max_size=8),
+       st.booleans())
+def test_flat_reads_any_fields_as_a_field_by_field_parse(
+        items: list[tuple[str, str]], with_equals: bool) -> None:
+    text = "".join(f"{tag}={value}{SOH}" if with_equals or i else f"{tag}{value}{SOH}"
+                   for i, (tag, value) in enumerate(items))
+    expected: dict[str, str] = {}
+    for item in text.split(SOH):
+        if item:
+            tag, _, value = item.partition("=")
+            expected[tag] = value
+    assert flat(text) == expected

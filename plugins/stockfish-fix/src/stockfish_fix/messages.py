@@ -10,6 +10,7 @@ a float.
 from __future__ import annotations
 
 import calendar
+import re
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -64,18 +65,21 @@ def fields(raw: str) -> list[tuple[str, str]]:
 
 def flat(raw: str) -> dict[str, str]:
     """The fields of a FIX string by tag (a repeated tag keeps its last value)."""
-    items = raw.split(SOH)
-    if items and not items[-1]:
-        items.pop()  # the SOH that ends the last field
-    try:  # every report, twice per order: one dict() over the split fields
-        return dict(item.split("=", 1) for item in items)
-    except ValueError:  # a field without "=", or an empty one: read it field by field
-        out: dict[str, str] = {}
-        for item in items:
-            if item:
-                tag, _, value = item.partition("=")
-                out[tag] = value
-        return out
+    if raw.count("=") == raw.count(SOH) and raw[-1:] == SOH and _TWO_EQUALS.search(raw) is None:
+        # Every report, twice per order. Each field has exactly one "=" (as many "=" as
+        # fields, none with two), so once "=" is an SOH too, tags and values alternate.
+        parts = iter(raw[:-1].replace("=", SOH).split(SOH))
+        return dict(zip(parts, parts, strict=True))
+    out: dict[str, str] = {}
+    for item in raw.split(SOH):  # a value with "=", a field without: field by field
+        if item:
+            tag, _, value = item.partition("=")
+            out[tag] = value
+    return out
+
+
+#: A field whose value holds "=" (flat's fast path cannot split it).
+_TWO_EQUALS = re.compile(f"=[^{SOH}]*=")
 
 
 def field(raw: str, tag: str) -> str:
@@ -104,10 +108,17 @@ def transact_time(now_ns: int | None = None) -> str:
     """A UTCTimestamp with milliseconds, e.g. ``20260101-13:45:00.123``."""
     ns = time.time_ns() if now_ns is None else now_ns
     seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1_000_000:03d}"
+    global _last_stamp
+    second, text = _last_stamp  # one per order: a second's text is made once (one tuple
+    if second != seconds:       # read at once, so threads never mix two seconds)
+        text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds))
+        _last_stamp = (seconds, text)
+    return f"{text}.{rest // 1_000_000:03d}"
 
 
-_last_second: list[Any] = ["", 0]
+_last_stamp: tuple[int, str] = (-1, "")
+
+_last_second: tuple[str, int] = ("", 0)
 
 
 def utc_timestamp_ns(text: str | None) -> int:
@@ -115,21 +126,20 @@ def utc_timestamp_ns(text: str | None) -> int:
     0 if it is missing or unreadable."""
     if not text or len(text) < 17:
         return 0
+    global _last_second
     try:
         second = text[:17]
-        cached = _last_second  # reports come in bursts within one second
-        if cached[0] == second:
-            seconds = cached[1]
-        else:
+        cached, seconds = _last_second  # reports come in bursts within one second
+        if cached != second:
             seconds = calendar.timegm((int(text[0:4]), int(text[4:6]), int(text[6:8]),
                                        int(text[9:11]), int(text[12:14]), int(text[15:17]),
                                        0, 0, 0))
-            _last_second[:] = [second, seconds]
+            _last_second = (second, seconds)
         fraction = text[18:] if len(text) > 18 and text[17] == "." else ""
         nanos = int((fraction + "000000000")[:9]) if fraction else 0
     except ValueError:
         return 0
-    return int(seconds) * 1_000_000_000 + nanos
+    return seconds * 1_000_000_000 + nanos
 
 
 def new_message(
