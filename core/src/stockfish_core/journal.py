@@ -8,6 +8,12 @@ fill reported twice, also across a restart, is recorded once.
 ``synchronous=NORMAL`` (the default) survives a crash or kill of the process: a
 committed write is in the operating system's hands. ``sync="full"`` also survives
 power loss, at the cost of an fsync per write.
+
+Checkpoints (copying the WAL back into the database file, with an fsync of each) run on
+a thread of their own, ``stockfish-journal-checkpoint``, with a connection of its own. The
+thread that writes, the manager's loop, then never pays for one: left to itself, SQLite
+would run it inside the commit that takes the WAL past 1000 pages, which stalls the
+sends waiting for that commit by a millisecond or more.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
@@ -132,6 +139,70 @@ def _fill_row(f: Fill) -> tuple[Any, ...]:
     return (f.connector or "", f.execution_id, f.client_order_id, fill_body(f))
 
 
+#: Commits between two background checkpoints (each commit adds a few pages to the WAL);
+#: an idle journal is checkpointed after at most _CHECKPOINT_INTERVAL seconds.
+_CHECKPOINT_EVERY = 32
+_CHECKPOINT_INTERVAL = 1.0
+
+
+class _Checkpointer:
+    """PASSIVE checkpoints of one WAL journal, on a thread started at the first commit.
+
+    PASSIVE copies what it can without waiting for the writer and never blocks it. Should
+    this thread fall behind, SQLite's own checkpoint in the writer's commit (at 1000 WAL
+    pages) still bounds the WAL, and has little left to copy."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pending = 0
+        #: Checkpoints run so far; ``changed`` is notified after each.
+        self.checkpoints = 0
+        self.changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def committed(self) -> None:
+        """After each commit (under the journal's lock)."""
+        self.pending += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True,
+                                            name="stockfish-journal-checkpoint")
+            self._thread.start()
+        elif self.pending >= _CHECKPOINT_EVERY:
+            self._wake.set()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._wake.wait(_CHECKPOINT_INTERVAL)
+                self._wake.clear()
+                if self.pending:
+                    self.pending = 0
+                    self._checkpoint(db)
+                if self._stopping:
+                    return
+        finally:
+            db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # the writer's own checkpoints still bound the WAL
+            log.warning("journal %s: background checkpoint failed: %s", self.path, exc)
+            return
+        with self.changed:
+            self.checkpoints += 1
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+
 def default_journal_path() -> Path:
     """``$STOCKFISH_JOURNAL``, else ``$XDG_STATE_HOME/stockfish/journal.sqlite`` (by
     default ``~/.local/state/stockfish/journal.sqlite``)."""
@@ -164,8 +235,19 @@ class Journal:
             raise ValueError(f"journal sync must be normal, full or off, not {sync!r}")
         self._db.execute(f"PRAGMA synchronous={sync_mode}")
         self._db.executescript(_SCHEMA)
+        self._checkpointer: _Checkpointer | None = None
+        if self.path != ":memory:":
+            self._checkpointer = _Checkpointer(self.path)
+            # A journal dropped without close() still stops its thread.
+            self._finalizer = weakref.finalize(self, self._checkpointer.close)
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._finalizer()  # the last checkpoint, then the thread ends
         with self._lock:
             self._db.close()
 
@@ -176,6 +258,7 @@ class Journal:
         row = _order_row(order)
         with self._lock:
             self._db.execute(_ORDER_UPSERT.sql(1), row)
+            self._committed()
 
     def record_batch(self, orders: list[Order], fills: list[Fill]) -> None:
         """Write order changes and fills in one transaction (fills already known to the
@@ -193,6 +276,7 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._committed()
 
     def _write_rows(self, statement: _RowsStatement, rows: list[tuple[Any, ...]]) -> None:
         """Many rows with few statements: one per chunk of up to ``_CHUNK`` rows. SQLite
@@ -227,6 +311,7 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._committed()
         return True
 
     def set_meta(self, key: str, value: str) -> None:

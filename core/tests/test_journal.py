@@ -1,0 +1,79 @@
+"""The journal's background checkpoints: the writer never copies the WAL back itself."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from stockfish_core.journal import _CHECKPOINT_EVERY, Journal
+from stockfish_core.orders import Fill, Order, OrderStatus
+
+_IDS = itertools.count()
+
+
+def _batch(size: int) -> tuple[list[Order], list[Fill]]:
+    orders, fills = [], []
+    for _ in range(size):
+        n = next(_IDS)
+        order = Order("SPY", "BUY", 1, client_order_id=f"J-{n}", connector="sim")
+        fill = Fill(f"J-{n}", f"E-{n}", "SPY", "BUY", Decimal(1), Decimal("100.25"))
+        order.transition(OrderStatus.SUBMITTED)
+        order.apply_fill(fill)
+        order.transition(OrderStatus.FILLED)
+        orders.append(order)
+        fills.append(fill)
+    return orders, fills
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stockfish-journal-checkpoint"]
+
+
+def test_checkpoints_run_on_their_own_thread_and_keep_the_wal_small(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    checkpointer = journal._checkpointer
+    assert checkpointer is not None
+    assert not _checkpoint_threads()  # started by the first commit, not before
+    rounds = 40
+
+    def checkpointed(count: int) -> bool:
+        with checkpointer.changed:
+            return checkpointer.changed.wait_for(lambda: checkpointer.checkpoints >= count, 10)
+
+    for round_ in range(1, rounds + 1):
+        for _ in range(_CHECKPOINT_EVERY):
+            journal.record_batch(*_batch(8))
+        assert checkpointed(round_)  # each round of commits wakes a checkpoint
+    assert len(_checkpoint_threads()) == 1
+    # 10,240 orders and fills went through the WAL, far more than SQLite's own 1000-page
+    # checkpoint threshold (4 MB); checkpointed and restarted each round, it stays small.
+    assert os.path.getsize(f"{path}-wal") < 1000 * 4096 / 2
+    journal.close()
+    assert not _checkpoint_threads()
+    reopened = Journal(path)
+    assert reopened.counts() == {"orders": {"FILLED": rounds * _CHECKPOINT_EVERY * 8},
+                                 "fills": rounds * _CHECKPOINT_EVERY * 8}
+    reopened.close()
+
+
+def test_a_journal_dropped_without_close_stops_its_thread(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.record_batch(*_batch(1))
+    (thread,) = _checkpoint_threads()
+    del journal
+    gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_a_memory_journal_has_no_checkpoint_thread() -> None:
+    journal = Journal(":memory:")
+    journal.record_batch(*_batch(3))
+    assert journal._checkpointer is None
+    assert not _checkpoint_threads()
+    journal.close()
