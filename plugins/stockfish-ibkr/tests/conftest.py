@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -170,7 +171,10 @@ class Supervisor:
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
         self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        done, _ = await asyncio.wait({self._task}, timeout=10)
+        if not done:  # say where it is stuck rather than wait for the test's time limit
+            where = "".join(traceback.format_stack(self._task.get_stack()[-1]))
+            raise AssertionError(f"the supervisor ignored its cancel, stuck at:\n{where}")
 
     async def _run(self) -> None:
         h = self.h
