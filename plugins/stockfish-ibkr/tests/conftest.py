@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from stockfish_core import ConnectorStatus, PluginRegistry, Subscription
-from stockfish_core.testing import ConnectorHarness
+from stockfish_core.testing import ConnectorHarness, wait_until
 from stockfish_ibkr.library import import_library
 from stockfish_ibkr.testing import GatewaySimulator
 
@@ -92,19 +92,8 @@ async def quiet_gateway() -> AsyncIterator[GatewaySimulator]:
 async def _until(ib: object, predicate: Callable[[], object], timeout: float = 5.0,
                  what: str = "a condition") -> object:
     """Wait for ``predicate()`` to hold, waking on every packet the client processes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        try:
-            await asyncio.wait_for(ib.updateEvent, remaining)  # type: ignore[attr-defined]
-        except asyncio.TimeoutError:
-            continue
+    return await wait_until(predicate, lambda: ib.updateEvent,  # type: ignore[attr-defined]
+                            timeout, what)
 
 
 @pytest.fixture

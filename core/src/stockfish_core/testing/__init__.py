@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .harness import ConnectorHarness, RecordingListener, ReportedError
+from .harness import ConnectorHarness, RecordingListener, ReportedError, wait_until
 
 if TYPE_CHECKING:
     from .conformance import ConnectorConformance, VenueUnderTest, conformance_manager
@@ -18,6 +18,7 @@ __all__ = [
     "ReportedError",
     "VenueUnderTest",
     "conformance_manager",
+    "wait_until",
 ]
 
 

@@ -35,6 +35,7 @@ from ..manager import ExchangeManager
 from ..models import ConnectorStatus, DataType, MarketUpdate
 from ..orders import Order, OrderStatus, OrderType
 from ..plugins import PluginRegistry
+from .harness import wait_until
 
 __all__ = ["ConnectorConformance", "VenueUnderTest", "conformance_manager"]
 
@@ -120,8 +121,6 @@ async def _until(manager: ExchangeManager, predicate: Callable[[], bool], timeou
     """Wait for a condition that market data or status changes make true."""
     import asyncio
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     event = asyncio.Event()
 
     class Wake:
@@ -136,16 +135,10 @@ async def _until(manager: ExchangeManager, predicate: Callable[[], bool], timeou
 
     waker = Wake()
     manager.add_subscriber(waker)
-    try:
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            event.clear()
-            try:
-                await asyncio.wait_for(event.wait(), min(remaining, 0.25))
-            except asyncio.TimeoutError:
-                pass  # re-check: the condition may be time-based (a reconnect)
+    try:  # re-checked every 0.25 s too: the condition may be time-based (a reconnect)
+        await wait_until(predicate, event, timeout, what, recheck=0.25)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None  # the connector fails the suite
     finally:
         manager.remove_subscriber(waker)
 

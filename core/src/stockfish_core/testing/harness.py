@@ -13,7 +13,8 @@ Everything is awaited with a timeout; nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -68,20 +69,35 @@ class RecordingListener:
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         """Wait until ``predicate()`` is truthy and return its value."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            self._changed.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                continue
+        return await wait_until(predicate, self._changed, timeout, what)
+
+
+async def wait_until(predicate: Callable[[], Any],
+                     changed: asyncio.Event | Callable[[], Awaitable[Any]], timeout: float,
+                     what: str, *, recheck: float | None = None) -> Any:
+    """Wait until ``predicate()`` is truthy and return its value; TimeoutError naming
+    ``what`` after ``timeout`` seconds.
+
+    The predicate is checked again whenever something may have changed: when the event
+    ``changed`` is set (it is cleared before each wait), or when the awaitable that
+    ``changed()`` returns completes. With ``recheck``, also every ``recheck`` seconds,
+    for conditions that time alone can make true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        if isinstance(changed, asyncio.Event):
+            changed.clear()
+            wake: Awaitable[Any] = changed.wait()
+        else:
+            wake = changed()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wake, remaining if recheck is None else min(remaining, recheck))
 
 
 class ConnectorHarness:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from stockfish_core.sim.market import MarketStep
+from stockfish_core.testing import wait_until
 
 from .broker import SimBroker
 from .feeds import MarketDataRequests
@@ -246,20 +247,7 @@ class GatewaySimulator:
         or a connection opens or closes."""
         if self._changed is None:
             self._changed = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                continue
+        return await wait_until(predicate, self._changed, timeout, what)
 
     def _notice_all(self, code: int, message: str) -> None:
         for session in list(self.sessions.values()):
