@@ -610,3 +610,26 @@ async def test_a_send_that_broke_leaves_the_outcome_unknown_never_resent() -> No
         await rec.until(lambda: m.journal.order(order_id).outcome_unknown,  # type: ignore[union-attr]
                         timeout=2)
     m.journal.close()
+
+
+async def test_stop_cancels_again_a_task_that_survived_its_cancel() -> None:
+    # Before Python 3.12, asyncio.wait_for drops a cancel that arrives just as what it
+    # waits for completes; a task of the manager's can so survive the first cancel.
+    manager = make(venues=1)
+    await manager.start()
+    started, survived, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def stubborn() -> None:
+        started.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            survived.set()  # swallowed, as wait_for would
+        await never.wait()
+
+    task = manager._spawn(stubborn())
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(manager.stop(), 5)
+    assert survived.is_set()
+    assert task.cancelled()
+    manager.journal.close()

@@ -64,6 +64,10 @@ from .supervision import DOWN, Supervisor, VenueState
 __all__ = ["ExchangeManager"]
 
 log = logging.getLogger("stockfish.manager")
+
+#: stop(): seconds to wait for the manager's tasks after each cancel, and how many cancels.
+_CANCEL_WAIT = 0.5
+_CANCEL_ROUNDS = 20
 T = TypeVar("T")
 
 
@@ -236,16 +240,34 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         if not self._running:
             return
         self._stopping = True
-        if self._health_task is not None:
-            self._health_task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cancel_tasks()
         await asyncio.gather(*(self._disconnect(v) for v in self._venues.values()),
                              return_exceptions=True)
         self.orders.defer_writes(None)  # flush, and write at once from now on
         self._running = False
         log.info("ExchangeManager stopped")
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the health check and every task of the manager's (reconnects, restores,
+        sends), and wait for them to end. A task still running after a cancel is cancelled
+        again: before Python 3.12, ``asyncio.wait_for`` drops a cancel that arrives just as
+        what it waits for completes, so a reconnect could carry on."""
+        def running() -> set[asyncio.Task[Any]]:
+            tasks = {t for t in self._tasks if not t.done()}
+            if self._health_task is not None and not self._health_task.done():
+                tasks.add(self._health_task)
+            return tasks
+
+        for _ in range(_CANCEL_ROUNDS):
+            pending = running()
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=_CANCEL_WAIT)
+        for task in running():
+            log.error("ExchangeManager.stop: task %s still running after %d cancels; "
+                      "left behind", task.get_name(), _CANCEL_ROUNDS)
 
     async def __aenter__(self) -> ExchangeManager:
         await self.start()
