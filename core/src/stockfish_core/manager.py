@@ -60,14 +60,11 @@ from .plugins import PluginRegistry
 from .risk import RiskChecker
 from .routing import Router
 from .supervision import DOWN, Supervisor, VenueState
+from .tasks import cancel_and_wait
 
 __all__ = ["ExchangeManager"]
 
 log = logging.getLogger("stockfish.manager")
-
-#: stop(): seconds to wait for the manager's tasks after each cancel, and how many cancels.
-_CANCEL_WAIT = 0.5
-_CANCEL_ROUNDS = 20
 T = TypeVar("T")
 
 
@@ -249,25 +246,13 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     async def _cancel_tasks(self) -> None:
         """Cancel the health check and every task of the manager's (reconnects, restores,
-        sends), and wait for them to end. A task still running after a cancel is cancelled
-        again: before Python 3.12, ``asyncio.wait_for`` drops a cancel that arrives just as
-        what it waits for completes, so a reconnect could carry on."""
-        def running() -> set[asyncio.Task[Any]]:
-            tasks = {t for t in self._tasks if not t.done()}
-            if self._health_task is not None and not self._health_task.done():
-                tasks.add(self._health_task)
-            return tasks
-
-        for _ in range(_CANCEL_ROUNDS):
-            pending = running()
-            if not pending:
-                return
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=_CANCEL_WAIT)
-        for task in running():
-            log.error("ExchangeManager.stop: task %s still running after %d cancels; "
-                      "left behind", task.get_name(), _CANCEL_ROUNDS)
+        sends), and wait for them to end (cancelled again if need be: cancel_and_wait)."""
+        tasks: set[asyncio.Future[Any]] = {*self._tasks}
+        if self._health_task is not None:
+            tasks.add(self._health_task)
+        for task in await cancel_and_wait(tasks):
+            log.error("ExchangeManager.stop: %r still running after repeated cancels; "
+                      "left behind", task)
 
     async def __aenter__(self) -> ExchangeManager:
         await self.start()

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from stockfish_core import ConnectorStatus, PluginRegistry, Subscription
+from stockfish_core.tasks import cancel_and_wait
 from stockfish_core.testing import ConnectorHarness, wait_until
 from stockfish_ibkr.library import import_library
 from stockfish_ibkr.testing import GatewaySimulator
@@ -159,14 +160,10 @@ class Supervisor:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
-        # Cancelled again until it stops: on Python 3.11, asyncio.wait_for returns its
-        # result and drops the cancel when the two arrive together (fixed in 3.12), and
-        # the loop would then wait for the next loss, up to 120 s.
-        for _ in range(20):
-            self._task.cancel()
-            done, _ = await asyncio.wait({self._task}, timeout=0.5)
-            if done:
-                return
+        # Cancelled again until it stops (see cancel_and_wait): a single cancel dropped by
+        # 3.11's wait_for would leave it waiting for the next loss, up to 120 s.
+        if not await cancel_and_wait([self._task]):
+            return
         where = "".join(traceback.format_stack(self._task.get_stack()[-1]))
         raise AssertionError(f"the supervisor ignored 20 cancels, stuck at:\n{where}")
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from ..connector import Connector, Subscription
 from ..errors import OrderRejected, VenueUnavailable
 from ..models import ConnectorStatus, DataType
 from ..orders import Fill, OrderAction, OrderRequest, OrderStatus, OrderUpdate
+from ..tasks import cancel_and_wait
 from .market import MarketSimulator, parse_interval
 from .matching import NO_ORDER_ID, ExecEvent, ExecKind, MatchingEngine, OrderView
 
@@ -154,10 +154,8 @@ class SimVenue:
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None:
+            await cancel_and_wait([task])
 
     # -- subscriptions -----------------------------------------------------------------
     def subscribe(self, sub: Subscription) -> None:

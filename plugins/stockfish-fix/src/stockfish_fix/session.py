@@ -31,6 +31,7 @@ import quickfix
 from stockfish_core.connector import Connector, Subscription
 from stockfish_core.errors import OrderRejected, StockfishError, VenueUnavailable
 from stockfish_core.models import ConnectorStatus
+from stockfish_core.tasks import cancel_and_wait
 
 from . import application as app
 from .config import FixConfig, ReconnectMode, StoreKind
@@ -181,9 +182,7 @@ class FixSession:
         self._closing = True
         task, self._reconnect_task = self._reconnect_task, None
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
         await self._stop_initiator(graceful=True)
         if self.config.reconnect is ReconnectMode.MANAGER:
             # The manager subscribes again after it reconnects.

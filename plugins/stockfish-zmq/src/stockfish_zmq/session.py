@@ -31,6 +31,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from stockfish_core.connector import Subscription
 from stockfish_core.models import ConnectorStatus, now_ns
+from stockfish_core.tasks import cancel_and_wait
 
 from .config import CurveKeys, ZmqConfig, load_normalizer
 from .processor import FeedProcessor, FrameBatch, Stream
@@ -178,11 +179,7 @@ class FeedSession:
                 sock.disable_monitor()
         for check in self._retry_checks.values():
             check.cancel()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         for monitor in self._monitors:
             monitor.close(linger=0)
         for sock in self.sockets.values():

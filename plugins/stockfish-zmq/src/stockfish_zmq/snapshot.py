@@ -12,12 +12,13 @@ subscription is gone).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
+
+from stockfish_core.tasks import cancel_and_wait
 
 from .schema import loads
 
@@ -111,10 +112,5 @@ class SnapshotClient:
                 self._use(reply)  # a late answer can still serve
 
     async def close(self) -> None:
-        tasks = [self._reader, *self._active.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([self._reader, *self._active.values()])
         self.sock.close(linger=0)
