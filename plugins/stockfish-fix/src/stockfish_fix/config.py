@@ -11,13 +11,16 @@
         sender_comp_id: STOCKFISH
         target_comp_id: BROKER
         username: ${FIX_USERNAME}        # Username (553)
-        password: ${FIX_PASSWORD}        # Password (554); never logged
+        password: ${FIX_PASSWORD}        # Password (554); never in stockfish's logs
         alternate_hosts: [{host: fix2.broker.example, port: 9876}]
         file_store_path: /var/lib/stockfish/fix   # sequence numbers survive restarts
 
 The QuickFIX session settings are generated from this (:mod:`stockfish_fix.settings`); a
 QuickFIX ``.cfg`` file is never written by hand. Anything QuickFIX understands that is not
 modelled here goes in ``extra_settings`` and overrides what the connector generates.
+
+QuickFIX itself writes the Logon, password included, to its store and message log; see
+:mod:`stockfish_fix.storage` for how those files are kept private.
 """
 
 from __future__ import annotations

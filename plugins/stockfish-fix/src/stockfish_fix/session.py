@@ -45,6 +45,7 @@ from .marketdata import MarketData, MdSubscription
 from .messages import field, flat, msg_type, new_message
 from .requests import MD_ENTRY_TYPES, market_data_request, status_request
 from .settings import QuickFixSettings, initiator_settings
+from .storage import StorageError, private_directories, private_files
 from .tracking import OrderTracker, TrackedOrder
 
 __all__ = ["FixSession", "FixSessionError", "LogonRejected", "LogonTimeout"]
@@ -217,8 +218,15 @@ class FixSession:
                     "process; two connectors cannot share BeginString, SenderCompID and "
                     "TargetCompID"
                 )
+        first = self.settings is None
         if self.settings is None:
             self.settings = initiator_settings(self.config, self.name)
+        try:
+            directories = private_directories(
+                self.settings, credentials=bool(self.config.logon_values()), name=self.name,
+                warn=first)
+        except StorageError as exc:
+            raise FixSessionError(str(exc)) from exc
         settings = self.settings.session_settings()
         if self.config.store is StoreKind.FILE:
             store = quickfix.FileStoreFactory(settings)
@@ -231,6 +239,10 @@ class FixSession:
             record_sent=self.tracker.sent, name=self.name,
         )
         initiator = quickfix.SocketInitiator(application, store, settings, logs)
+        # Its files exist now, and nothing is written to them before the thread starts.
+        cfg = self.config
+        private_files(directories, f"{cfg.begin_string}-{cfg.sender_comp_id}-"
+                                   f"{cfg.target_comp_id}", self.name)
         self._inbox = inbox
         self._application = application
         self._initiator = initiator
