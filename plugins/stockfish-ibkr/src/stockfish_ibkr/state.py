@@ -34,7 +34,8 @@ class IBKRState:
         self.config = config
         self.lib = lib if lib is not None else load_library(config.library_preference())
         pacing = config.pacing
-        self.pacer = RequestPacer(pacing.max_messages_per_second, 1.0)
+        limit = pacing.max_messages_per_second
+        self.pacer = RequestPacer(limit, 1.0, spacing=1.0 / limit)
         self.historical = HistoricalPacer(pacing.historical_per_10_minutes,
                                           pacing.historical_per_contract_2s,
                                           pacing.historical_cache_seconds)
