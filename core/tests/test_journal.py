@@ -1,13 +1,17 @@
-"""The journal's background checkpoints: the writer never copies the WAL back itself."""
+"""The journal on disk: background checkpoints (the writer never copies the WAL back
+itself), and the modes of the files it creates."""
 
 from __future__ import annotations
 
 import gc
 import itertools
 import os
+import stat
 import threading
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from stockfish_core.journal import _CHECKPOINT_EVERY, Journal
 from stockfish_core.orders import Fill, Order, OrderStatus
@@ -77,3 +81,20 @@ def test_a_memory_journal_has_no_checkpoint_thread() -> None:
     assert journal._checkpointer is None
     assert not _checkpoint_threads()
     journal.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_a_new_journal_is_private_to_its_user(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "stockfish" / "journal.sqlite"
+    journal = Journal(path)
+    journal.record_batch(*_batch(2))
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        assert stat.S_IMODE(name.stat().st_mode) == 0o600, name
+    journal.close()
+    # An existing journal keeps the mode its owner gave it.
+    path.chmod(0o640)
+    reopened = Journal(path)
+    assert reopened.counts()["fills"] == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    reopened.close()

@@ -5,6 +5,9 @@ after. A manager restarted on the same file reloads the orders that were still o
 reconciles them with their venues. Fills are keyed by (connector, execution id), so a
 fill reported twice, also across a restart, is recorded once.
 
+A journal created here is readable by its user alone (it holds the order flow): file
+mode 0600, and its directory 0700 when that is created here too.
+
 ``synchronous=NORMAL`` (the default) survives a crash or kill of the process: a
 committed write is in the operating system's hands. ``sync="full"`` also survives
 power loss, at the cost of an fsync per write.
@@ -203,6 +206,17 @@ class _Checkpointer:
             self._thread.join(timeout=10)
 
 
+def _create_private(path: Path) -> None:
+    """A new journal is readable by its user alone: its directory, if made here, 0700, and
+    the database file 0600 (SQLite gives its -wal and -shm files the database's mode). An
+    existing file or directory keeps the mode it has."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def default_journal_path() -> Path:
     """``$STOCKFISH_JOURNAL``, else ``$XDG_STATE_HOME/stockfish/journal.sqlite`` (by
     default ``~/.local/state/stockfish/journal.sqlite``)."""
@@ -221,7 +235,7 @@ class Journal:
             path = default_journal_path()
         self.path = str(path) if str(path) == ":memory:" else str(Path(path).expanduser())
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(self.path))
         self._lock = threading.Lock()
         # Room in the statement cache for every batch size (see _write_rows).
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
