@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -158,6 +160,10 @@ def test_command_line_writes_curve_certificates(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "keys").iterdir())
     assert names == ["client.key", "client.key_secret", "server.key", "server.key_secret"]
+    if os.name == "posix":  # the secret keys are readable by their owner alone
+        assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+        for name in ("client.key_secret", "server.key_secret"):
+            assert stat.S_IMODE((tmp_path / "keys" / name).stat().st_mode) == 0o600
 
 
 def test_command_line_help_names_the_options() -> None:

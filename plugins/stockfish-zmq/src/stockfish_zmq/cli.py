@@ -135,9 +135,10 @@ def _pregenerate(pub: Publisher, market: SyntheticMarket, count: int) -> list[tu
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.gen_keys is not None:
-        args.gen_keys.mkdir(parents=True, exist_ok=True)
+        args.gen_keys.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name in ("server", "client"):
             public, secret = zmq.auth.create_certificates(str(args.gen_keys), name)
+            os.chmod(secret, 0o600)  # pyzmq writes it with the umask's mode
             _say(f"{name}: public {public}  secret {secret}")
         return 0
     faults = Faults(args.drop_every, args.duplicate_every, args.reorder_every,
