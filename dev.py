@@ -7,6 +7,7 @@
     python3 dev.py demo [--duration S]  the three venue simulators, a failover, a summary
     python3 dev.py lint                 ruff and mypy over all packages
     python3 dev.py bench                run the benchmarks in bench/
+    python3 dev.py fuzz [PYTEST ARGS]   the fuzz suite's long profile (10,000+ cases a test)
     python3 dev.py env                  only create/refresh .venv
 
 The virtual environment is .venv in the repository; it is refreshed when a pyproject.toml
@@ -89,7 +90,7 @@ def ensure_env(env: Path = VENV, distributions: list[str] | None = None,
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("test", [])
-    if command not in ("test", "demo", "lint", "bench", "env"):
+    if command not in ("test", "demo", "lint", "bench", "env", "fuzz"):
         print(__doc__)
         return 2
     ensure_env()
@@ -97,6 +98,9 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "demo":
         return run(PY, "-m", "stockfish_core.cli", "demo", *rest)
+    if command == "fuzz":
+        return run(PY, "-m", "pytest", "tests/fuzz", "--timeout=0", *rest,
+                   env={**os.environ, "HYPOTHESIS_PROFILE": "long"})
     if command == "test":
         # .venv has ib_insync; the IBKR tests run on ib_async below, in their own venv.
         code = run(PY, "-m", "pytest", *rest,
