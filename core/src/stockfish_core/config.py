@@ -74,29 +74,41 @@ class FailoverStrategy(str, enum.Enum):
 class RiskConfig:
     """Pre-trade checks; a None limit is not checked."""
 
+    #: Largest quantity of one order.
     max_order_quantity: Decimal | None = None
+    #: Largest price x quantity of one order (at the market price for an order without one).
     max_order_notional: Decimal | None = None
     #: Reject a priced order further than this percentage from the last traded/mid price.
     price_collar_pct: float | None = None
     #: Orders per second per connector (token bucket).
     max_orders_per_second: float | None = None
+    #: Start with the kill switch engaged: every new order is refused until
+    #: ``manager.release_kill_switch()``.
     kill_switch: bool = False
 
 
 @attrs.frozen
 class ManagerConfig:
+    """The ``manager:`` section: routing, supervision, the order journal and risk."""
+
+    #: How a new order picks its connector: ``primary_backup`` (the primary, else the
+    #: highest priority), ``round_robin``, or ``best_available`` (best health score).
     failover_strategy: FailoverStrategy = FailoverStrategy.PRIMARY_BACKUP
     #: Seconds between health checks; a silent connection is noticed within one interval.
     health_check_interval: float = 1.0
     #: Seconds without data after which a subscription is reported stale.
     staleness: float = 5.0
+    #: Seconds before the first reconnect attempt after a connector is lost.
     reconnect_initial_delay: float = 0.5
+    #: Longest wait between reconnect attempts, in seconds (the delay doubles up to it).
     reconnect_max_delay: float = 30.0
     #: Seconds to wait for a connect or an order acknowledgement.
     connect_timeout: float = 10.0
     #: Order journal (SQLite). None: the per-user default; ":memory:" keeps nothing.
     journal: str | None = None
+    #: Bars kept per symbol and interval for ``manager.bars()``.
     bar_cache_size: int = 500
+    #: Pre-trade risk checks, run before an order is journaled.
     risk: RiskConfig = RiskConfig()
 
 
@@ -104,13 +116,18 @@ class ManagerConfig:
 class MetricsConfig:
     """An optional Prometheus endpoint exporting the manager's stats and health."""
 
+    #: Serve ``/metrics`` for Prometheus.
     enabled: bool = False
+    #: Address the metrics endpoint listens on.
     host: str = "127.0.0.1"
+    #: TCP port of the metrics endpoint.
     port: int = 9464
 
 
 @attrs.frozen
 class PluginsConfig:
+    """The ``plugins:`` section."""
+
     #: A plugin that fails to import or validate is fatal instead of isolated.
     strict: bool = False
 
@@ -128,10 +145,18 @@ _TYPE_ALIASES = {
 
 @attrs.frozen
 class SubscriptionConfig:
+    """One entry of ``subscriptions:``: symbols and what to receive for them."""
+
+    #: Symbols to subscribe, as the connectors name them.
     symbols: list[str]
+    #: What to receive: price_tick (or price, ticker), orderbook_snapshot (orderbook,
+    #: depth), ohlcv_bar (bar, bars), trade (trades), news, macro or custom.
     type: DataType = DataType.PRICE_TICK
+    #: Order-book levels per side (order books only; None: the connector's default).
     depth: int | None = None
+    #: Bar interval such as ``1m`` or ``5s`` (bars only).
     interval: str | None = None
+    #: Connectors to subscribe on; None: every connector that serves the data type.
     connectors: list[str] | None = None
 
     def subscriptions(self) -> list[Subscription]:
@@ -142,11 +167,17 @@ class SubscriptionConfig:
 class ConnectorConfig:
     """One ``connectors:`` entry: the core's keys plus the plugin's validated config."""
 
+    #: The connector's name: its key under ``connectors:``.
     name: str
+    #: The plugin (entry-point name) that runs this connector; default: the connector name.
     plugin: str
+    #: A disabled connector is neither loaded nor started.
     enabled: bool = True
+    #: The connector that ``primary_backup`` sends orders to while it is healthy.
     primary: bool = False
+    #: Market data only: never chosen for an order.
     data_only: bool = False
+    #: Higher goes first: the order of backups, and of feeds for the same symbol.
     priority: int = 0
     #: The plugin's own settings as written (after ``${VAR}`` interpolation).
     settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
@@ -159,11 +190,19 @@ CORE_KEYS = ("plugin", "enabled", "primary", "data_only", "priority")
 
 @attrs.frozen
 class Config:
+    """A whole configuration file, validated."""
+
+    #: The venue connections, by connector name.
     connectors: dict[str, ConnectorConfig] = attrs.Factory(dict)
+    #: Routing, supervision, the order journal and risk checks.
     manager: ManagerConfig = ManagerConfig()
+    #: How plugins are loaded.
     plugins: PluginsConfig = PluginsConfig()
+    #: Market data subscribed when the manager starts.
     subscriptions: list[SubscriptionConfig] = attrs.Factory(list)
+    #: The file the configuration was read from (not a key of the file).
     source: str | None = None
+    #: The Prometheus endpoint.
     metrics: MetricsConfig = MetricsConfig()
 
     @property

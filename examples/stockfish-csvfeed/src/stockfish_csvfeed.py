@@ -42,9 +42,13 @@ _FLOATS = ("bid", "ask", "last", "bid_size", "ask_size", "volume")
 class CsvFeedConfig:
     """Settings of one csvfeed connector (its section of the YAML)."""
 
+    #: The CSV file: a header line, then timestamp_ns,symbol,bid,ask,last,... per row.
     path: str
+    #: Replay speed against the file's timestamps (2.0: twice as fast); 0: as fast as read.
     speed: float = 0.0
+    #: Rows handed to the core as one batch.
     batch_size: int = 100
+    #: Start again from the top at the end of the file.
     loop: bool = False
 
 

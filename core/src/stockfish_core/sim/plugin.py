@@ -60,7 +60,9 @@ class SimConfig:
     tick_interval: float = attrs.field(default=0.01, validator=_positive)
     #: First mid price per symbol; other symbols start at ``default_price``.
     start_prices: dict[str, float] = attrs.field(factory=dict, validator=_prices)
+    #: First mid price of a symbol not in ``start_prices``.
     default_price: float = attrs.field(default=100.0, validator=_positive)
+    #: Price increment of every symbol.
     tick_size: Decimal = attrs.field(default=Decimal("0.01"), validator=_positive)
     #: Standard deviation of one step's price move, in ticks.
     volatility: float = attrs.field(default=1.0, validator=_not_negative)
@@ -70,7 +72,9 @@ class SimConfig:
     )
     #: Order book levels per side when a subscription gives no depth.
     depth: int = attrs.field(default=10, validator=_positive)
+    #: Commission charged per unit filled.
     commission_per_unit: Decimal = attrs.field(default=Decimal(0), validator=_not_negative)
+    #: Price moved against a marketable order's fill, in basis points.
     slippage_bps: Decimal = attrs.field(
         default=Decimal(0),
         validator=attrs.validators.and_(_not_negative, attrs.validators.lt(Decimal(10_000))),

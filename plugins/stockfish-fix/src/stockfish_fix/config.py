@@ -74,7 +74,9 @@ def _check_port(port: int) -> None:
 class HostPort:
     """An alternate address of the counterparty, tried in order after the main one."""
 
+    #: Host of the alternate acceptor.
     host: str
+    #: Its TCP port.
     port: int
 
     def __attrs_post_init__(self) -> None:
@@ -117,7 +119,9 @@ class FixConfig:
     sender_comp_id: str
     #: TargetCompID (56) of our messages: the counterparty.
     target_comp_id: str
+    #: TCP port of the counterparty's FIX acceptor.
     port: int
+    #: Host of the counterparty's FIX acceptor.
     host: str = "127.0.0.1"
     #: FIX.4.2, FIX.4.4, or FIXT.1.1 for FIX 5.0 application messages.
     begin_string: str = "FIX.4.4"
@@ -125,16 +129,22 @@ class FixConfig:
     default_appl_ver_id: str = "FIX.5.0SP2"
     #: HeartBtInt (108), seconds.
     heartbeat_interval: int = 30
+    #: Reset sequence numbers to 1 at every Logon (ResetOnLogon).
     reset_on_logon: bool = False
+    #: Reset sequence numbers after a Logout (ResetOnLogout).
     reset_on_logout: bool = False
+    #: Reset sequence numbers when the connection drops (ResetOnDisconnect).
     reset_on_disconnect: bool = False
-    #: Username (553) and Password (554) of the Logon; use ${ENV_VAR} in the YAML.
+    #: Username (553) of the Logon; use ${ENV_VAR} in the YAML.
     username: Secret | None = None
+    #: Password (554) of the Logon; never shown in a log line, repr or error.
     password: Secret | None = None
     #: More Logon fields, tag: value (RawData 96, a token...); values are kept secret.
     logon_fields: dict[int, Secret] = attrs.field(factory=dict)
     #: Tried in order after host/port (QuickFIX SocketConnectHost1.. / Port1..).
     alternate_hosts: list[HostPort] = attrs.field(factory=list)
+    #: Where sequence numbers and sent messages are kept: ``file`` (they survive
+    #: restarts) or ``memory``.
     store: StoreKind = StoreKind.FILE
     #: Directory of the FileStore; default: $XDG_STATE_HOME/stockfish/fix/<connector>.
     file_store_path: str | None = None
@@ -145,9 +155,12 @@ class FixConfig:
     data_dictionary: str | None = None
     #: FIXT11.xml override, for FIXT.1.1 sessions.
     transport_data_dictionary: str | None = None
+    #: Who reconnects a lost session: ``manager`` (the default) or ``session``
+    #: (the connector alone, for use without a manager).
     reconnect: ReconnectMode = ReconnectMode.MANAGER
     #: Backoff between reconnect attempts (reconnect: session), seconds.
     reconnect_initial_delay: float = 1.0
+    #: Longest wait between reconnect attempts (reconnect: session), seconds.
     reconnect_max_delay: float = 30.0
     #: Seconds the connect hook waits for the Logon reply.
     logon_timeout: float = 10.0

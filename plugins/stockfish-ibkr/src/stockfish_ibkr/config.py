@@ -107,15 +107,25 @@ class PacingConfig:
 class ContractConfig:
     """An explicit contract for a symbol name (IB's field names in snake case)."""
 
+    #: Security type: STK, FUT, OPT, CASH, IND, CFD, ...
     sec_type: str = "STK"
+    #: IB's symbol (default: the symbol name it is listed under).
     symbol: str = ""
+    #: Exchange, e.g. CME or SMART.
     exchange: str = ""
+    #: Currency (default: the connector's ``currency``).
     currency: str = ""
+    #: Last trade date or contract month, YYYYMM or YYYYMMDD (futures, options).
     expiry: str = ""
+    #: The exchange's local symbol (e.g. ESZ5).
     local_symbol: str = ""
+    #: Primary listing exchange, to resolve a SMART-routed symbol.
     primary_exchange: str = ""
+    #: Contract multiplier (futures, options).
     multiplier: str = ""
+    #: Trading class.
     trading_class: str = ""
+    #: IB's contract id; when given it identifies the contract alone.
     con_id: int = 0
 
 
@@ -136,11 +146,19 @@ class Endpoint:
 class IBKRConfig:
     """Settings of one ``ibkr`` connector (see the module documentation)."""
 
+    #: TWS or IB Gateway host; default: IB_HOST, else 127.0.0.1.
     host: str | None = None
+    #: API port: 7497/7496 TWS paper/live, 4002/4001 Gateway paper/live; default:
+    #: IB_PORT, else 7497.
     port: int | None = None
+    #: API client id, unique per connection to one TWS; default: IB_CLIENT_ID, else 1.
     client_id: int | None = None
+    #: Account for orders and positions (needed with several accounts); default:
+    #: IB_ACCOUNT.
     account: str | None = None
+    #: Market data type asked for: live, frozen, delayed or delayed-frozen.
     market_data_type: MarketDataType = MarketDataType.LIVE
+    #: On error 354 (no market-data subscription) switch that symbol to delayed data.
     fallback_to_delayed: bool = True
     #: Seconds for the socket, the API handshake and the startup synchronisation.
     connect_timeout: float = attrs.field(default=10.0, validator=_positive)
@@ -153,6 +171,7 @@ class IBKRConfig:
     library: str = "auto"
     #: Defaults for symbols written without them.
     exchange: str = "SMART"
+    #: Currency of symbols written without one.
     currency: str = "USD"
     #: Generic tick list for market data; 233 (RT volume) carries the trade time in ms.
     generic_ticks: str = "233"
@@ -160,7 +179,9 @@ class IBKRConfig:
     outside_rth: bool = False
     #: Seconds to wait for a fill's commission report before reporting it without one.
     commission_wait: float = attrs.field(default=1.0, validator=_positive)
+    #: Request pacing (see ``pacing.*``).
     pacing: PacingConfig = PacingConfig()
+    #: Explicit contracts by symbol name, for names the symbol grammar does not cover.
     contracts: dict[str, ContractConfig] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:

@@ -68,10 +68,15 @@ class CurveConfig:
     connection (enough when the publisher does not check client keys).
     """
 
+    #: The publisher's public key, Z85 text (40 characters).
     server_key: str | None = None
+    #: A ZeroMQ certificate file holding the publisher's public key.
     server_key_file: str | None = None
+    #: Our public key, Z85 text; goes with ``client_secret_key``.
     client_public_key: str | None = None
+    #: Our secret key, Z85 text (write it as ``${VAR}``).
     client_secret_key: Secret | None = None
+    #: Our secret certificate file (``*.key_secret``), instead of the two keys.
     client_key_file: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -174,6 +179,7 @@ class ZmqConfig:
     feed_name: str | None = None
     #: Reorder buffer: messages held per symbol while one is missing, and for how long.
     reorder_buffer: int = attrs.field(default=64, validator=_not_negative)
+    #: Seconds a message waits in the reorder buffer for a missing one.
     reorder_wait: float = attrs.field(default=0.05, validator=_not_negative)
     #: Without a ``session`` field, a fall of more than this many numbers is a restart.
     sequence_reset_window: int = attrs.field(default=10_000, validator=_positive)
@@ -201,13 +207,17 @@ class ZmqConfig:
     staleness: float | None = attrs.field(default=None, validator=_positive)
     #: ZMTP heartbeats: a silent dead connection is dropped after heartbeat_timeout.
     heartbeat_interval: float | None = attrs.field(default=1.0, validator=_positive)
+    #: Seconds without a heartbeat reply before the connection is dropped
+    #: (default: three heartbeat intervals).
     heartbeat_timeout: float | None = attrs.field(default=None, validator=_positive)
     #: Reconnect delays after a publisher goes away (seconds).
     reconnect_interval: float = attrs.field(default=0.1, validator=_positive)
+    #: Longest reconnect delay (the delay doubles up to it).
     reconnect_interval_max: float = attrs.field(default=5.0, validator=_positive)
     #: Message ``type`` -> ``"package.module:function"`` turning such a message into
     #: a payload (see the README, "Your own message types").
     normalizers: dict[str, str] = attrs.field(factory=dict, validator=_normalizer_refs)
+    #: CURVE encryption and authentication (see ``curve.*``); none: plain TCP.
     curve: CurveConfig | None = None
 
     def __attrs_post_init__(self) -> None:
