@@ -8,6 +8,8 @@
     python3 dev.py lint                 ruff and mypy over all packages
     python3 dev.py bench                run the benchmarks in bench/
     python3 dev.py fuzz [PYTEST ARGS]   the fuzz suite's long profile (10,000+ cases a test)
+    python3 dev.py docs [--serve]       build the documentation site (strict) into site/;
+                                        --serve: serve it on http://127.0.0.1:8000
     python3 dev.py env                  only create/refresh .venv
 
 The virtual environment is .venv in the repository; it is refreshed when a pyproject.toml
@@ -34,7 +36,14 @@ DISTRIBUTIONS = [
     "plugins/stockfish-fix[test]",
     "plugins/stockfish-ibkr[test,ib_insync]",
 ]
-TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML"]
+#: The documentation site's generator (mkdocs.yml); nothing it uses is fetched at build time.
+DOCS_TOOLS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5,<10",
+    "mkdocstrings[python]>=0.26",
+    "griffe-sphinx>=0.2",
+]
+TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML", *DOCS_TOOLS]
 
 #: ib_insync and ib_async install the same `eventkit` module: one library per environment.
 IB_ASYNC_VENV = VENV.with_name(VENV.name + "-ib_async")
@@ -88,9 +97,18 @@ def ensure_env(env: Path = VENV, distributions: list[str] | None = None,
     stamp.write_text(want)
 
 
+def docs(args: list[str]) -> int:
+    """Build the site in strict mode (a warning fails it), or serve it on 127.0.0.1."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    if args[:1] == ["--serve"]:
+        return run(PY, "-m", "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000",
+                   *args[1:], env=env)
+    return run(PY, "-m", "mkdocs", "build", "--strict", "--clean", *args, env=env)
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("test", [])
-    if command not in ("test", "demo", "lint", "bench", "env", "fuzz"):
+    if command not in ("test", "demo", "lint", "bench", "env", "fuzz", "docs"):
         print(__doc__)
         return 2
     ensure_env()
@@ -112,6 +130,8 @@ def main(argv: list[str]) -> int:
         code_async = run(python(IB_ASYNC_VENV), "-m", "pytest", "plugins/stockfish-ibkr/tests",
                          env={**os.environ, "STOCKFISH_IBKR_LIBRARY": "ib_async"})
         return code or code_async
+    if command == "docs":
+        return docs(rest)
     if command == "lint":
         code = run(PY, "-m", "ruff", "check", ".")
         return run(PY, "-m", "mypy") or code

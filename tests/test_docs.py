@@ -1,11 +1,26 @@
-"""Every field of every config class (the core's and each plugin's) is documented by the
-``#:`` comment above it: a key added without one fails here, saying what to add where."""
+"""The documentation site is held to the code.
+
+- every field of every config class (the core's and each plugin's) is documented: the
+  configuration reference is generated from those docs, so a key added without one fails
+  here, with the line to add;
+- the strict build of the site (mkdocs.yml) renders every public name that
+  stockfish_core and each plugin export (their modules' ``__all__``) in the API reference,
+  and every configuration key in the configuration reference;
+- the README's relative links lead to files that exist.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
+import os
+import pkgutil
+import re
+import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +32,7 @@ from stockfish_core.configdoc import config_keys, core_config_keys, undocumented
 from stockfish_core.plugins import PluginRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["stockfish_core", "stockfish_zmq", "stockfish_fix", "stockfish_ibkr"]
 PLUGINS = ["sim", "zmq", "fix", "ibkr"]
 CSVFEED = ROOT / "examples" / "stockfish-csvfeed" / "src" / "stockfish_csvfeed.py"
 
@@ -113,3 +129,88 @@ def test_the_core_sections_are_the_files_top_level_keys() -> None:
     assert "manager.risk.max_order_quantity" in paths
     assert "subscriptions[].symbols" in paths
     assert "connectors.<name>.name" not in paths  # not a key of the file
+
+
+# -- the built site ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+def _inventory(site: Path) -> set[str]:
+    data = (site / "objects.inv").read_bytes()
+    header_end = 0
+    for _ in range(4):
+        header_end = data.index(b"\n", header_end) + 1
+    lines = zlib.decompress(data[header_end:]).decode().splitlines()
+    return {line.split(" ", 1)[0] for line in lines}
+
+
+def _public_modules(package: str) -> list[Any]:
+    try:
+        root = importlib.import_module(package)
+    except ImportError:
+        return []
+    modules = [root]
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        parts = info.name.split(".")
+        if any(p.startswith("_") for p in parts[1:]):
+            continue
+        modules.append(importlib.import_module(info.name))
+    return [m for m in modules if hasattr(m, "__all__")]
+
+
+def _exports() -> list[tuple[str, str, set[str]]]:
+    """(module, name, the reference identifiers under which it may be documented)."""
+    out = []
+    for package in PACKAGES:
+        for module in _public_modules(package):
+            for name in module.__all__:
+                obj = getattr(module, name)
+                where = {f"{module.__name__}.{name}"}
+                if (inspect.isclass(obj) or inspect.isfunction(obj)) and hasattr(obj, "__module__"):
+                    where.add(f"{obj.__module__}.{obj.__qualname__}")
+                out.append((module.__name__, name, where))
+    return out
+
+
+def test_every_exported_name_is_in_the_api_reference(site: Path) -> None:
+    inventory = _inventory(site)
+    exports = _exports()
+    assert len(exports) > 300  # the core alone exports more than 200 names
+    assert {"stockfish_core.ExchangeManager", "stockfish_zmq.config.ZmqConfig"} <= {
+        f"{m}.{n}" for m, n, _ in exports}
+    missing = [f"{module}.{name}" for module, name, where in exports
+               if not where & inventory]
+    assert not missing, "exported but not in the API reference: " + ", ".join(missing)
+
+
+def test_every_configuration_key_is_in_the_configuration_reference(site: Path) -> None:
+    page = (site / "configuration" / "index.html").read_text()
+    text = re.sub(r"<[^>]+>", "", page).replace("&lt;", "<").replace("&gt;", ">")
+    for plugin in PLUGINS:
+        cls = _plugin_config_class(plugin)
+        for field in attrs.fields(cls):
+            assert field.name in text, f"{plugin}: {field.name} missing from the page"
+    for keys in core_config_keys().values():
+        for key in keys:
+            assert key.path.removeprefix("subscriptions[].") in text, key.path
+    assert "Seconds between health checks" in text  # the field's own documentation
+
+
+def test_readme_links_lead_to_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    relative = [link for link in links if "://" not in link]
+    assert relative, "the README links into the documentation"
+    for link in relative:
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
