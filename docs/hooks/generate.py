@@ -195,14 +195,17 @@ def reference_nav(pages: dict[str, str]) -> list[Any]:
 
 # -- the configuration reference ---------------------------------------------------------
 def _cell(text: str, code: bool = False) -> str:
-    """Text for a table cell: pipes escaped, and ``<`` outside code spans (``<connector>``
+    """Text for a table cell: pipes and ``<`` escaped outside code spans (``<connector>``
     would otherwise be read as an HTML tag)."""
-    text = text.replace("|", "\\|").replace("\n", " ")
+    text = text.replace("\n", " ")
     if code:
-        return text
+        return text  # a pipe inside a code span does not end the cell
     parts = re.split(r"(`+[^`]*`+)", text)
-    return "".join(p if p.startswith("`") else p.replace("<", "&lt;").replace(">", "&gt;")
-                   for p in parts)
+    return "".join(
+        p if p.startswith("`")
+        else p.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        for p in parts
+    )
 
 
 def _table(keys: list[Any], strip: str = "") -> list[str]:
