@@ -32,9 +32,23 @@ from stockfish_core.configdoc import config_keys, core_config_keys, undocumented
 from stockfish_core.plugins import PluginRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["stockfish_core", "stockfish_zmq", "stockfish_fix", "stockfish_ibkr"]
-PLUGINS = ["sim", "zmq", "fix", "ibkr"]
+#: The packages of the core and of every distribution under plugins/.
+PACKAGES = sorted(init.parent.name for init in [
+    *ROOT.glob("core/src/*/__init__.py"), *ROOT.glob("plugins/*/src/*/__init__.py")])
+#: Their connector plugins (the entry points their pyproject.toml files declare).
+PLUGINS = sorted(
+    match.group(1)
+    for pyproject in [ROOT / "core" / "pyproject.toml", *ROOT.glob("plugins/*/pyproject.toml")]
+    for section in re.findall(r"^\[project\.entry-points\.stockfish\]\n((?:[^\[\n].*\n?)*)",
+                              pyproject.read_text(), re.MULTILINE)
+    for match in re.finditer(r"^(\w[\w-]*)\s*=", section, re.MULTILINE)
+)
 CSVFEED = ROOT / "examples" / "stockfish-csvfeed" / "src" / "stockfish_csvfeed.py"
+
+
+def test_the_checks_cover_the_core_and_every_connector() -> None:
+    assert {"stockfish_core", "stockfish_zmq", "stockfish_fix", "stockfish_ibkr"} <= set(PACKAGES)
+    assert {"sim", "zmq", "fix", "ibkr"} <= set(PLUGINS)
 
 
 def _plugin_config_class(name: str) -> type:

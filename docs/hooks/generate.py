@@ -20,21 +20,42 @@ from griffe_rest import markdown  # a sibling file, not a package
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Packages of the API reference: import name -> its source folder.
+
+#: The distributions whose plugins the configuration reference documents: the core and
+#: every folder under plugins/ (not the examples).
+DISTRIBUTION_FOLDERS = [ROOT / "core", *sorted((ROOT / "plugins").glob("*/"))]
+
+
+#: Packages of the API reference: import name -> its source folder (the core's first).
 PACKAGES = {
-    "stockfish_core": ROOT / "core" / "src" / "stockfish_core",
-    "stockfish_zmq": ROOT / "plugins" / "stockfish-zmq" / "src" / "stockfish_zmq",
-    "stockfish_fix": ROOT / "plugins" / "stockfish-fix" / "src" / "stockfish_fix",
-    "stockfish_ibkr": ROOT / "plugins" / "stockfish-ibkr" / "src" / "stockfish_ibkr",
+    init.parent.name: init.parent
+    for folder in DISTRIBUTION_FOLDERS
+    for init in sorted((folder / "src").glob("*/__init__.py"))
 }
 
-#: Connector plugins in the configuration reference: plugin name -> distribution.
-CONNECTOR_PLUGINS = {
-    "sim": "stockfish-core",
-    "zmq": "stockfish-zmq",
-    "fix": "stockfish-fix",
-    "ibkr": "stockfish-ibkr",
-}
+
+def repository_distributions() -> list[str]:
+    names = []
+    for folder in DISTRIBUTION_FOLDERS:
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            found = re.search(r'^name\s*=\s*"([^"]+)"', pyproject.read_text(), re.MULTILINE)
+            if found:
+                names.append(found.group(1))
+    return names
+
+
+def connector_plugins() -> dict[str, str]:
+    """Plugin name -> distribution, for every installed plugin of this repository's
+    distributions: the built-in ones first, then by name."""
+    from stockfish_core.plugins import PluginRegistry
+
+    ours = set(repository_distributions())
+    installed = PluginRegistry().installed()
+    found = {name: info.distribution for name, info in installed.items()
+             if info.distribution in ours}
+    order = sorted(found, key=lambda n: (found[n] != "stockfish-core", n))
+    return {name: str(found[name]) for name in order}
 
 CONFIG_MARKER = "<!-- config-reference -->"
 
@@ -235,7 +256,7 @@ def config_reference() -> str:
         out += _table(keys, "subscriptions[]." if section == "subscriptions" else "")
         out.append("")
     registry = PluginRegistry()
-    for plugin, distribution in CONNECTOR_PLUGINS.items():
+    for plugin, distribution in connector_plugins().items():
         registry.load([plugin], strict=True)
         spec = registry.get(plugin).spec
         cls = spec.config_class if spec is not None else None
