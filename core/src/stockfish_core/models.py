@@ -68,7 +68,18 @@ class ConnectorStatus(str, enum.Enum):
     ERROR = "error"
 
 
-class _Timestamped:
+class _Serializable:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This object as plain data (str, int, float, None, lists and dicts), as
+        :func:`stockfish_core.serialization.to_dict` gives it; ``from_dict`` reverses it."""
+        from .serialization import to_dict
+
+        return to_dict(self)  # type: ignore[no-any-return]
+
+
+class _Timestamped(_Serializable):
     __slots__ = ()
     timestamp_ns: int
 
@@ -121,7 +132,7 @@ class PriceTick(_Timestamped):
 
 
 @attrs.define(slots=True)
-class OrderBookLevel:
+class OrderBookLevel(_Serializable):
     """One price level of a book."""
 
     price: float
@@ -233,7 +244,7 @@ PAYLOAD_TYPES: dict[DataType, type] = {
 
 
 @attrs.define(slots=True)
-class MarketUpdate:
+class MarketUpdate(_Serializable):
     """The envelope of every normalized message.
 
     ``source`` is the connector name; ``stream`` identifies the sequence space inside it
