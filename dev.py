@@ -33,6 +33,7 @@ DISTRIBUTIONS = [
     "plugins/stockfish-zmq[test,fast]",
     "plugins/stockfish-fix[test]",
     "plugins/stockfish-ibkr[test,ibinsync]",
+    "compat/stockfish-realtime",
 ]
 TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML"]
 

@@ -208,6 +208,12 @@ class NewsEvent(_Timestamped):
     confidence: float | None = None
     timestamp_ns: int = 0
 
+    @property
+    def symbol(self) -> str:
+        """The first instrument the item names, else "news": the key the market-data
+        path files it under (its sequence space; a feed's topic for such items)."""
+        return self.symbols[0] if self.symbols else "news"
+
 
 @attrs.define(slots=True)
 class MacroEvent(_Timestamped):
@@ -220,6 +226,12 @@ class MacroEvent(_Timestamped):
     previous: float | None = None
     importance: int = 1
     timestamp_ns: int = 0
+
+    @property
+    def symbol(self) -> str:
+        """Always "macro": a release names no instrument; the key the market-data path
+        files it under (its sequence space; a feed's topic for releases)."""
+        return "macro"
 
     @property
     def surprise(self) -> float | None:
