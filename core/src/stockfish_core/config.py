@@ -771,9 +771,43 @@ class _YamlLimit(yaml.YAMLError):
         self.problem_mark = mark
 
 
+def _flow_depth(text: str) -> tuple[int, int]:
+    """The deepest nesting of [ and { outside quotes and comments, and where it passes
+    MAX_DEPTH (a cheap pre-check: PyYAML's scanner takes quadratic time over deep flow
+    collections before it emits a first event)."""
+    depth = 0
+    quote = ""
+    comment = False
+    previous = "\n"
+    for index, char in enumerate(text):
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return depth, index
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    return depth, -1
+
+
 def _check_nesting(text: str) -> None:
     # The event parser is not recursive: a deep document is refused before the composer
     # (which is) sees it.
+    _, where = _flow_depth(text)
+    if where >= 0:
+        line = text.count("\n", 0, where)
+        column = where - (text.rfind("\n", 0, where) + 1)
+        raise _YamlLimit(f"mappings and lists nested more than {MAX_DEPTH} deep",
+                         yaml.Mark("", where, line, column, "", 0))
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
