@@ -34,7 +34,8 @@ DISTRIBUTIONS = [
     "core[test,dashboard,metrics]",
     "plugins/stockfish-zmq[test,fast]",
     "plugins/stockfish-fix[test]",
-    "plugins/stockfish-ibkr[test,ib_insync]",
+    "plugins/stockfish-ibkr[test,ibinsync]",
+    "compat/stockfish-realtime",
 ]
 #: The documentation site's generator (mkdocs.yml); nothing it uses is fetched at build time.
 DOCS_TOOLS = [
@@ -47,7 +48,7 @@ TOOLS = ["ruff>=0.5", "mypy>=1.10", "types-PyYAML", *DOCS_TOOLS]
 
 #: ib_insync and ib_async install the same `eventkit` module: one library per environment.
 IB_ASYNC_VENV = VENV.with_name(VENV.name + "-ib_async")
-IB_ASYNC_DISTRIBUTIONS = ["core[test]", "plugins/stockfish-ibkr[test,ib_async]"]
+IB_ASYNC_DISTRIBUTIONS = ["core[test]", "plugins/stockfish-ibkr[test,ibasync]"]
 
 
 def python(venv: Path) -> Path:

@@ -146,6 +146,8 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
         role = "primary" if conn.primary else ("data only" if conn.data_only else "")
         state = "enabled" if conn.enabled else "disabled"
         out.write(f"  {name}: plugin {conn.plugin}, {state}{', ' + role if role else ''}\n")
+    for note in config.notes:
+        out.write(f"  note: {note.path}: {note.message}\n")
     return 0
 
 

@@ -18,9 +18,15 @@
     subscriptions:
       - {symbols: [SPY, QQQ], type: price_tick, connectors: [zmq_us]}
 
-``${VAR}`` (or ``${VAR:-default}``) anywhere in a value is replaced from the environment.
-Fields typed :class:`Secret` never show their value in a repr, a log line or an error.
-Every problem in a file is reported at once, as ``file: path.to.key: what was expected``.
+``${VAR}`` (or ``${VAR:-default}``) anywhere in a value is replaced from the environment,
+as a string, exactly as set (``0123`` stays ``0123``); the config class then reads it like
+any string written for a setting of its type (``"7497"`` for an integer port, ``"a,b"`` for
+a list). Fields typed :class:`Secret` never show their value in a repr, a log line or an
+error. Every problem in a file is reported at once, as ``file: path.to.key: what was
+expected``.
+
+A plugin's config class may declare :class:`ConfigCompat`: earlier names of its keys
+(accepted with a note) and environment variables that fill a key the YAML leaves out.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import math
 import os
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -47,17 +53,29 @@ from .secret import Secret
 
 __all__ = [
     "CORE_KEYS",
+    "MAX_DEPTH",
+    "MAX_VALUES",
     "Config",
+    "ConfigCompat",
     "ConnectorConfig",
+    "EnvValue",
     "FailoverStrategy",
+    "KeyAlias",
     "ManagerConfig",
     "MetricsConfig",
     "PluginsConfig",
     "RiskConfig",
     "Secret",
+    "SettingError",
     "SubscriptionConfig",
+    "in_range",
     "load_config",
+    "non_negative",
     "parse_config",
+    "port_number",
+    "positive",
+    "read_yaml",
+    "redact_settings",
     "structure_plugin_config",
 ]
 
@@ -70,18 +88,84 @@ class FailoverStrategy(str, enum.Enum):
     BEST_AVAILABLE = "best_available"
 
 
+class SettingError(ValueError):
+    """A setting out of range, raised by a config class's validator; reported at ``key``.
+
+    Config classes (the core's and the plugins') raise it, or use the validators below,
+    so that ``stockfish config check`` names the exact key.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: None or a number above zero."""
+    if value is not None and not value > 0:
+        raise SettingError(attribute.name, f"must be positive, got {value!r}")
+
+
+def non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: None or a number of zero or more."""
+    if value is not None and not value >= 0:
+        raise SettingError(attribute.name, f"must not be negative, got {value!r}")
+
+
+def in_range(low: float, high: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """attrs validator: None or a number in ``low..high`` (both included)."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not low <= value <= high:
+            raise SettingError(attribute.name, f"must be between {low} and {high}, got {value!r}")
+
+    return check
+
+
+#: attrs validator of a TCP port (1..65535).
+port_number = in_range(1, 65535)
+
+
+def _journal_path(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    # The journal makes its missing directories; refuse what it could not make or open.
+    if value is None or value == ":memory:":
+        return
+    if not value.strip() or "\0" in value:
+        raise SettingError(attribute.name, "must be a file path, \":memory:\" or left out")
+    try:
+        _check_journal_path(attribute.name, Path(value).expanduser())
+    except OSError as exc:
+        raise SettingError(attribute.name, f"cannot use {value!r}: {exc.strerror}") from None
+    except RuntimeError as exc:  # "~user" with no such user or home
+        raise SettingError(attribute.name, f"cannot use {value!r}: {exc}") from None
+
+
+def _check_journal_path(key: str, path: Path) -> None:
+    if path.is_dir():
+        raise SettingError(key, f"{str(path)!r} is a directory, not a journal file")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SettingError(key, f"cannot make the directory {str(path.parent)!r}: "
+                                f"{str(ancestor)!r} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK) and not path.exists():
+        raise SettingError(key, f"cannot make {str(path)!r}: the directory "
+                                f"{str(ancestor)!r} is not writable")
+
+
 @attrs.frozen
 class RiskConfig:
     """Pre-trade checks; a None limit is not checked."""
 
     #: Largest quantity of one order.
-    max_order_quantity: Decimal | None = None
+    max_order_quantity: Decimal | None = attrs.field(default=None, validator=positive)
     #: Largest price x quantity of one order (at the market price for an order without one).
-    max_order_notional: Decimal | None = None
+    max_order_notional: Decimal | None = attrs.field(default=None, validator=positive)
     #: Reject a priced order further than this percentage from the last traded/mid price.
-    price_collar_pct: float | None = None
+    price_collar_pct: float | None = attrs.field(default=None, validator=positive)
     #: Orders per second per connector (token bucket).
-    max_orders_per_second: float | None = None
+    max_orders_per_second: float | None = attrs.field(default=None, validator=positive)
     #: Start with the kill switch engaged: every new order is refused until
     #: ``manager.release_kill_switch()``.
     kill_switch: bool = False
@@ -95,21 +179,27 @@ class ManagerConfig:
     #: highest priority), ``round_robin``, or ``best_available`` (best health score).
     failover_strategy: FailoverStrategy = FailoverStrategy.PRIMARY_BACKUP
     #: Seconds between health checks; a silent connection is noticed within one interval.
-    health_check_interval: float = 1.0
+    health_check_interval: float = attrs.field(default=1.0, validator=positive)
     #: Seconds without data after which a subscription is reported stale.
-    staleness: float = 5.0
+    staleness: float = attrs.field(default=5.0, validator=positive)
     #: Seconds before the first reconnect attempt after a connector is lost.
-    reconnect_initial_delay: float = 0.5
+    reconnect_initial_delay: float = attrs.field(default=0.5, validator=positive)
     #: Longest wait between reconnect attempts, in seconds (the delay doubles up to it).
-    reconnect_max_delay: float = 30.0
+    reconnect_max_delay: float = attrs.field(default=30.0, validator=positive)
     #: Seconds to wait for a connect or an order acknowledgement.
-    connect_timeout: float = 10.0
+    connect_timeout: float = attrs.field(default=10.0, validator=positive)
     #: Order journal (SQLite). None: the per-user default; ":memory:" keeps nothing.
-    journal: str | None = None
+    journal: str | None = attrs.field(default=None, validator=_journal_path)
     #: Bars kept per symbol and interval for ``manager.bars()``.
-    bar_cache_size: int = 500
+    bar_cache_size: int = attrs.field(default=500, validator=in_range(1, 10_000_000))
     #: Pre-trade risk checks, run before an order is journaled.
     risk: RiskConfig = RiskConfig()
+
+    def __attrs_post_init__(self) -> None:
+        if self.reconnect_max_delay < self.reconnect_initial_delay:
+            raise SettingError("reconnect_max_delay", "must not be less than "
+                               f"reconnect_initial_delay ({self.reconnect_initial_delay!r}), "
+                               f"got {self.reconnect_max_delay!r}")
 
 
 @attrs.frozen
@@ -121,7 +211,7 @@ class MetricsConfig:
     #: Address the metrics endpoint listens on.
     host: str = "127.0.0.1"
     #: TCP port of the metrics endpoint.
-    port: int = 9464
+    port: int = attrs.field(default=9464, validator=port_number)
 
 
 @attrs.frozen
@@ -153,7 +243,7 @@ class SubscriptionConfig:
     #: depth), ohlcv_bar (bar, bars), trade (trades), news, macro or custom.
     type: DataType = DataType.PRICE_TICK
     #: Order-book levels per side (order books only; None: the connector's default).
-    depth: int | None = None
+    depth: int | None = attrs.field(default=None, validator=positive)
     #: Bar interval such as ``1m`` or ``5s`` (bars only).
     interval: str | None = None
     #: Connectors to subscribe on; None: every connector that serves the data type.
@@ -179,7 +269,8 @@ class ConnectorConfig:
     data_only: bool = False
     #: Higher goes first: the order of backups, and of feeds for the same symbol.
     priority: int = 0
-    #: The plugin's own settings as written (after ``${VAR}`` interpolation).
+    #: The plugin's own settings as written (after ``${VAR}`` interpolation); once the
+    #: plugin's config class has read them, every secret among them is a Secret.
     settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     #: The plugin's config object (an instance of its ``config_class``), once validated.
     config: Any = None
@@ -204,6 +295,9 @@ class Config:
     source: str | None = None
     #: The Prometheus endpoint.
     metrics: MetricsConfig = MetricsConfig()
+    #: What the file may keep but should change (earlier key names, values taken from
+    #: the environment): shown by ``stockfish config check``, never a failure.
+    notes: list[ConfigProblem] = attrs.Factory(list)
 
     @property
     def enabled(self) -> dict[str, ConnectorConfig]:
@@ -240,8 +334,44 @@ class _Expected(ValueError):
     """A value of the wrong type; the message never repeats a secret."""
 
 
+class EnvValue(str):
+    """A string that came from the environment (``${VAR}``, or a plugin's environment
+    fallback). It is never parsed as YAML; the config class reads it like a string
+    written for a setting of its type: ``"7497"`` for an integer, ``"true"`` or ``"no"``
+    for a boolean, ``"a, b"`` for a list."""
+
+    variable: str
+
+    def __new__(cls, value: str, variable: str = "") -> EnvValue:
+        self = super().__new__(cls, value)
+        self.variable = variable
+        return self
+
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _from_env(tp: type, value: EnvValue) -> Any:
+    text = value.strip()
+    if tp is int and _INT.fullmatch(text):
+        return int(text)
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if tp is bool and text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    raise _Expected(f"expected {_describe_type(tp)}, got {_show(str(value))}")
+
+
 def _scalar(tp: type, accept: tuple[type, ...], convert: Any = None) -> Any:
     def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, EnvValue):
+            return str(value) if tp is str else (
+                convert(_from_env(tp, value)) if convert else _from_env(tp, value))
         if isinstance(value, bool) and tp is not bool:
             raise _Expected(f"expected {_describe_type(tp)}, got {value!r}")
         if not isinstance(value, accept):
@@ -290,6 +420,8 @@ def _enum_hook(value: Any, tp: type[enum.Enum]) -> Any:
 
 
 def _secret(value: Any, _: Any) -> Secret:
+    if isinstance(value, Secret):
+        return value
     if isinstance(value, (dict, list)) or value is None:
         raise _Expected("expected a string (value not shown)")
     return Secret(str(value))
@@ -304,6 +436,9 @@ def _list_factory(tp: Any) -> Any:
     origin = typing.get_origin(tp)
 
     def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, EnvValue):  # VAR=a,b,c
+            value = [EnvValue(part.strip(), value.variable)
+                     for part in value.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             raise _Expected(f"expected a list, got {_show(value)}")
         problems: list[Exception] = []
@@ -361,12 +496,41 @@ def _make_converter() -> cattrs.Converter:
 
         def hook(value: Any, _: Any) -> Any:
             _mapping_check(value, tp)
-            return inner(value, tp)
+            try:
+                return inner(value, tp)
+            except (SettingError, cattrs.ClassValidationError) as exc:
+                # attrs stops at the first failing validator: report every setting.
+                found = [exc] if isinstance(exc, SettingError) else list(exc.exceptions)
+                if not all(isinstance(e, SettingError) for e in found):
+                    raise
+                errors = _setting_errors(conv, value, tp)
+                keys = {e.key for e in errors}
+                errors.extend(e for e in found if isinstance(e, SettingError)
+                              and e.key not in keys)
+                if len(errors) <= len(found):
+                    raise
+                raise cattrs.ClassValidationError("invalid settings", errors, tp) from None
 
         return hook
 
     conv.register_structure_hook_factory(attrs.has, attrs_factory)
     return conv
+
+
+def _setting_errors(conv: cattrs.Converter, value: Mapping[str, Any],
+                    tp: type) -> list[SettingError]:
+    errors: list[SettingError] = []
+    for attribute in attrs.fields(tp):
+        if attribute.validator is None or attribute.name not in value:
+            continue
+        try:
+            attribute.validator(None, attribute, conv.structure(value[attribute.name],
+                                                                attribute.type))
+        except SettingError as exc:
+            errors.append(exc)
+        except Exception:  # noqa: BLE001 - only SettingErrors are collected here
+            pass
+    return errors
 
 
 config_converter = _make_converter()
@@ -377,8 +541,9 @@ def _flatten(exc: BaseException, path: str) -> list[ConfigProblem]:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         fields = sorted(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else []
         hint = f" (known keys: {', '.join(fields)})" if fields else ""
-        keys = sorted(exc.extra_fields)
-        return [ConfigProblem(_join(path, key), f"unknown key{hint}") for key in keys]
+        keys = sorted(exc.extra_fields, key=str)
+        return [ConfigProblem(_join(path, _key_text(key)), f"unknown key{hint}")
+                for key in keys]
     if isinstance(exc, cattrs.BaseValidationError):
         out: list[ConfigProblem] = []
         for sub in exc.exceptions:
@@ -386,6 +551,8 @@ def _flatten(exc: BaseException, path: str) -> list[ConfigProblem]:
         return out
     if isinstance(exc, KeyError):
         return [ConfigProblem(path, "required setting is missing")]
+    if isinstance(exc, SettingError):
+        return [ConfigProblem(_join(path, exc.key), str(exc))]
     if isinstance(exc, _Expected):
         return [ConfigProblem(path, str(exc))]
     if isinstance(exc, (TypeError, ValueError)):
@@ -404,6 +571,12 @@ def _note_key(exc: BaseException) -> str:
     return ""
 
 
+def _key_text(key: Any) -> str:
+    # A key YAML read as something else than a string (true:, 1:, null:), as Python
+    # shows it.
+    return key if isinstance(key, str) else _show(key)
+
+
 def _join(path: str, key: str) -> str:
     if not key:
         return path
@@ -412,12 +585,126 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def structure_plugin_config(cls: type, settings: Mapping[str, Any], path: str) -> Any:
-    """Structure a plugin's settings into its config class, raising ConfigError."""
+@attrs.frozen
+class KeyAlias:
+    """An earlier name of a key: ``version: FIX44`` read as ``begin_string: FIX.4.4``.
+
+    ``values`` translates the earlier spelling of values (others are passed on as
+    written, for the config class to check).
+    """
+
+    key: str
+    values: Mapping[Any, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ConfigCompat:
+    """What a plugin's config class accepts beyond its own fields, declared on the class
+    as ``__stockfish_compat__ = ConfigCompat(...)``:
+
+    - ``aliases``: earlier key names -> :class:`KeyAlias`; accepted with a note telling
+      what to write instead (``stockfish config check`` shows it), never a failure.
+    - ``env``: key -> environment variables (first set wins) that fill the key when the
+      YAML leaves it out. A value written in the YAML always wins.
+    """
+
+    aliases: Mapping[str, KeyAlias] = attrs.field(factory=dict)
+    env: Mapping[str, Sequence[str]] = attrs.field(factory=dict)
+
+
+def _compat(cls: type, settings: Mapping[str, Any], path: str,
+            notes: list[ConfigProblem]) -> dict[str, Any]:
+    compat = getattr(cls, "__stockfish_compat__", None)
+    out = dict(settings)
+    if not isinstance(compat, ConfigCompat):
+        return out
+    problems: list[ConfigProblem] = []
+    for old, alias in compat.aliases.items():
+        if old not in out:
+            continue
+        if alias.key in out:
+            problems.append(ConfigProblem(_join(path, old), f"give {alias.key} or its earlier "
+                                                            f"name {old}, not both"))
+            continue
+        value = out.pop(old)
+        try:
+            value = alias.values.get(value, value)
+        except TypeError:  # an unhashable value: passed on for the class to refuse
+            pass
+        out[alias.key] = value
+        shown = value if isinstance(value, (str, int, float, bool)) and not isinstance(
+            value, Secret) else "..."
+        notes.append(ConfigProblem(_join(path, old), f"deprecated name of {alias.key}; write "
+                                                     f"{alias.key}: {shown}"))
+    if problems:
+        raise ConfigError(problems)
+    for key, variables in compat.env.items():
+        if key in out:
+            continue
+        for variable in variables:
+            value = os.environ.get(variable)
+            if value is not None and value.strip():  # set but empty: as if unset
+                out[key] = EnvValue(value, variable)
+                notes.append(ConfigProblem(_join(path, key),
+                                           f"from the environment variable {variable}"))
+                break
+    return out
+
+
+def structure_plugin_config(cls: type, settings: Mapping[str, Any], path: str,
+                            notes: list[ConfigProblem] | None = None) -> Any:
+    """Structure a plugin's settings into its config class, raising ConfigError.
+
+    The class's :class:`ConfigCompat` applies first; its notes go to ``notes``.
+    """
+    settings = _compat(cls, settings, path, notes if notes is not None else [])
     try:
-        return config_converter.structure(dict(settings), cls)
+        return config_converter.structure(settings, cls)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a ConfigProblem
-        raise ConfigError(_flatten(exc, path)) from None
+        problems = _flatten(exc, path)
+        raise ConfigError([_name_variable(p, settings, path) for p in problems]) from None
+
+
+def _name_variable(problem: ConfigProblem, settings: Mapping[str, Any],
+                   path: str) -> ConfigProblem:
+    key = problem.path[len(path) + 1:] if problem.path.startswith(path + ".") else ""
+    value = settings.get(key)
+    if isinstance(value, EnvValue) and value.variable and "(from the environment" not in \
+            problem.message:
+        return attrs.evolve(problem, message=f"{problem.message} (from the environment "
+                                             f"variable {value.variable})")
+    return problem
+
+
+def redact_settings(settings: Mapping[str, Any], config: Any) -> dict[str, Any]:
+    """``settings`` with every value that ``config`` holds as a :class:`Secret` (or a
+    mapping or list of them, or inside a nested config) replaced by that Secret."""
+    out = dict(settings)
+    if config is None or not attrs.has(type(config)):
+        return out
+    for key, value in settings.items():
+        held = getattr(config, key, None) if isinstance(key, str) else None
+        if held is None:
+            continue
+        if isinstance(held, Secret) or _holds_secret(held):
+            out[key] = held
+        elif attrs.has(type(held)) and isinstance(value, Mapping):
+            out[key] = redact_settings(value, held)
+    return out
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(isinstance(v, Secret) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, Secret) or (attrs.has(type(v)) and _attrs_secret(v))
+                   for v in value)
+    return False
+
+
+def _attrs_secret(value: Any) -> bool:
+    return any(isinstance(getattr(value, a.name, None), Secret)
+               for a in attrs.fields(type(value)))
 
 
 # -- environment interpolation --------------------------------------------------------
@@ -425,8 +712,10 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 def _interpolate(node: Any, path: str, problems: list[ConfigProblem]) -> Any:
+    # The YAML loader bounded the size and depth of ``node``, aliases expanded.
     if isinstance(node, dict):
-        return {k: _interpolate(v, _join(path, str(k)), problems) for k, v in node.items()}
+        return {k: _interpolate(v, _join(path, _key_text(k)), problems)
+                for k, v in node.items()}
     if isinstance(node, list):
         return [_interpolate(v, _join(path, str(i)), problems) for i, v in enumerate(node)]
     if not isinstance(node, str) or "${" not in node:
@@ -442,17 +731,12 @@ def _interpolate(node: Any, path: str, problems: list[ConfigProblem]) -> Any:
             return ""
         return value
 
-    whole = _ENV.fullmatch(node)
     result = _ENV.sub(sub, node)
-    if whole is not None and result != node:
-        # A value that is exactly ${VAR} takes the YAML type of what it expands to
-        # (so ${PORT} can be an integer), except that it never becomes a mapping or list.
-        try:
-            typed = yaml.safe_load(result)
-        except yaml.YAMLError:
-            return result
-        return typed if isinstance(typed, (int, float, bool, str)) else result
-    return result
+    if result == node:
+        return node
+    # Substituted as a string, exactly; never parsed again as YAML (0123 stays 0123).
+    whole = _ENV.fullmatch(node)
+    return EnvValue(result, whole.group(1) if whole is not None else "")
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -469,19 +753,154 @@ def load_config(
     """Read and validate a YAML file; raise :class:`ConfigError` listing every problem."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigProblem("", f"cannot read file: {exc.strerror}", file)]) from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([ConfigProblem(
+            "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} (offset "
+                f"{exc.start}); save the file as UTF-8", file)]) from None
+    try:
+        data = read_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError([attrs.evolve(p, file=file) for p in exc.problems]) from None
+    return parse_config(data, registry=registry, source=file, validate_plugins=validate_plugins)
+
+
+#: Deepest nesting of mappings and lists accepted, aliases expanded.
+MAX_DEPTH = 64
+#: Most values (scalars, mappings, lists) a file may hold, aliases expanded.
+MAX_VALUES = 100_000
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text safely; raise :class:`ConfigError` for anything malformed.
+
+    Beyond ``yaml.safe_load``: nesting deeper than :data:`MAX_DEPTH`, aliases that refer
+    to themselves, and aliases that would expand to more than :data:`MAX_VALUES` values
+    (an "alias bomb") are refused before anything is built or expanded.
+    """
+    try:
+        _check_nesting(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_expansion(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            [ConfigProblem("", f"malformed YAML: {where}{problem}", file)]
-        ) from None
-    return parse_config(data, registry=registry, source=file, validate_plugins=validate_plugins)
+        raise ConfigError([ConfigProblem("", f"malformed YAML: {where}{problem}")]) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # e.g. a date 2024-13-45
+        raise ConfigError([ConfigProblem("", f"malformed YAML: {exc}")]) from None
+
+
+class _YamlLimit(yaml.YAMLError):
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+def _flow_depth(text: str) -> tuple[int, int]:
+    """The deepest nesting of [ and { outside quotes and comments, and where it passes
+    MAX_DEPTH (a cheap pre-check: PyYAML's scanner takes quadratic time over deep flow
+    collections before it emits a first event)."""
+    depth = 0
+    quote = ""
+    comment = False
+    previous = "\n"
+    for index, char in enumerate(text):
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"" and previous in " \t\n[{,:":
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return depth, index
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    return depth, -1
+
+
+def _check_nesting(text: str) -> None:
+    # The event parser is not recursive: a deep document is refused before the composer
+    # (which is) sees it.
+    _, where = _flow_depth(text)
+    if where >= 0:
+        line = text.count("\n", 0, where)
+        column = where - (text.rfind("\n", 0, where) + 1)
+        raise _YamlLimit(f"mappings and lists nested more than {MAX_DEPTH} deep",
+                         yaml.Mark("", where, line, column, "", 0))
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _YamlLimit(f"mappings and lists nested more than {MAX_DEPTH} deep",
+                                 event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Size and depth of the node graph with every alias expanded, computed without
+    expanding it (each shared node is measured once); cycles are refused."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            entered.discard(key)
+            if size[key] > MAX_VALUES:
+                raise _YamlLimit(f"aliases expand to more than {MAX_VALUES} values",
+                                 node.start_mark)
+            if depth[key] > MAX_DEPTH + 1:
+                raise _YamlLimit(f"mappings and lists nested more than {MAX_DEPTH} deep "
+                                 "once aliases are expanded", node.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in entered:
+            raise _YamlLimit("a recursive alias (an anchor used inside itself)",
+                             node.start_mark)
+        entered.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in entered:
+                raise _YamlLimit("a recursive alias (an anchor used inside itself)",
+                                 child.start_mark)
+            if id(child) not in size:
+                stack.append((child, False))
 
 
 def parse_config(
@@ -503,9 +922,9 @@ def parse_config(
         raise ConfigError([ConfigProblem("", f"expected a mapping at the top, got {_show(data)}",
                                          source)])
     data = _interpolate(data, "", problems)
-    for key in sorted(set(data) - _TOP_LEVEL):
+    for key in sorted(set(data) - _TOP_LEVEL, key=str):
         problems.append(ConfigProblem(
-            str(key), f"unknown top-level key (known: {', '.join(sorted(_TOP_LEVEL))})"))
+            _key_text(key), f"unknown top-level key (known: {', '.join(sorted(_TOP_LEVEL))})"))
 
     manager = _section(data, "manager", ManagerConfig, ManagerConfig(), problems)
     plugins = _section(data, "plugins", PluginsConfig, PluginsConfig(), problems)
@@ -523,7 +942,8 @@ def parse_config(
     for name, section in raw_connectors.items():
         if not isinstance(name, str):
             problems.append(ConfigProblem(
-                f"connectors.{name}", f"a connector name must be a string, got {name!r} "
+                f"connectors.{_key_text(name)}", f"a connector name must be a string, got "
+                f"{name!r} "
                 "(YAML reads unquoted yes/no/on/off/true/false as booleans: quote the name)"))
             continue
         conn = _connector(name, section, problems)
@@ -536,13 +956,15 @@ def parse_config(
                 problems.append(ConfigProblem(f"subscriptions[{i}].connectors",
                                               f"no connector named {cname!r}"))
 
+    notes: list[ConfigProblem] = []
     if validate_plugins and not any(p.path.startswith("connectors") for p in problems):
         registry = registry if registry is not None else PluginRegistry()
-        connectors = _validate_plugins(connectors, registry, plugins.strict, problems)
+        connectors = _validate_plugins(connectors, registry, plugins.strict, problems, notes)
 
     if problems:
         raise ConfigError([attrs.evolve(p, file=source) for p in problems])
-    return Config(connectors, manager, plugins, subscriptions, source, metrics)
+    return Config(connectors, manager, plugins, subscriptions, source, metrics,
+                  [attrs.evolve(n, file=source) for n in notes])
 
 
 def _section(data: Mapping[str, Any], key: str, tp: Any, default: Any,
@@ -593,6 +1015,7 @@ def _validate_plugins(
     registry: PluginRegistry,
     strict: bool,
     problems: list[ConfigProblem],
+    notes: list[ConfigProblem],
 ) -> dict[str, ConnectorConfig]:
     out: dict[str, ConnectorConfig] = {}
     for name, conn in connectors.items():
@@ -623,10 +1046,12 @@ def _validate_plugins(
             out[name] = conn
             continue
         try:
-            cfg = structure_plugin_config(spec.config_class, conn.settings, path)
+            cfg = structure_plugin_config(spec.config_class, conn.settings, path, notes)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        out[name] = attrs.evolve(conn, config=cfg)
+        # Secrets stay only in Secret objects once the config class has read them.
+        out[name] = attrs.evolve(conn, config=cfg,
+                                 settings=redact_settings(conn.settings, cfg))
     return out
 

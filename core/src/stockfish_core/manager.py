@@ -37,6 +37,7 @@ from .config import (
     FailoverStrategy,
     ManagerConfig,
     load_config,
+    redact_settings,
     structure_plugin_config,
 )
 from .connector import Connector, Subscription
@@ -68,6 +69,35 @@ log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
 
 
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _add_connector_hint(name: Any, plugin: Any, primary: bool, data_only: bool,
+                        priority: int, settings: dict[str, Any]) -> str:
+    """What to write instead of ``add_connector(connector_object, "name")``."""
+    obj = name if not isinstance(name, str) else plugin
+    legacy_plugin = getattr(obj, "stockfish_plugin", None)
+    legacy_settings = dict(getattr(obj, "stockfish_settings", None) or {})
+    conn_name = name if isinstance(name, str) else (
+        plugin if isinstance(plugin, str) else legacy_plugin or "NAME")
+    plugin_name = legacy_plugin or (plugin if isinstance(plugin, str) else None) or "PLUGIN"
+    args = [repr(conn_name)]
+    if plugin_name != conn_name:
+        args.append(repr(plugin_name))
+    for flag, value, default in (("primary", primary, False), ("data_only", data_only, False),
+                                 ("priority", priority, 0)):
+        if value != default:
+            args.append(f"{flag}={value!r}")
+    for key, value in {**legacy_settings, **settings}.items():
+        secret = any(word in key.lower() for word in _SECRET_WORDS)
+        args.append(f"{key}={'os.environ[...]' if secret else repr(value)}")
+    if not legacy_plugin and not settings:
+        args.append("**settings")
+    return (f"add_connector takes the connector's name, then its plugin's name and the "
+            f"plugin's settings, not a connector object (got {type(obj).__name__}); "
+            f"write: manager.add_connector({', '.join(args)})")
 
 
 class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
@@ -117,6 +147,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         """A manager with the connectors and subscriptions of a configuration."""
         registry = registry if registry is not None else PluginRegistry()
         config = source if isinstance(source, Config) else load_config(source, registry)
+        for note in config.notes:
+            log.log(logging.WARNING if note.message.startswith("deprecated") else logging.INFO,
+                    "configuration: %s", note)
         manager = cls(config=config.manager, registry=registry)
         for conn in config.enabled.values():
             manager._add(conn)
@@ -132,6 +165,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         ``settings`` are the plugin's own, validated by its config class; or pass an
         already built ``config`` object.
         """
+        if not isinstance(name, str) or not isinstance(plugin, (str, type(None))):
+            raise TypeError(_add_connector_hint(name, plugin, primary, data_only, priority,
+                                                settings))
         if name in self._venues:
             raise ValueError(f"a connector named {name!r} already exists")
         conn = ConnectorConfig(name, plugin or name, True, primary, data_only, priority,
@@ -151,7 +187,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         connector = Connector(
             conn.name, conn.plugin, config, listener=self, capabilities=spec.capabilities,
             primary=conn.primary, data_only=conn.data_only, priority=conn.priority,
-            settings=conn.settings, hooks=loaded.hooks,
+            settings=redact_settings(conn.settings, config), hooks=loaded.hooks,
         )
         self._venues[conn.name] = VenueState(connector, len(self._venues))
         if self._running and self._loop is not None:
@@ -171,6 +207,17 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     def get_connector(self, name: str) -> Connector:
         return self._venue(name).connector
+
+    @property
+    def connectors(self) -> dict[str, Connector]:
+        """The connectors by name, in the order added (a copy: add and remove them with
+        :meth:`add_connector` and :meth:`remove_connector`)."""
+        return {name: venue.connector for name, venue in self._venues.items()}
+
+    @property
+    def primary_connector(self) -> str | None:
+        """The name of the first connector added as primary, or None."""
+        return next((v.name for v in self._venues.values() if v.connector.primary), None)
 
     def list_connectors(self) -> list[tuple[str, ConnectorStatus, bool]]:
         """(name, status, is_primary) for every connector, in the order added."""
@@ -370,6 +417,11 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             return targets
         targets = [v for v in self._venues.values()
                    if data_type in v.connector.capabilities.data_types]
+        if not targets and not self._venues:
+            raise ValueError(f"no connector serves {data_type.value}: the manager has no "
+                             "connectors; add one first, write: manager.add_connector('ibkr', "
+                             "primary=True, host='127.0.0.1', port=7497), or build the manager "
+                             "with ExchangeManager.from_config('stockfish.yaml')")
         if not targets:
             raise ValueError(f"no connector serves {data_type.value} "
                              f"(connectors: {', '.join(self._venues) or 'none'})")
@@ -423,6 +475,19 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def subscribe_trades(self, symbols: Iterable[str],
                          connectors: Sequence[str] | None = None) -> dict[str, str]:
         return self.subscribe([Subscription(s, DataType.TRADE) for s in symbols], connectors)
+
+    def subscribe_news(self, symbols: Iterable[str] = ("news",),
+                       connectors: Sequence[str] | None = None) -> dict[str, str]:
+        """News (NewsEvent, to ``on_news``) from the connectors that serve it. A symbol is
+        what the venue files news under; ``news``, the default, is the topic of the
+        zmq plugin's news items that name no instrument."""
+        return self.subscribe([Subscription(s, DataType.NEWS) for s in symbols], connectors)
+
+    def subscribe_macro(self, symbols: Iterable[str] = ("macro",),
+                        connectors: Sequence[str] | None = None) -> dict[str, str]:
+        """Economic releases (MacroEvent, to ``on_macro``); ``macro``, the default, is the
+        topic of the zmq plugin's releases that name no instrument."""
+        return self.subscribe([Subscription(s, DataType.MACRO) for s in symbols], connectors)
 
     def unsubscribe(self, symbols: Iterable[str], connectors: Sequence[str] | None = None) -> None:
         self._run_or_schedule(self.unsubscribe_async(list(symbols), connectors), None)

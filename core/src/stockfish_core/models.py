@@ -68,7 +68,18 @@ class ConnectorStatus(str, enum.Enum):
     ERROR = "error"
 
 
-class _Timestamped:
+class _Serializable:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This object as plain data (str, int, float, None, lists and dicts), as
+        :func:`stockfish_core.serialization.to_dict` gives it; ``from_dict`` reverses it."""
+        from .serialization import to_dict
+
+        return to_dict(self)  # type: ignore[no-any-return]
+
+
+class _Timestamped(_Serializable):
     __slots__ = ()
     timestamp_ns: int
 
@@ -121,7 +132,7 @@ class PriceTick(_Timestamped):
 
 
 @attrs.define(slots=True)
-class OrderBookLevel:
+class OrderBookLevel(_Serializable):
     """One price level of a book."""
 
     price: float
@@ -197,6 +208,12 @@ class NewsEvent(_Timestamped):
     confidence: float | None = None
     timestamp_ns: int = 0
 
+    @property
+    def symbol(self) -> str:
+        """The first instrument the item names, else "news": the key the market-data
+        path files it under (its sequence space; a feed's topic for such items)."""
+        return self.symbols[0] if self.symbols else "news"
+
 
 @attrs.define(slots=True)
 class MacroEvent(_Timestamped):
@@ -209,6 +226,12 @@ class MacroEvent(_Timestamped):
     previous: float | None = None
     importance: int = 1
     timestamp_ns: int = 0
+
+    @property
+    def symbol(self) -> str:
+        """Always "macro": a release names no instrument; the key the market-data path
+        files it under (its sequence space; a feed's topic for releases)."""
+        return "macro"
 
     @property
     def surprise(self) -> float | None:
@@ -233,7 +256,7 @@ PAYLOAD_TYPES: dict[DataType, type] = {
 
 
 @attrs.define(slots=True)
-class MarketUpdate:
+class MarketUpdate(_Serializable):
     """The envelope of every normalized message.
 
     ``source`` is the connector name; ``stream`` identifies the sequence space inside it

@@ -281,7 +281,9 @@ class PluginRegistry:
         assert info.entry_point is not None
         try:
             plugin = info.entry_point.load()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             log.debug("import of plugin %s failed:\n%s", info.name, traceback.format_exc())
             raise PluginLoadError(info.name, f"import failed: {type(exc).__name__}: {exc}") from exc
         return self.register(plugin, info)
@@ -314,7 +316,10 @@ class PluginRegistry:
         except PluginLoadError:
             self.pm.unregister(plugin)
             raise
-        except Exception as exc:
+        except KeyboardInterrupt:
+            self.pm.unregister(plugin)
+            raise
+        except BaseException as exc:
             self.pm.unregister(plugin)
             raise PluginLoadError(name, f"stockfish_plugin_spec failed: {exc!r}") from exc
         loaded = LoadedPlugin(info, plugin, spec, hooks)

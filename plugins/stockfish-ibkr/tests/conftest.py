@@ -43,7 +43,7 @@ def library(request: pytest.FixtureRequest) -> ModuleType:
         installed = [n for n in LIBRARIES if importlib.util.find_spec(n) is not None]
         if not installed or os.environ.get("STOCKFISH_IBKR_LIBRARY", "").strip() == name:
             # Never skip every test quietly: the environment is missing the library.
-            pytest.fail(f"{name} is not installed: install stockfish-ibkr[{name}]")
+            pytest.fail(f"{name} is not installed: install stockfish-ibkr[{name.replace('_', '')}]")
         pytest.skip(f"{name} is not installed (testing with {', '.join(installed)})")
     return import_library(name)
 

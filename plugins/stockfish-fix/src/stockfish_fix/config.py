@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from stockfish_core.config import Secret
+from stockfish_core.config import ConfigCompat, KeyAlias, Secret
 
 from .dictionaries import APPL_VER_IDS, BEGIN_STRINGS
 
@@ -114,6 +114,16 @@ def _tag_values(value: Any) -> dict[int, str]:
 @attrs.frozen
 class FixConfig:
     """One FIX session to one counterparty."""
+
+    #: The earlier system's key names and environment variables (see stockfish_core.config).
+    __stockfish_compat__ = ConfigCompat(
+        aliases={"version": KeyAlias("begin_string", {
+            "FIX42": "FIX.4.2", "FIX44": "FIX.4.4", "FIX50": "FIXT.1.1", "FIX50SP2": "FIXT.1.1",
+            "FIX.4.2": "FIX.4.2", "FIX.4.4": "FIX.4.4", "FIX.5.0SP2": "FIXT.1.1",
+        })},
+        env={"host": ("FIX_HOST",), "port": ("FIX_PORT",),
+             "sender_comp_id": ("FIX_SENDER_ID",), "target_comp_id": ("FIX_TARGET_ID",)},
+    )
 
     #: SenderCompID (49) of our messages.
     sender_comp_id: str

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from stockfish_core.config import ConfigCompat
+
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_HOST",
@@ -45,6 +47,9 @@ DEFAULT_PORT = 7497
 DEFAULT_CLIENT_ID = 1
 LIBRARY_ENV = "STOCKFISH_IBKR_LIBRARY"
 LIBRARIES = ("ib_insync", "ib_async")
+#: The extra of stockfish-ibkr that installs each library (no separator: every pip
+#: matches these, whatever it does to ``_`` and ``-``).
+EXTRAS = {"ib_insync": "ibinsync", "ib_async": "ibasync"}
 
 
 class MarketDataType(str, enum.Enum):
@@ -92,6 +97,9 @@ class PacingConfig:
     historical_cache_seconds: float = 15.0
 
     def __attrs_post_init__(self) -> None:
+        if not 0 <= self.historical_cache_seconds <= 86400:
+            raise ValueError("pacing.historical_cache_seconds must be between 0 and 86400, got "
+                             f"{self.historical_cache_seconds}")
         if not 1 <= self.max_messages_per_second <= 45:
             raise ValueError("pacing.max_messages_per_second must be between 1 and 45 (IB's "
                              f"limit is 50), got {self.max_messages_per_second}")
@@ -146,6 +154,14 @@ class Endpoint:
 class IBKRConfig:
     """Settings of one ``ibkr`` connector (see the module documentation)."""
 
+    #: Environment fallbacks: IB_* (and the earlier system's IBKR_* and IB_PAPER_ACCOUNT)
+    #: fill what the YAML leaves out, read by the core when the YAML is.
+    __stockfish_compat__ = ConfigCompat(env={
+        "host": ("IB_HOST", "IBKR_HOST"), "port": ("IB_PORT", "IBKR_PORT"),
+        "client_id": ("IB_CLIENT_ID", "IBKR_CLIENT_ID"),
+        "account": ("IB_ACCOUNT", "IB_PAPER_ACCOUNT"),
+    })
+
     #: TWS or IB Gateway host; default: IB_HOST, else 127.0.0.1.
     host: str | None = None
     #: API port: 7497/7496 TWS paper/live, 4002/4001 Gateway paper/live; default:
@@ -193,10 +209,10 @@ class IBKRConfig:
             raise ValueError(f"library must be auto, ib_insync or ib_async, got {self.library!r}")
         if self.library != "auto" and importlib.util.find_spec(self.library) is None:
             raise ValueError(f"library {self.library} is not installed; install it with: "
-                             f"pip install 'stockfish-ibkr[{self.library}]'")
+                             f"pip install 'stockfish-ibkr[{EXTRAS[self.library]}]'")
         if self.library == "auto" and not any(importlib.util.find_spec(n) for n in LIBRARIES):
             raise ValueError("neither ib_insync nor ib_async is installed; install one with: "
-                             "pip install 'stockfish-ibkr[ib_insync]' (or [ib_async])")
+                             "pip install 'stockfish-ibkr[ibinsync]' (or [ibasync])")
 
     def endpoint(self, env: Mapping[str, str] | None = None) -> Endpoint:
         """Host, port, client id and account: YAML, else IB_HOST / IB_PORT / IB_CLIENT_ID /

@@ -51,6 +51,7 @@ def load_library(preference: Sequence[str]) -> ModuleType:
         if importlib.util.find_spec(name) is not None:
             return import_library(name)
     names = " or ".join(preference)
-    extra = preference[0] if len(preference) == 1 else "ib_insync"
+    extra = {"ib_insync": "ibinsync", "ib_async": "ibasync"}.get(
+        preference[0] if len(preference) == 1 else "ib_insync", preference[0])
     raise IBKRError(f"{names} is not installed; install it with: "
                     f"pip install 'stockfish-ibkr[{extra}]'")

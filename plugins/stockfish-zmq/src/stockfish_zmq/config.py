@@ -15,7 +15,7 @@ import attrs
 import zmq
 import zmq.auth
 
-from stockfish_core.config import Secret
+from stockfish_core.config import ConfigCompat, Secret
 
 from .schema import KINDS
 
@@ -162,6 +162,11 @@ def load_normalizer(ref: str) -> Callable[[dict[str, Any]], Any]:
 @attrs.frozen
 class ZmqConfig:
     """Settings of one ZeroMQ feed connector. Only ``endpoints`` is required."""
+
+    #: The earlier system's environment variables fill what the YAML leaves out
+    #: (ZMQ_ENDPOINTS=tcp://a:5555,tcp://b:5556).
+    __stockfish_compat__ = ConfigCompat(env={"endpoints": ("ZMQ_ENDPOINTS",),
+                                             "feed_type": ("ZMQ_FEED_TYPE",)})
 
     #: Publisher endpoints to connect to (each is one sequence space, its ``stream``).
     endpoints: list[str] = attrs.field(validator=_endpoints)
