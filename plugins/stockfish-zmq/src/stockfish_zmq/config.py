@@ -168,6 +168,10 @@ class ZmqConfig:
     snapshot_timeout: float = attrs.field(default=2.0, validator=_positive)
     #: Receive every topic instead of the subscribed symbols only.
     subscribe_all: bool = False
+    #: Also receive single-frame JSON messages sent without a topic (they start with
+    #: ``{``); the subscribed symbols are kept from them. False: only topic-prefixed
+    #: messages pass the socket's filter (less traffic from a publisher of many symbols).
+    bare_json: bool = True
     #: Accept only this message type (ticker, depth, trade, bar, news, macro, custom).
     feed_type: str | None = None
     #: A label for this feed in log lines (default: the connector name).
