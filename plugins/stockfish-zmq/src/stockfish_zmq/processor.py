@@ -227,13 +227,14 @@ class FeedProcessor:
         trackers = stream.sequencer.trackers
         interest = self.interest
         handlers = self.handlers
+        custom_kinds = self.custom_kinds
         loads = self.loads
         for raw in messages:
             msg: Any = None
             try:
                 if type(raw) is bytes:
                     # One frame, b"TOPIC {json}" (or the bare JSON, the seeds' format).
-                    msg = loads(raw if raw[:1] == b"{" else _body(raw))
+                    msg = loads(raw if raw[:1] == b"{" else raw[raw.find(b" ") + 1:])
                 else:
                     msg = _coerce(raw, loads)
                 if type(msg) is not dict:
@@ -259,7 +260,7 @@ class FeedProcessor:
                 if handler is None:
                     raise _unknown_kind(kind)
                 if interest is not None and kind not in interest[key] and \
-                        kind not in self.custom_kinds:
+                        kind not in custom_kinds:
                     stats.filtered += 1
                     continue
                 update = handler(stream, msg, key, recv_ts)
