@@ -44,6 +44,7 @@ from .normalize import (
 from .schema import DATA_TYPE_KIND, KINDS
 from .sequencing import Sequencer, Tracker
 from .stats import FeedStats, RateLimitedLog
+from .typed import TICKER_MARK, TickerMessage, decode_errors, decode_ticker
 
 if TYPE_CHECKING:
     from stockfish_core.connector import Connector
@@ -57,6 +58,8 @@ log = logging.getLogger("stockfish.zmq")
 Handler = Callable[["Stream", dict[str, Any], str, int], "MarketUpdate | None"]
 _PAYLOAD_DATA_TYPE: dict[type, DataType] = {cls: dt for dt, cls in PAYLOAD_TYPES.items()}
 _INF = float("inf")
+#: What a decoded message may be: a dict, or a ticker decoded typed.
+_MESSAGE_TYPES = frozenset((dict, TickerMessage))
 _MAX_TS_NS = 2**63 - 1
 
 
@@ -135,6 +138,10 @@ class FeedProcessor:
         self.default_stream = Stream("", self, None)
         self.custom_kinds = frozenset(normalizers or ())
         self.handlers = self._make_handlers(normalizers or {})
+        #: Tickers decoded typed (typed.TickerMessage) unless a normalizer replaces the
+        #: built-in ticker or the feed carries another type only.
+        self.typed_ticker = "ticker" not in self.custom_kinds and \
+            config.feed_type in (None, "ticker")
         self._timer: asyncio.TimerHandle | None = None
 
     # -- setup ----------------------------------------------------------------------
@@ -229,15 +236,23 @@ class FeedProcessor:
         handlers = self.handlers
         custom_kinds = self.custom_kinds
         loads = self.loads
+        typed = self.typed_ticker
         for raw in messages:
             msg: Any = None
             try:
                 if type(raw) is bytes:
                     # One frame, b"TOPIC {json}" (or the bare JSON, the seeds' format).
-                    msg = loads(raw if raw[:1] == b"{" else raw[raw.find(b" ") + 1:])
+                    body = raw if raw[:1] == b"{" else raw[raw.find(b" ") + 1:]
+                    if typed and TICKER_MARK in body:
+                        try:
+                            msg = decode_ticker(body)  # a valid ticker, checked in C
+                        except decode_errors:
+                            msg = loads(body)  # the general path says what is wrong
+                    else:
+                        msg = loads(body)
                 else:
                     msg = _coerce(raw, loads)
-                if type(msg) is not dict:
+                if type(msg) not in _MESSAGE_TYPES:
                     raise DataError("malformed", "a message must be a JSON object")
                 symbol = msg.get("symbol")
                 key = msg.get("type") if symbol is None else symbol
@@ -354,6 +369,8 @@ class FeedProcessor:
 
         def handle(stream: Stream, msg: dict[str, Any], key: str,
                    recv_ts: int) -> MarketUpdate | None:
+            if isinstance(msg, TickerMessage):
+                return typed(stream, msg, recv_ts)
             data = msg.get("data")
             symbol = msg.get("symbol")
             if type(data) is not dict or symbol is None:
@@ -387,6 +404,23 @@ class FeedProcessor:
                                                           ts or recv_ts),
                                     name, msg.get("sequence"), ts, recv_ts, stream.name)
             return slow(stream, msg, key, recv_ts)
+
+        def typed(stream: Stream, msg: TickerMessage, recv_ts: int) -> MarketUpdate:
+            # Types and ranges were checked by the decoder; what is left is semantic.
+            d = msg.data
+            bid, ask, last = d.bid, d.ask, d.last
+            if bid is None and ask is None and last is None:
+                raise DataError("missing_field", "a ticker needs at least one of bid, ask, "
+                                "last")
+            if bid is not None and ask is not None and bid > ask:
+                raise DataError("crossed_quote", f"crossed quote: bid {bid} > ask {ask}")
+            ts = msg.ts_ns
+            if ts is None:
+                ts = venue_ts(msg)  # type: ignore[arg-type]  # the ISO timestamp, or 0
+            return MarketUpdate(price_tick, PriceTick(msg.symbol, bid, ask, last, d.bid_size,
+                                                      d.ask_size, d.last_size, d.volume,
+                                                      ts or recv_ts),
+                                name, msg.sequence, ts, recv_ts, stream.name)
 
         return handle
 
@@ -518,7 +552,7 @@ class FeedProcessor:
             log.exception("%s: reporting a bad message failed", self.label)
 
     def _report(self, stream: Stream, exc: DataError, msg: Any, raw: Any) -> None:
-        symbol = msg.get("symbol") if type(msg) is dict else None
+        symbol = msg.get("symbol") if type(msg) is dict or type(msg) is TickerMessage else None
         symbol = symbol if type(symbol) is str else None
         where = stream.name or "unnamed stream"
         message = f"{self.label}: bad message from {where}: {exc} [{exc.code}]; dropped"
