@@ -161,6 +161,10 @@ class FeedSession:
         sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
         sock.linger = 0
         sock.rcvhwm = cfg.rcvhwm
+        # A SUB socket sends only its subscriptions. Made before a publisher is up, they
+        # wait in the connection's pipe, and past a high-water mark they would be dropped
+        # (and a feed of more symbols than that would silently lose the rest).
+        sock.sndhwm = 0
         sock.maxmsgsize = cfg.max_message_size
         sock.reconnect_ivl = int(cfg.reconnect_interval * 1000)
         sock.reconnect_ivl_max = int(cfg.reconnect_interval_max * 1000)
