@@ -25,6 +25,11 @@ TICKER_MARK = b'"ticker"'
 _MAX_FLOAT = 1.7976931348623157e308
 Price = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX_FLOAT)]
 Nanoseconds = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+#: Integers within 64 bits only: orjson reads a larger one as a float, which the general
+#: path refuses, and the typed path must accept nothing the general one refuses (what it
+#: refuses goes the general way and gets the general answer).
+Sequence = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Session = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class TickerData(msgspec.Struct, gc=False):
@@ -44,8 +49,8 @@ class TickerMessage(msgspec.Struct, tag="ticker", tag_field="type", gc=False):
 
     symbol: str
     data: TickerData
-    sequence: int | None = None
-    session: str | int | None = None
+    sequence: Sequence | None = None
+    session: str | Session | None = None
     ts_ns: Nanoseconds | None = None
     timestamp: str | None = None
 
