@@ -232,3 +232,26 @@ async def test_a_silent_publisher_is_reported_stale(publisher: Publisher) -> Non
         (stale,) = errors_with(h, "stale")
         assert publisher.endpoint in stale.message
         assert h.connector.state.describe()["stale"] == [publisher.endpoint]
+
+
+async def test_many_subscriptions_made_before_the_publisher_is_up_all_reach_it(
+        publisher_factory: Callable[..., Publisher]) -> None:
+    """The subscriptions wait in the socket's pipe until the publisher is there: more of
+    them than a high-water mark must not be dropped (1,500 symbols, then the publisher)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"tcp://127.0.0.1:{port}"
+    symbols = [f"S{i:04d}" for i in range(1500)]
+    async with zmq_harness([endpoint]) as h:
+        await h.connect()
+        for symbol in symbols:
+            await h.subscribe(Subscription(symbol))
+        pub = publisher_factory(endpoint)
+        await pub.wait_subscribed_async(symbols[-1].encode(), 10)
+        pub.publish("ticker", symbols[-1], {"last": 1.0})
+        update = await h.next_update(10)
+        assert update.symbol == symbols[-1]
+        assert all(pub.subscribed(s.encode()) == 1 for s in symbols)

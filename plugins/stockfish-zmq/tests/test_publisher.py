@@ -38,10 +38,16 @@ def subscriber(ctx: zmq.Context[Any], pub: Publisher, topic: bytes = b"") -> zmq
 
 
 def receive(sock: zmq.Socket[bytes], n: int) -> list[list[bytes]]:
+    """``n`` messages as ``[topic, json]``, whatever their framing (one frame ``TOPIC
+    {json}`` is split at its first space)."""
     out = []
     for _ in range(n):
         assert sock.poll(5000), "nothing received within 5s"
-        out.append(sock.recv_multipart())
+        frames = sock.recv_multipart()
+        if len(frames) == 1:
+            topic, _, body = frames[0].partition(b" ")
+            frames = [topic, body]
+        out.append(frames)
     return out
 
 
@@ -58,6 +64,30 @@ def test_messages_follow_the_wire_format(publisher_factory: Factory,
     assert first["type"] == "ticker" and first["symbol"] == "ETH" and first["session"] == "s"
     assert (first["sequence"], second["sequence"]) == (1, 2)
     assert parse_iso_ns(first["timestamp"]) // 10**6 == first["ts_ns"] // 10**6
+
+
+@pytest.mark.parametrize(("wire", "expected"), [
+    ("prefix", [b'ETH {"type":"ticker"']),
+    ("frames", [b"ETH", b'{"type":"ticker"']),
+    ("json", [b'{"type":"ticker"']),
+])
+def test_each_wire_format_goes_out_as_documented(publisher_factory: Factory,
+                                                 ctx: zmq.Context[Any], wire: str,
+                                                 expected: list[bytes]) -> None:
+    pub = publisher_factory(wire_format=wire)
+    topic = b"{" if wire == "json" else b"ETH"
+    sock = subscriber(ctx, pub, topic)
+    pub.publish("ticker", "ETH", {"bid": 1.0})
+    assert sock.poll(5000)
+    frames = sock.recv_multipart()
+    assert len(frames) == len(expected)
+    assert [f[:len(e)] for f, e in zip(frames, expected, strict=True)] == expected
+    assert json.loads(frames[-1][frames[-1].find(b"{"):])["symbol"] == "ETH"
+
+
+def test_an_unknown_wire_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="wire_format must be one of prefix, frames, json"):
+        Publisher(wire_format="xml")
 
 
 @pytest.mark.parametrize("kind", [zmq.DEALER, zmq.REQ])

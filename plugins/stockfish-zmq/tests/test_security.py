@@ -159,3 +159,75 @@ def test_the_readme_configuration_example_is_valid(monkeypatch: pytest.MonkeyPat
     assert zcfg.snapshot_for("tcp://10.0.0.5:5555") == "tcp://10.0.0.5:5556"
     assert zcfg.snapshot_for("ipc:///run/feeds/backup.sock") is None
     assert [s.symbols for s in config.subscriptions] == [["BTCUSD", "ETHUSD"], ["BTCUSD"]]
+
+
+def _uncommented_curve_example(server_public: bytes, secret_file: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> dict:
+    """examples/config/zmq.yaml with its commented curve section switched on, as a user
+    would: the server key from the environment, the client's secret key in a file."""
+    import yaml
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "config" / "zmq.yaml"
+    lines = []
+    for line in example.read_text().splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith("# curve:") or stripped.startswith("#   "):
+            indent = line[: len(line) - len(stripped)]
+            line = indent + stripped[2:].split("  #")[0].rstrip()
+        lines.append(line)
+    text = "\n".join(lines).replace("/etc/stockfish/client.key_secret", str(secret_file))
+    monkeypatch.setenv("ZMQ_SERVER_KEY", server_public.decode())
+    loaded = yaml.safe_load(text)
+    (section,) = loaded["connectors"].values()
+    assert set(section["curve"]) == {"server_public_key", "client_secret_key_file"}
+    return loaded
+
+
+@pytest.mark.parametrize("secret_file_kind", ["certificate", "z85 key"])
+async def test_the_example_config_curve_keys_are_accepted_and_used(
+        publisher_factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        secret_file_kind: str) -> None:
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    if secret_file_kind == "certificate":
+        _, secret_file = zmq.auth.create_certificates(str(tmp_path), "client")
+        client_public, secret = zmq.auth.load_certificate(secret_file)
+        assert secret is not None
+        path = Path(secret_file)
+    else:
+        path = tmp_path / "client.key_secret"
+        path.write_text(client_secret.decode() + "\n")
+    loaded = _uncommented_curve_example(server_public, path, monkeypatch)
+    registry = PluginRegistry(entry_points=())
+    registry.register(plugin, "zmq")
+    config = parse_config(loaded, registry=registry)
+    zcfg = config.connectors["crypto"].config
+    assert isinstance(zcfg, ZmqConfig) and zcfg.curve is not None
+    keys = zcfg.curve.resolve()
+    assert keys.server_public == server_public and keys.client_public == client_public
+    # The publisher accepts only this client's key: the keys from the file are the ones used.
+    pub = publisher_factory(curve_secret_key=server_secret, allowed_client_keys=[client_public])
+    curve = {"server_public_key": zcfg.curve.server_public_key,
+             "client_secret_key_file": zcfg.curve.client_secret_key_file}
+    async with zmq_harness([pub.endpoint], curve=curve) as h:
+        await h.connect()
+        await subscribe_and_wait(h, pub, Subscription("BTCUSD"))
+        pub.publish("ticker", "BTCUSD", {"bid": 1.0, "ask": 1.5})
+        assert (await h.next_update(5)).payload.ask == 1.5
+        assert not errors_with(h, "handshake_failed")
+
+
+@pytest.mark.parametrize(
+    ("curve", "message"),
+    [
+        ({"server_key": "x" * 40, "server_public_key": "x" * 40}, "exactly one of"),
+        ({"server_public_key": "x" * 40, "client_secret_key_file": "/nonexistent/c"},
+         "no such file"),
+    ],
+)
+def test_bad_curve_aliases_are_configuration_errors(curve: dict, message: str) -> None:
+    registry = PluginRegistry(entry_points=())
+    registry.register(plugin, "zmq")
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"connectors": {"zmq": {"endpoints": ["tcp://127.0.0.1:1"],
+                                             "curve": curve}}}, registry=registry)

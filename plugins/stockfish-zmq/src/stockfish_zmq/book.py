@@ -10,16 +10,33 @@ furthest from the top are dropped), so memory is bounded whatever a publisher se
 
 from __future__ import annotations
 
-import math
+import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable
+from operator import itemgetter
+from sys import float_info
 from typing import Any
 
 from stockfish_core.models import OrderBookLevel, OrderBookSnapshot
 
-__all__ = ["BookError", "OrderBook", "parse_levels"]
+from .normalize import show
+
+__all__ = ["BookError", "Levels", "OrderBook", "parse_columns", "parse_levels"]
 
 _NUMBER = (int, float)
+_NUMBER_TYPES = frozenset(_NUMBER)
+_ORDERS_TYPES = frozenset((int, type(None)))
+_INF = float("inf")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
+_LIST_LEN = list.__len__
+#: Updates with more levels than this are applied in bulk (select, then sort once)
+#: instead of one sorted insertion per level.
+_BULK = 32
+
+#: One side of a depth message, validated: prices, sizes (floats) and orders (or None
+#: when no level has a third element), in the order of the message.
+Levels = tuple[list[float], list[float], "list[int | None] | None"]
+_NO_LEVELS: Levels = ([], [], None)
 
 
 class BookError(ValueError):
@@ -31,35 +48,66 @@ class BookError(ValueError):
         self.code = code
 
 
-def _number(value: Any, what: str) -> float:
-    if type(value) not in _NUMBER:
-        raise BookError(f"{what} must be a number, got {value!r}"[:200], "wrong_type")
-    if not math.isfinite(value) or value < 0:
-        raise BookError(f"{what} must be a finite non-negative number, got {value!r}")
-    return float(value)
+def _level_error(side: str, level: Any) -> BookError:
+    return BookError(f"each {side} level must be [price, size] or [price, size, orders], "
+                     f"got {show(level)}", "wrong_type")
+
+
+def _column(values: list[Any], what: str) -> list[float]:
+    """Check a column of numbers with a few passes in C; find the culprit only when one
+    fails. Every number must be finite (an integer too) and non-negative. Integers stay
+    integers here (equal to their float as dict keys); levels that are kept convert."""
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPES:
+        bad = next(v for v in values if type(v) not in _NUMBER_TYPES)
+        raise BookError(f"{what} must be a number, got {show(bad)}", "wrong_type")
+    try:
+        total = sum(values)  # an integer beyond a float's range with floats: OverflowError
+        finite = total - total == 0 and min(values) >= 0 and \
+            (int not in types or max(values) <= float_info.max)
+    except OverflowError:
+        finite = False
+    if not finite:
+        # NaN, an infinity, a negative or huge number (or only a sum too large: all pass)
+        bad = next((v for v in values if not 0 <= v <= float_info.max), None)
+        if bad is not None:
+            raise BookError(f"{what} must be a finite non-negative number, got {show(bad)}")
+    return values  # type: ignore[return-value]
+
+
+def parse_columns(raw: Any, side: str) -> Levels:
+    """Validate the levels of one side, a list of ``[price, size(, orders)]``, in a few
+    passes in C whatever their number (the culprit of a failure is looked for then)."""
+    if raw is None:
+        return _NO_LEVELS
+    if type(raw) is not list:
+        raise BookError(f"{side} must be a list of [price, size] levels, got "
+                        f"{type(raw).__name__}", "wrong_type")
+    if not raw:
+        return _NO_LEVELS
+    try:
+        lengths = set(map(_LIST_LEN, raw))  # one pass: each a list (TypeError if not)
+    except TypeError:
+        raise _level_error(side, next(lv for lv in raw if type(lv) is not list)) from None
+    if not lengths <= {2, 3}:
+        raise _level_error(side, next(lv for lv in raw if not 2 <= len(lv) <= 3))
+    prices = _column(list(map(_FIRST, raw)), f"{side} price")
+    sizes = _column(list(map(_SECOND, raw)), f"{side} size")
+    orders: list[int | None] | None = None
+    if 3 in lengths:
+        orders = [lv[2] if len(lv) == 3 else None for lv in raw]
+        if not set(map(type, orders)) <= _ORDERS_TYPES or \
+                min((o for o in orders if o is not None), default=0) < 0:
+            bad = next(o for o in orders if o is not None and (type(o) is not int or o < 0))
+            raise BookError(f"{side} orders must be a non-negative integer, got {show(bad)}")
+    return prices, sizes, orders
 
 
 def parse_levels(raw: Any, side: str) -> list[tuple[float, float, int | None]]:
     """Validate the levels of one side: a list of ``[price, size(, orders)]``."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise BookError(f"{side} must be a list of [price, size] levels, got "
-                        f"{type(raw).__name__}", "wrong_type")
-    out: list[tuple[float, float, int | None]] = []
-    for level in raw:
-        if not isinstance(level, list) or not 2 <= len(level) <= 3:
-            raise BookError(f"each {side} level must be [price, size] or [price, size, orders], "
-                            f"got {level!r}"[:200], "wrong_type")
-        price = _number(level[0], f"{side} price")
-        size = _number(level[1], f"{side} size")
-        orders: int | None = None
-        if len(level) == 3 and level[2] is not None:
-            orders = level[2]
-            if type(orders) is not int or orders < 0:
-                raise BookError(f"{side} orders must be a non-negative integer, got {orders!r}")
-        out.append((price, size, orders))
-    return out
+    prices, sizes, orders = parse_columns(raw, side)
+    return list(zip(map(float, prices), map(float, sizes),
+                    orders if orders is not None else [None] * len(prices), strict=True))
 
 
 class _Side:
@@ -73,8 +121,8 @@ class _Side:
         self.prices: list[float] = []
 
     def clear(self) -> None:
-        self.levels.clear()
-        self.prices.clear()
+        self.levels = {}
+        self.prices = []
 
     def set(self, price: float, size: float, orders: int | None) -> None:
         levels = self.levels
@@ -87,6 +135,35 @@ class _Side:
             insort(self.prices, price)
         # A new level object each time: emitted snapshots share levels and stay unchanged.
         levels[price] = OrderBookLevel(price, size, orders)
+
+    def apply(self, levels: Levels, max_levels: int, replace: bool) -> None:
+        """Apply one side of a message: small updates level by level, a snapshot or a
+        large update in bulk, in O(n log k): the best ``max_levels`` prices are selected
+        first and only they are sorted and made into levels."""
+        prices, sizes, orders = levels
+        if not replace and len(prices) <= _BULK:
+            for i, price in enumerate(prices):
+                self.set(float(price), float(sizes[i]), None if orders is None else orders[i])
+            self.trim(max_levels)
+            return
+        last = dict(zip(prices, range(len(prices)), strict=True))  # repeated: the last wins
+        old = {} if replace else self.levels
+        candidates = [p for p in old if p not in last] if old else []
+        if 0.0 in sizes:
+            candidates += [p for p, i in last.items() if sizes[i] != 0.0]
+        else:
+            candidates += last
+        if len(candidates) > max_levels:
+            pick = heapq.nlargest if self.descending else heapq.nsmallest
+            candidates = pick(max_levels, candidates)
+        candidates.sort()
+        kept: dict[float, OrderBookLevel] = {}
+        for price in candidates:
+            index = last.get(price)
+            kept[float(price)] = old[price] if index is None else OrderBookLevel(
+                float(price), float(sizes[index]), None if orders is None else orders[index])
+        self.levels = kept
+        self.prices = list(kept)
 
     def trim(self, max_levels: int) -> None:
         excess = len(self.prices) - max_levels
@@ -152,19 +229,13 @@ class OrderBook:
         """
         snapshot = data.get("snapshot", False)
         if type(snapshot) is not bool:
-            raise BookError(f"snapshot must be true or false, got {snapshot!r}", "wrong_type")
-        bids = parse_levels(data.get("bids"), "bids")
-        asks = parse_levels(data.get("asks"), "asks")
-        if snapshot:
-            self.bids.clear()
-            self.asks.clear()
+            raise BookError(f"snapshot must be true or false, got {show(snapshot)}",
+                            "wrong_type")
+        bids = parse_columns(data.get("bids"), "bids")
+        asks = parse_columns(data.get("asks"), "asks")
         bid_side, ask_side = self.bids, self.asks
-        for price, size, orders in bids:
-            bid_side.set(price, size, orders)
-        for price, size, orders in asks:
-            ask_side.set(price, size, orders)
-        bid_side.trim(self.max_levels)
-        ask_side.trim(self.max_levels)
+        bid_side.apply(bids, self.max_levels, snapshot)
+        ask_side.apply(asks, self.max_levels, snapshot)
         self.sequence = sequence
         best_bid, best_ask = bid_side.best(), ask_side.best()
         if best_bid is not None and best_ask is not None and best_bid > best_ask:

@@ -29,7 +29,7 @@ from typing import Any
 import zmq
 import zmq.auth
 
-from .publisher import Faults, Publisher, make_message
+from .publisher import WIRE_FORMATS, Faults, Publisher, make_message
 from .schema import dumps, topic_of
 from .synthetic import SyntheticMarket, symbol_names
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     for fault in ("drop", "duplicate", "reorder", "garbage"):
         p.add_argument(f"--{fault}-every", type=int, default=0, metavar="N",
                        help=f"{fault} every Nth message (fault injection)")
+    p.add_argument("--wire-format", choices=WIRE_FORMATS, default="prefix",
+                   help="prefix: one frame 'TOPIC {json}'; frames: two frames [TOPIC, json]; "
+                        "json: one frame of JSON alone, as the seeds send it "
+                        "(default %(default)s)")
     p.add_argument("--sndhwm", type=int, default=100_000, help="send high-water mark (0: none)")
     p.add_argument("--linger", type=float, default=5.0,
                    help="seconds allowed for queued messages to leave after the last one")
@@ -146,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pub = Publisher(args.endpoint, snapshot_endpoint=args.snapshot_endpoint,
                     session=args.session, curve_secret_key=_curve_secret(args),
                     allowed_client_keys=_allowed_clients(args.curve_allow_dir),
-                    faults=faults, sndhwm=args.sndhwm)
+                    faults=faults, sndhwm=args.sndhwm, wire_format=args.wire_format)
     symbols = args.symbol or symbol_names(args.symbols)
     market = SyntheticMarket(symbols, [t.strip() for t in args.types.split(",") if t.strip()],
                              levels=args.levels, snapshot_every=args.snapshot_every,

@@ -47,6 +47,26 @@ def _read_certificate(path: str, what: str) -> tuple[bytes, bytes | None]:
     return public, secret
 
 
+def _read_secret_key(path: str, what: str) -> tuple[bytes, bytes]:
+    """A secret key file: a ZeroMQ secret certificate, or the Z85 secret key alone.
+    Returns (public, secret); the public key is derived from the secret one."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{what}: no such file {path!r}")
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(64 * 1024)
+    except OSError as exc:
+        raise ValueError(f"{what}: {path!r} cannot be read ({exc})") from None
+    if b"secret-key" not in text:
+        secret = _z85_key(text.decode("ascii", "replace"), f"{what} ({path})")
+    else:
+        _, found = _read_certificate(path, what)
+        if found is None:
+            raise ValueError(f"{what}: {path!r} has no secret-key")
+        secret = found
+    return zmq.curve_public(secret), secret
+
+
 @attrs.frozen
 class CurveKeys:
     """Resolved CURVE keys, Z85-encoded bytes as pyzmq takes them."""
@@ -78,28 +98,41 @@ class CurveConfig:
     client_secret_key: Secret | None = None
     #: Our secret certificate file (``*.key_secret``), instead of the two keys.
     client_key_file: str | None = None
+    #: Another name for ``server_key`` (the publisher's public key, Z85).
+    server_public_key: str | None = None
+    #: The client's secret key in a file: a ZeroMQ secret certificate (``*.key_secret``)
+    #: or the 40-character Z85 secret key alone; the public key is derived from it.
+    client_secret_key_file: str | None = None
 
     def __attrs_post_init__(self) -> None:
         self.resolve()  # report bad keys and files when the configuration is read
 
     def resolve(self) -> CurveKeys:
         """Read and check the keys (files are read here); raise ``ValueError``."""
-        if (self.server_key is None) == (self.server_key_file is None):
-            raise ValueError("curve: give exactly one of server_key or server_key_file")
-        if self.server_key is not None:
-            server = _z85_key(self.server_key, "curve.server_key")
-        else:
-            assert self.server_key_file is not None
+        given = [v for v in (self.server_key, self.server_public_key, self.server_key_file)
+                 if v is not None]
+        if len(given) != 1:
+            raise ValueError("curve: give exactly one of server_key or server_key_file "
+                             "(server_public_key is another name for server_key)")
+        if self.server_key_file is not None:
             server, _ = _read_certificate(self.server_key_file, "curve.server_key_file")
+        else:
+            name = "server_key" if self.server_key is not None else "server_public_key"
+            server = _z85_key(given[0], f"curve.{name}")
         inline = (self.client_public_key, self.client_secret_key)
-        if self.client_key_file is not None:
-            if any(v is not None for v in inline):
-                raise ValueError("curve: give client_key_file or client_public_key and "
-                                 "client_secret_key, not both")
-            public, secret = _read_certificate(self.client_key_file, "curve.client_key_file")
-            if secret is None:
+        files = [f for f in (self.client_key_file, self.client_secret_key_file) if f is not None]
+        if files and (len(files) > 1 or any(v is not None for v in inline)):
+            raise ValueError("curve: give one of client_key_file, client_secret_key_file, or "
+                             "client_public_key and client_secret_key")
+        if self.client_secret_key_file is not None:
+            public, secret = _read_secret_key(self.client_secret_key_file,
+                                              "curve.client_secret_key_file")
+        elif self.client_key_file is not None:
+            public, found = _read_certificate(self.client_key_file, "curve.client_key_file")
+            if found is None:
                 raise ValueError(f"curve.client_key_file: {self.client_key_file!r} has no "
                                  "secret-key (use the .key_secret file)")
+            secret = found
         elif all(v is not None for v in inline):
             assert self.client_public_key is not None and self.client_secret_key is not None
             public = _z85_key(self.client_public_key, "curve.client_public_key")
@@ -178,6 +211,10 @@ class ZmqConfig:
     snapshot_timeout: float = attrs.field(default=2.0, validator=_positive)
     #: Receive every topic instead of the subscribed symbols only.
     subscribe_all: bool = False
+    #: Also receive single-frame JSON messages sent without a topic (they start with
+    #: ``{``); the subscribed symbols are kept from them. False: only topic-prefixed
+    #: messages pass the socket's filter (less traffic from a publisher of many symbols).
+    bare_json: bool = True
     #: Accept only this message type (ticker, depth, trade, bar, news, macro, custom).
     feed_type: str | None = None
     #: A label for this feed in log lines (default: the connector name).

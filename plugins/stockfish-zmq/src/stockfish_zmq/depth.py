@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from stockfish_core.models import DataType, MarketUpdate, now_ns
 
 from .book import BookError, OrderBook
-from .normalize import DataError, check_data, venue_ts
+from .normalize import DataError, check_data, show, venue_ts
 from .sequencing import Tracker
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class DepthBooks:
         state = stream.books.get(symbol)
         if state is None:
             if len(stream.books) >= self.config.max_symbols:
-                raise DataError("too_many_symbols", f"more than max_symbols books; {symbol!r} "
+                raise DataError("too_many_symbols", f"more than max_symbols books; {show(symbol)} "
                                 "ignored")
             state = self.new_book(stream, symbol)
         if not state.valid:
@@ -176,7 +176,7 @@ class DepthBooks:
         """Use a snapshot service reply; return False if another request is needed."""
         recv_ts = now_ns()
         if type(msg) is not dict or msg.get("type") != "depth":
-            self.bad(stream, DataError("malformed", f"unexpected snapshot reply {msg!r}"[:160]),
+            self.bad(stream, DataError("malformed", f"unexpected snapshot reply {show(msg, 120)}"),
                      None, None)
             return False
         symbol = msg.get("symbol")

@@ -9,6 +9,8 @@ prices or sizes. Unknown fields are ignored, so publishers can add their own.
 
 from __future__ import annotations
 
+import reprlib
+import sys
 from typing import Any
 
 from stockfish_core.models import (
@@ -30,6 +32,7 @@ __all__ = [
     "build_ticker",
     "build_trade",
     "check_data",
+    "show",
     "venue_ts",
 ]
 
@@ -45,9 +48,34 @@ class DataError(ValueError):
         self.code = code
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def show(value: Any, limit: int = 40) -> str:
+    """A short ``repr`` of any decoded value, safe for a poison message: bounded depth
+    (a nesting a thousand deep is not walked), bounded length, huge integers shortened."""
+    kind = type(value)
+    if kind is int and not -10**30 < value < 10**30:
+        text = f"<an integer of {value.bit_length()} bits>"
+    elif kind is str or kind is bytes:
+        text = repr(value[:limit])
+    else:
+        try:
+            text = _REPR.repr(value)
+        except Exception:  # noqa: BLE001 - a description must never fail
+            text = f"<{kind.__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_show = show
+#: The largest integer that is still a finite float.
+_MAX_FLOAT_INT = int(sys.float_info.max)
+#: The largest venue time accepted (int64 nanoseconds: the year 2262).
+_MAX_TS_NS = 2**63 - 1
 
 
 def _bad_number(key: str, value: Any, signed: bool = False) -> DataError:
@@ -66,7 +94,7 @@ def _price(data: dict[str, Any], key: str) -> float | None:
     if kind is float:
         if value >= 0.0 and value - value == 0.0:
             return value  # type: ignore[no-any-return]
-    elif kind is int and value >= 0:
+    elif kind is int and 0 <= value <= _MAX_FLOAT_INT:
         return float(value)
     raise _bad_number(key, value)
 
@@ -82,7 +110,8 @@ def _signed(data: dict[str, Any], key: str) -> float | None:
     value = data.get(key)
     if value is None:
         return None
-    if (type(value) is float or type(value) is int) and value - value == 0:
+    if (type(value) is float and value - value == 0) or \
+            (type(value) is int and -_MAX_FLOAT_INT <= value <= _MAX_FLOAT_INT):
         return float(value)
     raise _bad_number(key, value, signed=True)
 
@@ -100,8 +129,11 @@ def venue_ts(message: dict[str, Any]) -> int:
     """Venue time in ns: ``ts_ns`` (integer) if present, else the ISO ``timestamp``, else 0."""
     ts = message.get("ts_ns")
     if ts is not None:
-        if type(ts) is int and ts >= 0:
+        if type(ts) is int and 0 <= ts <= _MAX_TS_NS:
             return ts
+        if type(ts) is int and ts > _MAX_TS_NS:
+            raise DataError("invalid_value", f"ts_ns must be between 0 and 2**63-1, got "
+                                             f"{_show(ts)}")
         raise DataError("wrong_type", f"ts_ns must be a non-negative integer, got {_show(ts)}")
     text = message.get("timestamp")
     if text is None:

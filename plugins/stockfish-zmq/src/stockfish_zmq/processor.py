@@ -13,6 +13,7 @@ unusual (held back, duplicate, gap, restart, a bad message) leaves that path.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from stockfish_core.models import (
     PAYLOAD_TYPES,
     DataType,
     MarketUpdate,
+    PriceTick,
     now_ns,
 )
 
@@ -36,11 +38,13 @@ from .normalize import (
     build_ticker,
     build_trade,
     check_data,
+    show,
     venue_ts,
 )
 from .schema import DATA_TYPE_KIND, KINDS
 from .sequencing import Sequencer, Tracker
 from .stats import FeedStats, RateLimitedLog
+from .typed import TICKER_MARK, TickerMessage, decode_errors, decode_ticker
 
 if TYPE_CHECKING:
     from stockfish_core.connector import Connector
@@ -53,6 +57,10 @@ log = logging.getLogger("stockfish.zmq")
 
 Handler = Callable[["Stream", dict[str, Any], str, int], "MarketUpdate | None"]
 _PAYLOAD_DATA_TYPE: dict[type, DataType] = {cls: dt for dt, cls in PAYLOAD_TYPES.items()}
+_INF = float("inf")
+#: What a decoded message may be: a dict, or a ticker decoded typed.
+_MESSAGE_TYPES = frozenset((dict, TickerMessage))
+_MAX_TS_NS = 2**63 - 1
 
 
 class FrameBatch(list):  # type: ignore[type-arg]
@@ -130,6 +138,10 @@ class FeedProcessor:
         self.default_stream = Stream("", self, None)
         self.custom_kinds = frozenset(normalizers or ())
         self.handlers = self._make_handlers(normalizers or {})
+        #: Tickers decoded typed (typed.TickerMessage) unless a normalizer replaces the
+        #: built-in ticker or the feed carries another type only.
+        self.typed_ticker = "ticker" not in self.custom_kinds and \
+            config.feed_type in (None, "ticker")
         self._timer: asyncio.TimerHandle | None = None
 
     # -- setup ----------------------------------------------------------------------
@@ -140,7 +152,7 @@ class FeedProcessor:
     def _make_handlers(self, normalizers: dict[str, Callable[[dict[str, Any]], Any]]
                        ) -> dict[str, Handler]:
         handlers: dict[str, Handler] = {
-            "ticker": self._simple(DataType.PRICE_TICK, build_ticker, needs_symbol=True),
+            "ticker": self._ticker(),
             "trade": self._simple(DataType.TRADE, build_trade, needs_symbol=True),
             "bar": self._simple(DataType.OHLCV_BAR, build_bar, needs_symbol=True),
             "news": self._simple(DataType.NEWS, build_news, needs_symbol=False),
@@ -196,7 +208,21 @@ class FeedProcessor:
 
     # -- the hot path ---------------------------------------------------------------
     def process(self, messages: list[Any]) -> list[MarketUpdate]:
-        """Normalize one batch; bad messages are counted and reported, never raised."""
+        """Normalize one batch; bad messages are counted and reported, never raised.
+
+        The cyclic garbage collector is paused meanwhile: decoded JSON has no cycles and
+        reference counting frees it, while a large message (a depth snapshot of 95,000
+        levels allocates as many lists) would otherwise make the collector walk the whole
+        heap several times, the larger part of the message's cost."""
+        if not gc.isenabled():
+            return self._process(messages)
+        gc.disable()
+        try:
+            return self._process(messages)
+        finally:
+            gc.enable()
+
+    def _process(self, messages: list[Any]) -> list[MarketUpdate]:
         stream: Stream = getattr(messages, "stream", None) or self.default_stream
         recv_ts: int = getattr(messages, "recv_ts_ns", 0) or now_ns()
         stream.last_recv_ns = recv_ts
@@ -208,12 +234,25 @@ class FeedProcessor:
         trackers = stream.sequencer.trackers
         interest = self.interest
         handlers = self.handlers
+        custom_kinds = self.custom_kinds
         loads = self.loads
+        typed = self.typed_ticker
         for raw in messages:
             msg: Any = None
             try:
-                msg = loads(raw) if type(raw) is bytes else _coerce(raw, loads)
-                if type(msg) is not dict:
+                if type(raw) is bytes:
+                    # One frame, b"TOPIC {json}" (or the bare JSON, the seeds' format).
+                    body = raw if raw[:1] == b"{" else raw[raw.find(b" ") + 1:]
+                    if typed and TICKER_MARK in body:
+                        try:
+                            msg = decode_ticker(body)  # a valid ticker, checked in C
+                        except decode_errors:
+                            msg = loads(body)  # the general path says what is wrong
+                    else:
+                        msg = loads(body)
+                else:
+                    msg = _coerce(raw, loads)
+                if type(msg) not in _MESSAGE_TYPES:
                     raise DataError("malformed", "a message must be a JSON object")
                 symbol = msg.get("symbol")
                 key = msg.get("type") if symbol is None else symbol
@@ -236,7 +275,7 @@ class FeedProcessor:
                 if handler is None:
                     raise _unknown_kind(kind)
                 if interest is not None and kind not in interest[key] and \
-                        kind not in self.custom_kinds:
+                        kind not in custom_kinds:
                     stats.filtered += 1
                     continue
                 update = handler(stream, msg, key, recv_ts)
@@ -279,8 +318,8 @@ class FeedProcessor:
     def _offer(self, stream: Stream, key: str, tracker: Tracker | None, msg: dict[str, Any],
                seq: Any) -> list[dict[str, Any]]:
         if type(seq) is not int or seq < 0:
-            raise DataError("wrong_type", f"sequence must be a non-negative integer, got {seq!r}"
-                            [:120])
+            raise DataError("wrong_type", f"sequence must be a non-negative integer, got "
+                            f"{show(seq)}")
         session = msg.get("session")
         if session is not None and type(session) is not str and type(session) is not int:
             raise DataError("wrong_type", "session must be a string or an integer")
@@ -289,7 +328,7 @@ class FeedProcessor:
             if len(sequencer.trackers) >= self.config.max_symbols:
                 raise DataError("too_many_symbols", f"more than max_symbols="
                                 f"{self.config.max_symbols} symbols from this publisher; "
-                                f"{key!r} ignored")
+                                f"{show(key)} ignored")
             tracker = sequencer.tracker(key)
         before = sequencer.released
         released = sequencer.offer(tracker, msg, seq, session)
@@ -318,6 +357,73 @@ class FeedProcessor:
 
         return handle
 
+    def _ticker(self) -> Handler:
+        """The ticker handler: the common case (a dict of float fields, ``ts_ns``) checked
+        inline with no call per field; anything else goes through :func:`build_ticker`,
+        which converts integers and says precisely what is wrong."""
+        slow = self._simple(DataType.PRICE_TICK, build_ticker, needs_symbol=True)
+        name = self.name
+        price_tick = DataType.PRICE_TICK
+        inf = _INF
+        max_ts = _MAX_TS_NS
+
+        def handle(stream: Stream, msg: dict[str, Any], key: str,
+                   recv_ts: int) -> MarketUpdate | None:
+            if isinstance(msg, TickerMessage):
+                return typed(stream, msg, recv_ts)
+            data = msg.get("data")
+            symbol = msg.get("symbol")
+            if type(data) is not dict or symbol is None:
+                return slow(stream, msg, key, recv_ts)
+            ts = msg.get("ts_ns")
+            if type(ts) is not int or not 0 <= ts <= max_ts:
+                if ts is not None:
+                    return slow(stream, msg, key, recv_ts)
+                ts = venue_ts(msg)  # the ISO timestamp (the seeds' format), or 0
+            get = data.get
+            bid = get("bid")
+            ask = get("ask")
+            last = get("last")
+            bid_size = get("bid_size")
+            ask_size = get("ask_size")
+            last_size = get("last_size")
+            volume = get("volume")
+            # Each present field a float, finite and >= 0 (NaN fails every comparison).
+            if ((bid is None or (type(bid) is float and 0.0 <= bid < inf))
+                    and (ask is None or (type(ask) is float and 0.0 <= ask < inf))
+                    and (last is None or (type(last) is float and 0.0 <= last < inf))
+                    and (bid_size is None or (type(bid_size) is float and 0.0 <= bid_size < inf))
+                    and (ask_size is None or (type(ask_size) is float and 0.0 <= ask_size < inf))
+                    and (last_size is None
+                         or (type(last_size) is float and 0.0 <= last_size < inf))
+                    and (volume is None or (type(volume) is float and 0.0 <= volume < inf))
+                    and (bid is not None or ask is not None or last is not None)
+                    and (bid is None or ask is None or bid <= ask)):
+                return MarketUpdate(price_tick, PriceTick(symbol, bid, ask, last, bid_size,
+                                                          ask_size, last_size, volume,
+                                                          ts or recv_ts),
+                                    name, msg.get("sequence"), ts, recv_ts, stream.name)
+            return slow(stream, msg, key, recv_ts)
+
+        def typed(stream: Stream, msg: TickerMessage, recv_ts: int) -> MarketUpdate:
+            # Types and ranges were checked by the decoder; what is left is semantic.
+            d = msg.data
+            bid, ask, last = d.bid, d.ask, d.last
+            if bid is None and ask is None and last is None:
+                raise DataError("missing_field", "a ticker needs at least one of bid, ask, "
+                                "last")
+            if bid is not None and ask is not None and bid > ask:
+                raise DataError("crossed_quote", f"crossed quote: bid {bid} > ask {ask}")
+            ts = msg.ts_ns
+            if ts is None:
+                ts = venue_ts(msg)  # type: ignore[arg-type]  # the ISO timestamp, or 0
+            return MarketUpdate(price_tick, PriceTick(msg.symbol, bid, ask, last, d.bid_size,
+                                                      d.ask_size, d.last_size, d.volume,
+                                                      ts or recv_ts),
+                                name, msg.sequence, ts, recv_ts, stream.name)
+
+        return handle
+
     def _skip(self, stream: Stream, msg: dict[str, Any], key: str, recv_ts: int) -> None:
         self.stats.filtered += 1
 
@@ -332,7 +438,7 @@ class FeedProcessor:
                 raise
             except Exception as exc:
                 raise DataError("normalizer_error",
-                                f"normalizer for {kind!r} failed: {exc!r}") from exc
+                                f"normalizer for {kind!r} failed: {show(exc, 200)}") from exc
             if result is None:
                 return None
             if isinstance(result, MarketUpdate):
@@ -437,47 +543,73 @@ class FeedProcessor:
 
     # -- bad input --------------------------------------------------------------------
     def bad(self, stream: Stream, exc: DataError, msg: Any, raw: Any) -> None:
-        """Count, log (rate-limited) and report one unusable message."""
+        """Count, log (rate-limited) and report one unusable message; never raises (a
+        poison message costs itself only, never the rest of its batch)."""
         self.stats.count_error(exc.code)
-        symbol = msg.get("symbol") if type(msg) is dict else None
+        try:
+            self._report(stream, exc, msg, raw)
+        except Exception:
+            log.exception("%s: reporting a bad message failed", self.label)
+
+    def _report(self, stream: Stream, exc: DataError, msg: Any, raw: Any) -> None:
+        symbol = msg.get("symbol") if type(msg) is dict or type(msg) is TickerMessage else None
         symbol = symbol if type(symbol) is str else None
         where = stream.name or "unnamed stream"
         message = f"{self.label}: bad message from {where}: {exc} [{exc.code}]; dropped"
         self.errors.log(logging.WARNING, "data:" + exc.code, "%s; message: %s", message,
-                        _excerpt(msg if msg is not None else raw))
+                        _excerpt(raw if raw is not None else msg))
         self.connector.report_error(message, symbol=symbol, code=exc.code, data=True)
+
+
+def _body(frame: bytes) -> bytes:
+    """The JSON of a topic-prefixed frame, ``TOPIC {json}``: what follows the first space
+    (a frame without one is returned as it is, and fails to decode as JSON)."""
+    space = frame.find(b" ")
+    return frame if space < 0 else frame[space + 1:]
 
 
 def _coerce(raw: Any, loads: Callable[[Any], Any]) -> Any:
     if type(raw) is dict:
         return raw
-    if isinstance(raw, (bytes, bytearray, memoryview, str)):
-        return loads(bytes(raw) if not isinstance(raw, (bytes, str)) else raw)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw)
+        return loads(raw if raw[:1] == b"{" else _body(raw))
+    if isinstance(raw, str):
+        return loads(raw)
     raise DataError("malformed", f"cannot read a message of type {type(raw).__name__}")
 
 
 def _bad_key(msg: dict[str, Any]) -> DataError:
     symbol = msg.get("symbol")
     if symbol is not None:
-        return DataError("wrong_type", f"symbol must be a non-empty string, got {symbol!r}"[:120])
+        return DataError("wrong_type", f"symbol must be a non-empty string, got {show(symbol)}")
     if "type" not in msg:
         return DataError("missing_field", "type is required")
-    return DataError("wrong_type", f"type must be a string, got {msg.get('type')!r}"[:120])
+    return DataError("wrong_type", f"type must be a string, got {show(msg.get('type'))}")
 
 
 def _unknown_kind(kind: Any) -> DataError:
     if kind is None:
         return DataError("missing_field", "type is required")
-    return DataError("unknown_type", f"unknown message type {kind!r} (known: "
+    return DataError("unknown_type", f"unknown message type {show(kind)} (known: "
                      f"{', '.join(sorted(KINDS))})"[:200])
 
 
 def _unexpected(exc: Exception, msg: Any) -> DataError:
+    if msg is None and isinstance(exc, RecursionError):
+        return DataError("malformed", "not valid JSON: nested too deeply")
     if msg is None and isinstance(exc, ValueError):
         return DataError("malformed", f"not valid JSON: {exc}"[:200])
     return DataError("invalid_value", f"{type(exc).__name__}: {exc}"[:200])
 
 
 def _excerpt(value: Any) -> str:
-    text = repr(value)
+    """The start of a bad message for a log line: the bytes as received when there are
+    any (a decoded poison message is never walked), else a bounded description."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        text = repr(bytes(value[:200]))
+    elif isinstance(value, str):
+        text = repr(value[:200])
+    else:
+        text = show(value, 200)
     return text if len(text) <= 200 else text[:197] + "..."

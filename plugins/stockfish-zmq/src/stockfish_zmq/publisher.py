@@ -11,6 +11,8 @@ In process::
 
 As a command: ``stockfish-zmq-publisher --help`` (or ``python -m stockfish_zmq.publisher``).
 
+Messages go out as one frame ``TOPIC {json}`` by default (``wire_format``: also
+``frames``, two frames ``[TOPIC, json]``, and ``json``, the bare JSON of the seeds).
 One thread owns the sockets: an XPUB (a PUB that also sees subscriptions, so callers can
 wait for subscribers instead of sleeping), and optionally a ROUTER snapshot service
 answering ``[b"SNAPSHOT", symbol]`` with the current book of the symbol and the
@@ -38,7 +40,13 @@ from .book import BookError, OrderBook
 from .schema import dumps, format_iso, topic_of
 from .snapshot import REQUEST
 
-__all__ = ["GARBAGE", "Faults", "Publisher", "make_message"]
+__all__ = ["GARBAGE", "WIRE_FORMATS", "Faults", "Publisher", "make_message"]
+
+#: How a message goes on the wire (see the README, "Wire format"):
+#: ``prefix`` one frame ``TOPIC {json}`` (the default: one frame, and a SUB prefix filter
+#: still matches the topic); ``frames`` two frames ``[TOPIC, json]``; ``json`` one frame
+#: holding only the JSON (the seeds' format; subscribers receive it through ``{``).
+WIRE_FORMATS = ("prefix", "frames", "json")
 
 #: Bad messages the fault injector sends (topic frame added by the publisher): each is
 #: one kind of bad input the connector must count and survive.
@@ -105,7 +113,12 @@ class Publisher:
         faults: Faults | None = None,
         sndhwm: int = 100_000,
         book_levels: int = 1000,
+        wire_format: str = "prefix",
     ) -> None:
+        if wire_format not in WIRE_FORMATS:
+            raise ValueError(f"wire_format must be one of {', '.join(WIRE_FORMATS)}, "
+                             f"got {wire_format!r}")
+        self.wire_format = wire_format
         self.requested_endpoint = endpoint
         self.requested_snapshot = snapshot_endpoint
         self.session = session if session is not None else os.urandom(4).hex()
@@ -234,16 +247,23 @@ class Publisher:
 
     def send_raw(self, topic: bytes, body: bytes) -> None:
         """Queue two raw frames as they are (to send what no correct publisher would)."""
-        self._call(lambda: self._send(topic, body))
+        self._call(lambda: self._send_frames(topic, body))
 
     def send_encoded(self, frames: list[tuple[bytes, bytes]]) -> None:
         """Queue pre-encoded ``(topic, body)`` pairs, sent back to back (benchmarks)."""
 
         def run() -> None:
             send = self._pub.send
-            for topic, body in frames:
-                send(topic, zmq.SNDMORE)
-                send(body)
+            if self.wire_format == "frames":
+                for topic, body in frames:
+                    send(topic, zmq.SNDMORE)
+                    send(body)
+            elif self.wire_format == "prefix":
+                for topic, body in frames:
+                    send(topic + b" " + body)
+            else:
+                for _, body in frames:
+                    send(body)
             self.sent += len(frames)
 
         self._call(run)
@@ -457,6 +477,17 @@ class Publisher:
             self._send(topic, bad.replace(b"%s", topic) if b"%s" in bad else bad)
 
     def _send(self, topic: bytes, body: bytes) -> None:
+        wire = self.wire_format
+        if wire == "prefix":
+            self._pub.send(topic + b" " + body)
+        elif wire == "frames":
+            self._pub.send(topic, zmq.SNDMORE)
+            self._pub.send(body)
+        else:
+            self._pub.send(body)
+        self.sent += 1
+
+    def _send_frames(self, topic: bytes, body: bytes) -> None:
         self._pub.send(topic, zmq.SNDMORE)
         self._pub.send(body)
         self.sent += 1

@@ -13,7 +13,9 @@ were read, and hand the whole batch (a :class:`~stockfish_zmq.processor.FrameBat
   the thread stops reading and ZeroMQ's high-water mark applies, so memory stays bounded.
   It works with any event loop (a Windows proactor loop has no ``add_reader``).
 
-Frames: ``[topic, json]`` or ``[json]``; frames after the second are ignored.
+Frames: one frame per message, ``TOPIC {json}`` or the bare ``{json}`` (the processor
+finds the JSON), or two frames ``[topic, json]`` (the second is kept); frames after the
+second are ignored.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The wire format: message kinds, envelope fields, JSON codec and timestamps.
 
-One message is one JSON object (UTF-8), sent as two ZeroMQ frames ``[topic, json]``
-where the topic is the message's ``symbol`` (or, for a message without a symbol, its
-``type``); a single-frame message holding only the JSON is accepted too. The full schema
-of every kind is documented in the package README.
+One message is one JSON object (UTF-8), sent as one ZeroMQ frame ``TOPIC {json}`` (the
+publisher's default), as two frames ``[topic, json]``, or as one frame holding only the
+JSON (the seeds' format). The topic is the message's ``symbol`` (or, for a message
+without a symbol, its ``type``). The full schema of every kind is documented in the
+package README.
 
 This module is shared by the connector and the publisher; it has no state.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from stockfish_core.models import DataType
 
 __all__ = [
+    "BARE_JSON_TOPIC",
     "DATA_TYPE_KIND",
     "JSON_BACKEND",
     "KINDS",
@@ -41,6 +43,10 @@ KIND_DATA_TYPE: dict[str, DataType] = {
 }
 DATA_TYPE_KIND: dict[DataType, str] = {v: k for k, v in KIND_DATA_TYPE.items()}
 KINDS = frozenset(KIND_DATA_TYPE)
+
+#: The subscription that receives single-frame JSON messages sent without a topic (the
+#: seeds' format): the first byte of a JSON object.
+BARE_JSON_TOPIC = b"{"
 
 loads: Callable[[bytes | str], Any]
 JSON_BACKEND: str
@@ -100,6 +106,8 @@ def parse_iso_ns(text: str) -> int:
     a fast path; any other form ``datetime.fromisoformat`` reads is accepted too, and a
     timestamp without an offset is taken as UTC. Raises ``ValueError`` otherwise.
     """
+    if len(text) > 64:  # no ISO 8601 time is this long; never scan a huge string
+        raise ValueError(f"invalid ISO timestamp {text[:40]!r}... ({len(text)} characters)")
     if len(text) >= 20 and text[-1] == "Z" and text[10] == "T":
         seconds = _whole_seconds(text[:19])
         if len(text) == 20:

@@ -4,8 +4,10 @@
 endpoint (each is one sequence space), reads them with a receiver, watches each
 connection with a ZeroMQ socket monitor, and reports status from what it sees:
 
-- CONNECTING until a first handshake with a publisher succeeds, then CONNECTED while
-  at least one publisher is connected;
+- CONNECTED as soon as the sockets are set up, "waiting for data" while no publisher is
+  up yet (ZeroMQ connects by itself when one starts; the feed goes stale after
+  ``staleness`` like any silent feed), and while at least one publisher is connected;
+- CONNECTING while every publisher refused the handshake (a CURVE key mismatch);
 - RECONNECTING when every publisher went away: ZeroMQ reconnects by itself, so the
   manager leaves the session (and the messages already queued in it) alone. When a
   publisher is back, CONNECTED is reported again, the manager restores subscriptions,
@@ -36,7 +38,7 @@ from stockfish_core.tasks import cancel_and_wait
 from .config import CurveKeys, ZmqConfig, load_normalizer
 from .processor import FeedProcessor, FrameBatch, Stream
 from .receiver import Receiver, make_receiver
-from .schema import DATA_TYPE_KIND
+from .schema import BARE_JSON_TOPIC, DATA_TYPE_KIND
 from .snapshot import SnapshotClient
 from .stats import FeedStats, RateLimitedLog
 
@@ -96,6 +98,8 @@ class FeedSession:
         self._monitors: list[zmq.asyncio.Socket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stale: set[str] = set()
+        #: Publisher endpoints whose last handshake failed.
+        self._refused: set[str] = set()
         self._retry_checks: dict[str, asyncio.TimerHandle] = {}
         self._notices = RateLimitedLog(log, interval=30.0, burst=1)
 
@@ -126,6 +130,11 @@ class FeedSession:
             sock.connect(endpoint)
             if cfg.subscribe_all:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
+            elif cfg.bare_json:
+                # A single-frame JSON message has no topic: it starts with "{". Without
+                # this subscription a topic filter would hide such a feed entirely; the
+                # processor keeps the subscribed symbols (exact matches) of it.
+                sock.setsockopt(zmq.SUBSCRIBE, BARE_JSON_TOPIC)
             self.sockets[endpoint] = sock
             self.up[endpoint] = False
             pairs.append((sock, stream))
@@ -136,6 +145,11 @@ class FeedSession:
         self.receiver = make_receiver(cfg.receive_mode, ctx, loop, pairs, self._feed,
                                       cfg.batch_size, connector.name)
         self.receiver.start()
+        # The sockets are set up: ZeroMQ connects (and reconnects) by itself whenever a
+        # publisher is there, so there is nothing to wait for. A feed whose publishers are
+        # not up yet is connected and waiting for data; it goes stale (``staleness``)
+        # like any silent feed, and the manager does not tear it down.
+        self._update_status()
         if cfg.staleness is not None:
             self._tasks.append(asyncio.ensure_future(self._watch_staleness(cfg.staleness)))
         log.info("%s: subscribed to %s (receive mode %s, curve %s)", self.label,
@@ -147,6 +161,10 @@ class FeedSession:
         sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
         sock.linger = 0
         sock.rcvhwm = cfg.rcvhwm
+        # A SUB socket sends only its subscriptions. Made before a publisher is up, they
+        # wait in the connection's pipe, and past a high-water mark they would be dropped
+        # (and a feed of more symbols than that would silently lose the rest).
+        sock.sndhwm = 0
         sock.maxmsgsize = cfg.max_message_size
         sock.reconnect_ivl = int(cfg.reconnect_interval * 1000)
         sock.reconnect_ivl_max = int(cfg.reconnect_interval_max * 1000)
@@ -235,9 +253,11 @@ class FeedSession:
                 return
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.up[endpoint] = True
+                self._refused.discard(endpoint)
                 self.ever_connected = True
                 log.info("%s: connected to publisher %s", self.label, endpoint)
             elif event in _HANDSHAKE_FAILED:
+                self._refused.add(endpoint)
                 self._handshake_failed(endpoint, event)
             elif event == zmq.EVENT_DISCONNECTED and self.up.get(endpoint):
                 self.up[endpoint] = False
@@ -285,6 +305,15 @@ class FeedSession:
             # for CONNECTED rather than tear the session down.
             self.connector.set_status(ConnectorStatus.RECONNECTING,
                                       "every publisher went away; ZeroMQ is reconnecting")
+        elif self._refused and self._refused >= set(self.up):
+            # Every publisher refused the handshake: not a feed that waits for data.
+            self.connector.set_status(ConnectorStatus.CONNECTING,
+                                      "the handshake failed with every publisher "
+                                      "(see the handshake_failed error)")
+        else:
+            self.connector.set_status(ConnectorStatus.CONNECTED,
+                                      "waiting for data: no publisher is up yet "
+                                      f"({', '.join(self.up)}); ZeroMQ connects when one is")
 
     async def _watch_staleness(self, staleness: float) -> None:
         limit_ns = int(staleness * 1e9)
