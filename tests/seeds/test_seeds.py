@@ -218,7 +218,6 @@ async def test_the_seed_yaml_runs_on_the_simulators(private_state: Path) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="zmq single-frame default")
 async def test_the_seed_zmq_feed_delivers_single_frame_json(private_state: Path) -> None:
     zmq = pytest.importorskip("zmq")
     context = zmq.Context.instance()
