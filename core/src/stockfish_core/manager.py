@@ -236,6 +236,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         """Disconnect everything and close the journal's pending work."""
         if not self._running:
             return
+        if self._foreign_loop():
+            await self._bridge(self.stop())
+            return
         self._stopping = True
         await self._cancel_tasks()
         await asyncio.gather(*(self._disconnect(v) for v in self._venues.values()),
@@ -339,7 +342,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     async def subscribe_async(self, subscriptions: Iterable[Subscription],
                               connectors: Sequence[str] | None = None) -> dict[str, str]:
         """Subscribe; returns {"connector subscription": error} for the ones that failed."""
-        return await self._subscribe(list(subscriptions), list(connectors) if connectors else None)
+        return await self._bridge(self._subscribe(list(subscriptions),
+                                                  list(connectors) if connectors else None))
 
     async def _subscribe(self, subs: list[Subscription],
                          names: list[str] | None) -> dict[str, str]:
@@ -381,6 +385,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     async def unsubscribe_async(self, symbols: Iterable[str],
                                 connectors: Sequence[str] | None = None) -> None:
+        if self._foreign_loop():
+            await self._bridge(self.unsubscribe_async(list(symbols), connectors))
+            return
         wanted = set(symbols)
         for venue in self._venues.values():
             if connectors and venue.name not in connectors:
