@@ -165,7 +165,7 @@ async def connector_throughput(count: int, symbols: int, mode: str) -> dict[str,
             elapsed = time.perf_counter() - started
             stats = connector.state.stats
             return {"messages": count, "seconds": elapsed, "rate": (count - first) / elapsed,
-                    "batches": stats.batches, "gaps": stats.gaps,
+                    "batches": stats.batches, "gaps": connector.stats.gaps,
                     "data_errors": stats.data_errors, "publisher": published}
     finally:
         pub.close()
