@@ -338,3 +338,6 @@ def test_stats_of_a_standalone_sequencer_go_to_the_connector() -> None:
     assert isinstance(conn.stats, ConnectorStats) and not conn.sequenced
     seq = sequencer_for(conn, stream="tcp://127.0.0.1:1")
     assert conn.sequenced and seq.stats is conn.stats
+    other = sequencer_for(conn, stream="tcp://127.0.0.1:2")
+    again = sequencer_for(conn, stream="tcp://127.0.0.1:1")  # a new session of the plugin
+    assert conn.sequencers == [other, again]

@@ -54,5 +54,7 @@ def sequencer_for(
     sequencer: Sequencer[Any] = Sequencer(
         events, stats=connector.stats, buffer_size=buffer_size, wait=wait,
         restart_silence=restart_silence, reset_window=reset_window, clock=clock, label=label)
+    # A new session of the plugin (after a reconnect) replaces the stream's sequencer.
+    connector.sequencers[:] = [s for s in connector.sequencers if s.label != label]
     connector.sequencers.append(sequencer)
     return sequencer
