@@ -179,7 +179,7 @@ async def project_throughput(wire: str, count: int, symbols: int, mode: str) -> 
             await asyncio.wait_for(done.wait(), 600)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
             stats = connector.state.stats
-            if stats.gaps or stats.data_errors:
+            if connector.stats.gaps or stats.data_errors:
                 raise RuntimeError(f"lost messages: {stats}")
             return {"messages": count - first, "seconds": elapsed,
                     "rate": (count - first) / elapsed, "cpu_us": cpu / (count - first) * 1e6,

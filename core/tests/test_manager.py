@@ -276,6 +276,7 @@ async def test_stale_subscription_is_reported() -> None:
         await m.subscribe_async([Subscription("SPY")])
         await rec.until(lambda: m.latest("SPY"))
         assert m.get_health_status()["a"]["stale_symbols"] == []
+        sim(m, "a").subscribe = lambda sub: None  # re-subscribing does not help
         sim(m, "a").unsubscribe(Subscription("SPY"))  # the venue stops sending
         await rec.until(lambda: m.get_health_status()["a"]["stale_symbols"] == ["SPY"], 3)
         assert m.get_health_status()["a"]["score"] < 100

@@ -24,6 +24,8 @@ import attrs
 
 from .models import ConnectorStatus, DataType, MarketUpdate
 from .orders import OrderType, OrderUpdate, TimeInForce
+from .sequencing import Sequencer
+from .stats import ConnectorStats
 
 if TYPE_CHECKING:
     import asyncio
@@ -136,8 +138,10 @@ class Connector:
         "plugin",
         "primary",
         "priority",
+        "sequencers",
         "settings",
         "state",
+        "stats",
         "status",
         "status_reason",
     )
@@ -168,6 +172,11 @@ class Connector:
         self.status_reason = ""
         #: Free slot for the plugin's per-connector session object.
         self.state: Any = None
+        #: The core's counters for this connector (get_stats() shows them).
+        self.stats = ConnectorStats()
+        #: The core's sequencers the plugin runs itself
+        #: (stockfish_core.plugin_api.sequencer_for); told of every lost connection.
+        self.sequencers: list[Sequencer[Any]] = []
         self.log = logging.getLogger(f"stockfish.connector.{name}")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener = listener
@@ -229,6 +238,12 @@ class Connector:
         if self.loop is None:
             raise RuntimeError(f"connector {self.name} is not running on a loop")
         self.loop.call_soon_threadsafe(callback, *args)
+
+    @property
+    def sequenced(self) -> bool:
+        """Whether the plugin runs the core's sequencer itself: the manager then does not
+        check the sequence of this connector's updates again."""
+        return bool(self.sequencers)
 
     @property
     def is_connected(self) -> bool:

@@ -60,6 +60,9 @@ class OrderRouting:
         def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
         def _venue(self, name: str) -> VenueState: ...
         def _on_loop(self) -> bool: ...
+        def _foreign_loop(self) -> bool: ...
+        def _bridge(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]: ...
+        _loop: asyncio.AbstractEventLoop | None
         def health_scores(self) -> dict[str, float]: ...
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
@@ -337,9 +340,17 @@ class OrderRouting:
         TimeoutError after ``timeout`` seconds. Cancelling the wait stops it.
 
         Returns a future rather than a coroutine: a caller with many orders in flight then
-        pays for no task per order. Raises KeyError at once for an unknown order."""
+        pays for no task per order. Raises KeyError at once for an unknown order. Works
+        from any event loop: awaited on another loop than the manager's (a notebook while
+        the manager runs on its thread), the wait runs on the manager loop."""
         test = predicate or _is_final
         order = self.get_order(order_id)
+        if self._foreign_loop():
+            async def wait() -> Order:
+                return await self.wait_for_order_async(order_id, predicate, timeout)
+
+            assert self._loop is not None
+            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(), self._loop))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Order] = loop.create_future()
         if test(order):
@@ -376,6 +387,11 @@ class OrderRouting:
         """:meth:`send_order` on the manager loop: returns the client order id at once;
         the order is committed to the journal and sent at the end of this loop iteration
         (``wait_for_order_async`` follows it from there)."""
+        if self._foreign_loop():
+            async def submit() -> str:
+                return self._submit(order, connector_name)
+
+            return await self._bridge(submit())
         return self._submit(order, connector_name)
 
     def engage_kill_switch(self, reason: str = "engaged by operator") -> None:

@@ -5,6 +5,23 @@ hooks below; an implementation may take a subset of a hook's arguments. The core
 connector's hooks on the plugin that serves it only, on the manager's event loop. A hook
 may be a plain function or return an awaitable (be an ``async def``); the core awaits it.
 Guide with worked examples: docs/plugin-guide.md.
+
+What the core does, so that a plugin need not (and must not do again):
+
+- Sequence accounting. Set ``MarketUpdate.sequence_number`` (and ``session`` when the
+  venue has a stream identity) and ``stream``; the manager tracks numbers per
+  (source, stream, symbol) (an update without a symbol under its data type's name):
+  a bounded reorder buffer (at stream start too), duplicates dropped, gaps declared,
+  restarts recognised (a new session, or a fall back after silence or after a reported
+  loss), all counted once in ``get_stats()`` and logged rate-limited. A plugin that must
+  know of a gap before it normalizes (an incremental order book) runs the core's
+  sequencer itself (``stockfish_core.plugin_api.sequencer_for``); the manager then does
+  not check that connector's updates again.
+- Liveness. The manager watches every subscription (a bar subscription for about one bar
+  interval, ticks for ``staleness``, news and macro never by silence), re-subscribes a
+  silent one, serves it from another feed that has it, then reports it.
+- Isolation. An update the manager cannot process costs only itself (counted as a data
+  error with its reason); the rest of its batch is delivered.
 """
 
 # mypy: disable-error-code="empty-body"

@@ -1,13 +1,14 @@
 """The blocking API's bridge to the manager's event loop: run on the loop (in a daemon
-thread of its own when the caller has none), call into it from any thread, and never
-block when already on it."""
+thread of its own when the caller has none), call into it from any thread, never block
+when already on it, and let every awaitable method be awaited from another event loop
+(``_bridge``)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from .errors import StockfishError
@@ -88,6 +89,27 @@ class LoopBridge:
 
         self._loop.call_soon_threadsafe(call)
         return future.result(timeout=30)
+
+    def _foreign_loop(self) -> bool:
+        """Whether the caller runs an event loop other than the manager's (a notebook
+        awaiting while the manager runs on its thread)."""
+        loop = self._loop
+        if loop is None or self._on_loop():
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def _bridge(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """An awaitable for the caller's own loop: ``coro`` itself on the manager loop,
+        else ``coro`` run on the manager loop and its result handed back to the caller's
+        loop (cancelling the await cancels it there)."""
+        if not self._foreign_loop():
+            return coro
+        assert self._loop is not None
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         assert self._loop is not None

@@ -60,7 +60,7 @@ from .orders import Fill, Order
 from .plugins import PluginRegistry
 from .risk import RiskChecker
 from .routing import Router
-from .supervision import DOWN, Supervisor, VenueState
+from .supervision import DOWN, LivenessState, Supervisor, VenueState
 from .tasks import cancel_and_wait
 
 __all__ = ["ExchangeManager"]
@@ -126,12 +126,19 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         self.journal = journal
         self.router = Router(cfg.failover_strategy)
         self.risk = RiskChecker(cfg.risk)
-        self.hub = MarketDataHub(int(cfg.staleness * 1e9), cfg.bar_cache_size)
+        self.hub = MarketDataHub(
+            int(cfg.staleness * 1e9), cfg.bar_cache_size,
+            bar_grace_ns=(None if cfg.bar_staleness_grace is None
+                          else int(cfg.bar_staleness_grace * 1e9)),
+            reorder_buffer=cfg.reorder_buffer, reorder_wait=cfg.reorder_wait,
+            restart_silence=cfg.sequence_restart_silence)
         self.orders = OrderBook(journal)
         self._venues: dict[str, VenueState] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []
         self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
         self._status_handlers: list[Callable[[str, ConnectorStatus, str], Any]] = []
+        self._stale_handlers: list[Callable[[str, Subscription, str], Any]] = []
+        self._liveness: dict[tuple[str, str, DataType], LivenessState] = {}
         self._pending_subscriptions: list[tuple[list[Subscription], list[str] | None]] = []
         self._health_task: asyncio.Task[None] | None = None
         self._order_waiters: dict[str, list[tuple[Callable[[Order], bool],
@@ -234,12 +241,15 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def add_subscriber(self, subscriber: object) -> None:
         """Deliver to ``subscriber``'s methods: on_price_tick, on_orderbook, on_bar,
         on_trade, on_news, on_macro, on_custom, on_update (every update) each get the
-        MarketUpdate; on_order_update(order), on_fill(fill, order) and
-        on_connector_status(name, status, reason). All run on the manager loop."""
+        MarketUpdate; on_order_update(order), on_fill(fill, order),
+        on_connector_status(name, status, reason) and on_stale(name, subscription,
+        message) (a subscription still without data after it was re-subscribed and
+        failed over). All run on the manager loop."""
         found = self.hub.add_subscriber(subscriber)
         for attr, handlers in (("on_order_update", self._order_handlers),
                                ("on_fill", self._fill_handlers),
-                               ("on_connector_status", self._status_handlers)):
+                               ("on_connector_status", self._status_handlers),
+                               ("on_stale", self._stale_handlers)):
             fn = getattr(subscriber, attr, None)
             if callable(fn):
                 handlers.append(fn)
@@ -255,6 +265,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         keep(self._order_handlers)
         keep(self._fill_handlers)
         keep(self._status_handlers)
+        keep(self._stale_handlers)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> bool:
@@ -283,8 +294,12 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         """Disconnect everything and close the journal's pending work."""
         if not self._running:
             return
+        if self._foreign_loop():
+            await self._bridge(self.stop())
+            return
         self._stopping = True
         await self._cancel_tasks()
+        self.hub.close()
         await asyncio.gather(*(self._disconnect(v) for v in self._venues.values()),
                              return_exceptions=True)
         self.orders.defer_writes(None)  # flush, and write at once from now on
@@ -342,8 +357,24 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         if venue.status_changed is not None:
             venue.status_changed.set()
         lost = status in DOWN or status is ConnectorStatus.RECONNECTING
-        level = logging.WARNING if lost and not self._stopping else logging.INFO
-        log.log(level, "%s: %s%s", connector.name, status.value, f" ({reason})" if reason else "")
+        # One line per state change: the loss (with why) and the return are warnings;
+        # the steps of the manager's own attempts, and repeats, are debug.
+        why = f" ({reason})" if reason and reason != status.value else ""
+        if venue.busy or self._stopping or not self._running:
+            level = logging.DEBUG if venue.busy else logging.INFO
+            log.log(level, "%s: %s%s", connector.name, status.value, why)
+        elif lost and not venue.needs_restore:
+            log.warning("%s: connection lost: %s%s", connector.name, status.value, why)
+        elif status is ConnectorStatus.CONNECTED and venue.needs_restore:
+            log.warning("%s: back (reconnected by its library)", connector.name)
+        else:
+            log.debug("%s: %s%s", connector.name, status.value, why)
+        if lost:
+            # Sequence numbers that fall back after a loss are a new stream (a restarted
+            # publisher), however short the loss.
+            self.hub.interrupted(connector.name)
+            for sequencer in connector.sequencers:
+                sequencer.interrupted()
         if lost and not self._stopping and self._running and not venue.busy:
             if not venue.needs_restore:
                 venue.stats.disconnects += 1
@@ -363,7 +394,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def on_updates(self, connector: Connector, updates: Sequence[MarketUpdate]) -> None:
         venue = self._venues.get(connector.name)
         if venue is not None:
-            self.hub.process(connector.name, venue.stats, updates, now_ns())
+            self.hub.process(connector.name, venue.stats, updates, now_ns(),
+                             sequenced=connector.sequenced)
 
     def on_error(self, connector: Connector, message: str, *, symbol: str | None,
                  code: str | None, data: bool) -> None:
@@ -386,7 +418,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     async def subscribe_async(self, subscriptions: Iterable[Subscription],
                               connectors: Sequence[str] | None = None) -> dict[str, str]:
         """Subscribe; returns {"connector subscription": error} for the ones that failed."""
-        return await self._subscribe(list(subscriptions), list(connectors) if connectors else None)
+        return await self._bridge(self._subscribe(list(subscriptions),
+                                                  list(connectors) if connectors else None))
 
     async def _subscribe(self, subs: list[Subscription],
                          names: list[str] | None) -> dict[str, str]:
@@ -396,7 +429,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             for venue in targets:
                 key = (sub.symbol, sub.data_type)
                 venue.subscriptions[sub] = None
-                self.hub.add_feed(key, venue.name, self._feed_rank)
+                self.hub.add_feed(key, venue.name, self._feed_rank,
+                                  self.hub.limit_ns(sub.data_type, sub.interval))
                 if not venue.connector.is_connected:
                     continue  # applied when it connects
                 try:
@@ -433,6 +467,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     async def unsubscribe_async(self, symbols: Iterable[str],
                                 connectors: Sequence[str] | None = None) -> None:
+        if self._foreign_loop():
+            await self._bridge(self.unsubscribe_async(list(symbols), connectors))
+            return
         wanted = set(symbols)
         for venue in self._venues.values():
             if connectors and venue.name not in connectors:
@@ -510,10 +547,11 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def _stats(self) -> dict[str, Any]:
         connectors = {}
         total: dict[str, Any] = {"connected": 0}
-        summed = ("updates_received", "updates_delivered", "gaps", "duplicates", "out_of_order",
-                  "standby", "data_errors", "venue_errors", "orders_submitted", "orders_filled",
-                  "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
-                  "reconnect_attempts", "reconnects")
+        summed = ("updates_received", "updates_delivered", "gaps", "lost", "duplicates",
+                  "out_of_order", "reordered", "restarts", "standby", "data_errors",
+                  "venue_errors", "orders_submitted", "orders_filled", "orders_cancelled",
+                  "orders_rejected", "fills", "duplicate_fills", "reconnect_attempts",
+                  "reconnects", "resubscribes", "stale_failovers", "stale_alerts")
         for venue in self._venues.values():
             data = venue.stats.as_dict()
             data["status"] = venue.connector.status.value

@@ -1,22 +1,29 @@
-"""The market-data path inside the manager: sequence checks, the preferred feed per
-symbol, the latest-value caches and delivery to subscribers.
+"""The market-data path inside the manager: sequence accounting, the preferred feed per
+symbol, staleness, the latest-value caches and delivery to subscribers.
 
 Runs on the manager's loop; :meth:`MarketDataHub.process` is the hot path and is called
-once per batch a connector feeds.
+once per batch a connector feeds. Sequence numbers are accounted for here, once, per
+(source, stream, symbol) with :class:`~stockfish_core.sequencing.Sequencer`, unless the
+plugin runs the core's sequencer itself (``connector.sequenced``). An update that cannot
+be processed costs only itself: it is counted as a data error with its reason and
+logged (rate-limited); the rest of its batch is delivered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .models import DataType, MarketUpdate, OHLCVBar, OrderBookSnapshot, PriceTick, Trade
-from .stats import ConnectorStats
+from .sequencing import Sequencer
+from .stats import ConnectorStats, RateLimitedLog
 
-__all__ = ["SUBSCRIBER_METHODS", "MarketDataHub"]
+__all__ = ["SUBSCRIBER_METHODS", "MarketDataHub", "interval_seconds"]
 
 log = logging.getLogger("stockfish.marketdata")
 
@@ -31,32 +38,72 @@ SUBSCRIBER_METHODS: dict[DataType, str] = {
     DataType.CUSTOM: "on_custom",
 }
 
-#: A sequence number this far below the last one seen is a restarted source, not a
-#: late message.
-SEQUENCE_RESET_DISTANCE = 1000
+#: Data types that arrive when something happens, not continuously: never stale by
+#: silence.
+EVENT_TYPES = frozenset({DataType.NEWS, DataType.MACRO, DataType.CUSTOM})
+
+_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
+          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600,
+          "d": 86400, "day": 86400, "days": 86400}
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$")
+
+
+def interval_seconds(interval: str | None) -> float | None:
+    """Seconds of a bar interval such as "1m", "5s", "1h", "1d", "30 secs"; None if it
+    cannot be read."""
+    if not interval:
+        return None
+    match = _INTERVAL.match(interval)
+    if match is None:
+        return None
+    unit = _UNITS.get(match.group(2).lower())
+    return None if unit is None else float(match.group(1)) * unit
+
 
 Handler = Callable[[MarketUpdate], Any]
 FeedKey = tuple[str, DataType]
+FeedItem = tuple[str, str, DataType]
+
+
+class _Source:
+    """The manager's sequencer for one connector, and where its counts go."""
+
+    __slots__ = ("sequencer", "stats")
+
+    def __init__(self, sequencer: Sequencer[MarketUpdate], stats: ConnectorStats) -> None:
+        self.sequencer = sequencer
+        self.stats = stats
 
 
 class MarketDataHub:
-    def __init__(self, staleness_ns: int, bar_cache_size: int = 500) -> None:
+    def __init__(self, staleness_ns: int, bar_cache_size: int = 500, *,
+                 bar_grace_ns: int | None = None, reorder_buffer: int = 64,
+                 reorder_wait: float = 0.05, restart_silence: float = 0.5) -> None:
         self.staleness_ns = staleness_ns
+        #: A bar subscription is stale after one bar interval plus this.
+        self.bar_grace_ns = staleness_ns if bar_grace_ns is None else bar_grace_ns
         self.bar_cache_size = bar_cache_size
+        self.reorder_buffer = reorder_buffer
+        self.reorder_wait = reorder_wait
+        self.restart_silence = restart_silence
         self.handlers: dict[DataType, list[Handler]] = {t: [] for t in DataType}
         self.on_any: list[Handler] = []
         self.latest_ticks: dict[str, PriceTick] = {}
         self.latest_trades: dict[str, Trade] = {}
         self.books: dict[str, OrderBookSnapshot] = {}
         self.bars: dict[tuple[str, str], collections.deque[OHLCVBar]] = {}
-        self._sequences: dict[tuple[str, str, str | None], int] = {}
+        self._sources: dict[str, _Source] = {}
+        self._timer: asyncio.TimerHandle | None = None
         #: Connectors serving each (symbol, type), most preferred first.
         self.feeds: dict[FeedKey, list[str]] = {}
         self.active: dict[FeedKey, str] = {}
-        self.last_seen: dict[tuple[str, str, DataType], int] = {}
-        self.stale: set[tuple[str, str, DataType]] = set()
+        self.last_seen: dict[FeedItem, int] = {}
+        #: Staleness limit of each (connector, symbol, type); None: never stale by silence.
+        self.limits: dict[FeedItem, int | None] = {}
+        self.stale: set[FeedItem] = set()
         self.subscriber_errors = 0
         self._last_error_log = 0.0
+        self.errors = RateLimitedLog(log, interval=1.0)
         self.on_switch: Callable[[FeedKey, str | None, str], None] | None = None
 
     # -- subscribers ---------------------------------------------------------------
@@ -83,24 +130,58 @@ class MarketDataHub:
         self.on_any = keep(self.on_any)
 
     # -- feeds ---------------------------------------------------------------------
-    def add_feed(self, key: FeedKey, connector: str, rank: Callable[[str], Any]) -> None:
+    def limit_ns(self, data_type: DataType, interval: str | None = None) -> int | None:
+        """How long a subscription of this kind may be silent before it is stale: a tick,
+        book or trade subscription ``staleness``; a bar subscription one bar interval
+        plus the bar grace; news, macro and custom data never by silence."""
+        if data_type in EVENT_TYPES:
+            return None
+        if data_type is DataType.OHLCV_BAR:
+            seconds = interval_seconds(interval or "1m")
+            if seconds is not None:
+                return int(seconds * 1e9) + self.bar_grace_ns
+        return self.staleness_ns
+
+    def add_feed(self, key: FeedKey, connector: str, rank: Callable[[str], Any],
+                 limit_ns: int | bool | None = True, now_ns: int | None = None) -> None:
+        """``connector`` serves ``key``; ``limit_ns`` its staleness limit (True: the
+        default for the data type), kept as the longest of its subscriptions."""
         feeds = self.feeds.setdefault(key, [])
         if connector not in feeds:
             feeds.append(connector)
             feeds.sort(key=rank)
         if key not in self.active:
             self.active[key] = feeds[0]
+        item = (connector, key[0], key[1])
+        limit = self.limit_ns(key[1]) if limit_ns is True else limit_ns
+        assert limit is not True
+        if item in self.limits:
+            old = self.limits[item]
+            limit = None if old is None or limit is None else max(old, int(limit))
+        self.limits[item] = None if limit is None else int(limit)
+        # A new subscription has its staleness limit to deliver its first update.
+        self.last_seen.setdefault(item, time.time_ns() if now_ns is None else now_ns)
 
     def remove_feed(self, key: FeedKey, connector: str) -> None:
         feeds = self.feeds.get(key)
         if not feeds or connector not in feeds:
             return
         feeds.remove(connector)
+        item = (connector, key[0], key[1])
+        self.limits.pop(item, None)
+        self.last_seen.pop(item, None)
+        self.stale.discard(item)
         if not feeds:
             del self.feeds[key]
             self.active.pop(key, None)
         elif self.active.get(key) == connector:
             self._switch(key, feeds[0])
+
+    def restart_clock(self, connector: str, now_ns: int) -> None:
+        """A (re)connected connector has its staleness limits afresh."""
+        for item in self.limits:
+            if item[0] == connector:
+                self.last_seen[item] = max(self.last_seen.get(item, 0), now_ns)
 
     def _switch(self, key: FeedKey, connector: str) -> None:
         previous = self.active.get(key)
@@ -112,83 +193,197 @@ class MarketDataHub:
         if self.on_switch is not None:
             self.on_switch(key, previous, connector)
 
-    def check_staleness(self, now_ns: int, connected: Callable[[str], bool]) -> None:
-        """Mark feeds without data for longer than the staleness limit, and move each
-        symbol to its most preferred live feed."""
-        limit = self.staleness_ns
+    def check_staleness(self, now_ns: int, connected: Callable[[str], bool]
+                        ) -> tuple[set[FeedItem], set[FeedItem]]:
+        """Mark feeds without data for longer than their limit (or not connected), and
+        move each symbol to its most preferred live feed. Returns the items newly stale
+        and those fresh again."""
         stale = set()
+        limits = self.limits
+        default = self.staleness_ns
         for key, feeds in self.feeds.items():
             symbol, data_type = key
             for name in feeds:
-                seen = self.last_seen.get((name, symbol, data_type), 0)
-                if not connected(name) or now_ns - seen > limit:
-                    stale.add((name, symbol, data_type))
+                item = (name, symbol, data_type)
+                limit = limits.get(item, default)
+                if not connected(name) or (
+                        limit is not None and now_ns - self.last_seen.get(item, 0) > limit):
+                    stale.add(item)
             fresh = [n for n in feeds if (n, symbol, data_type) not in stale]
             if fresh and self.active.get(key) != fresh[0]:
                 self._switch(key, fresh[0])
-        for item in stale - self.stale:
-            log.warning("%s: no %s data for %s for more than %.1fs", item[0], item[2].value,
-                        item[1], limit / 1e9)
+        new, back = stale - self.stale, self.stale - stale
         self.stale = stale
-
-    def reset_sequences(self, source: str) -> None:
-        for key in [k for k in self._sequences if k[0] == source]:
-            del self._sequences[key]
+        return new, back
 
     def stale_symbols(self, connector: str) -> list[str]:
         return sorted({s for (c, s, _t) in self.stale if c == connector})
 
+    # -- sequence accounting ---------------------------------------------------------
+    def _source(self, source: str, stats: ConnectorStats) -> _Source:
+        src = self._sources.get(source)
+        if src is None or src.stats is not stats:
+            sequencer: Sequencer[MarketUpdate] = Sequencer(
+                stats=stats, buffer_size=self.reorder_buffer, wait=self.reorder_wait,
+                restart_silence=self.restart_silence, label=source)
+            src = self._sources[source] = _Source(sequencer, stats)
+        return src
+
+    def reset_sequences(self, source: str) -> None:
+        """Start every sequence of ``source`` afresh (the manager reconnected it); what
+        was still held is delivered first."""
+        src = self._sources.get(source)
+        if src is None:
+            return
+        now = time.time_ns()
+        for _tracker, held in src.sequencer.reset():
+            self._deliver(source, src.stats, held, now, counted=True)
+
+    def interrupted(self, source: str) -> None:
+        """``source`` lost its connection: a fall back after this is a new stream."""
+        src = self._sources.get(source)
+        if src is not None:
+            src.sequencer.interrupted()
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a direct call): expired at the next batch instead
+        deadlines = [d for src in self._sources.values()
+                     if (d := src.sequencer.next_deadline()) is not None]
+        if deadlines:
+            delay = max(0.0, min(deadlines) - time.monotonic())
+            self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.expire()
+        self._arm_timer()
+
+    def expire(self) -> None:
+        """Deliver what the reorder buffers held for longer than their wait."""
+        for source, src in list(self._sources.items()):
+            if not src.sequencer.waiting:
+                continue
+            now = time.time_ns()
+            for _tracker, held in src.sequencer.expire():
+                if held:
+                    self._deliver(source, src.stats, held, now, counted=True)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     # -- the hot path --------------------------------------------------------------
     def process(self, source: str, stats: ConnectorStats, updates: Sequence[MarketUpdate],
-                now_ns: int) -> int:
-        """Check, cache and deliver one batch from ``source``; returns how many were
-        delivered."""
-        sequences = self._sequences
+                now_ns: int, *, sequenced: bool = False) -> int:
+        """Account for, cache and deliver one batch from ``source``; returns how many
+        were delivered. ``sequenced``: the plugin ran the core's sequencer already."""
+        stats.updates_received += len(updates)
+        stats.last_update_ns = now_ns
+        if sequenced:
+            return self._deliver(source, stats, updates, now_ns)
+        sequencer = self._source(source, stats).sequencer
+        if sequencer.waiting and self._timer is None:
+            self.expire()  # no timer (no running loop): what waited long enough goes now
+        trackers = sequencer.trackers
+        now = sequencer.clock()
+        active = self.active
+        last_seen = self.last_seen
+        handlers = self.handlers
+        on_any = self.on_any
+        by_type = stats.by_type
+        delivered = 0
+        for update in updates:
+            try:
+                data_type = update.data_type
+                payload = update.payload
+                symbol = (payload.get("symbol") if type(payload) is dict
+                          else getattr(payload, "symbol", None))
+                by_type[data_type.value] += 1
+                seq = update.sequence_number
+                if seq is not None:
+                    key = (update.stream, data_type.value if symbol is None else symbol)
+                    tracker = trackers.get(key)
+                    if (tracker is None or seq != tracker.next_seq or tracker.pending
+                            or update.session != tracker.session):
+                        released = sequencer.offer(tracker or sequencer.tracker(key), update,
+                                                   seq, update.session, now)
+                        if released:
+                            self._deliver(source, stats, released, now_ns, counted=True)
+                        continue
+                    tracker.next_seq = seq + 1
+                    tracker.seen = now
+                if symbol is not None:
+                    feed_key = (symbol, data_type)
+                    last_seen[(source, symbol, data_type)] = now_ns
+                    current = active.get(feed_key)
+                    if current is not None and current != source:
+                        feeds = self.feeds[feed_key]
+                        if source in feeds and feeds.index(source) < feeds.index(current):
+                            # A more preferred feed delivers again: it is back, switch to it.
+                            self.stale.discard((source, symbol, data_type))
+                            self._switch(feed_key, source)
+                        else:
+                            stats.standby += 1
+                            continue
+                    self._cache(data_type, payload, symbol)
+                if update.venue_ts_ns and update.recv_ts_ns:
+                    stats.data_latency.add(update.recv_ts_ns - update.venue_ts_ns)
+            except Exception as exc:  # noqa: BLE001 - one bad update costs only itself
+                self.data_error(source, stats, update, exc)
+                continue
+            for handler in handlers[data_type]:
+                self._call(handler, update)
+            for handler in on_any:
+                self._call(handler, update)
+            delivered += 1
+        stats.updates_delivered += delivered
+        if sequencer.waiting:
+            self._arm_timer()
+        return delivered
+
+    def _deliver(self, source: str, stats: ConnectorStats, updates: Sequence[MarketUpdate],
+                 now_ns: int, *, counted: bool = False) -> int:
+        """Cache and deliver updates already accounted for (process() inlines this);
+        ``counted``: already in ``by_type`` (held by the manager's reorder buffer)."""
         active = self.active
         last_seen = self.last_seen
         handlers = self.handlers
         on_any = self.on_any
         delivered = 0
         by_type = stats.by_type
-        stats.updates_received += len(updates)
-        stats.last_update_ns = now_ns
         for update in updates:
-            data_type = update.data_type
-            by_type[data_type.value] += 1
-            payload = update.payload
-            symbol: str = payload.get("symbol", "") if type(payload) is dict else payload.symbol
-            seq = update.sequence_number
-            if seq is not None:
-                key = (source, update.stream, symbol)
-                last = sequences.get(key)
-                if last is not None and seq != last + 1:
-                    if seq > last:
-                        stats.gaps += seq - last - 1
-                    elif seq == last:
-                        stats.duplicates += 1
-                        continue
-                    elif last - seq < SEQUENCE_RESET_DISTANCE and seq > 1:
-                        stats.out_of_order += 1
-                        continue
-                    else:
-                        log.warning("%s %s: sequence restarted at %d (was %d)", source,
-                                    symbol, seq, last)
-                sequences[key] = seq
-            feed_key = (symbol, data_type)
-            last_seen[(source, symbol, data_type)] = now_ns
-            current = active.get(feed_key)
-            if current is not None and current != source:
-                feeds = self.feeds[feed_key]
-                if source in feeds and feeds.index(source) < feeds.index(current):
-                    # A more preferred feed delivers again: it is back, switch to it.
-                    self.stale.discard((source, symbol, data_type))
-                    self._switch(feed_key, source)
-                else:
-                    stats.standby += 1
-                    continue
-            if update.venue_ts_ns and update.recv_ts_ns:
-                stats.data_latency.add(update.recv_ts_ns - update.venue_ts_ns)
-            self._cache(data_type, payload, symbol)
+            try:
+                data_type = update.data_type
+                if not counted:
+                    by_type[data_type.value] += 1
+                payload = update.payload
+                symbol = (payload.get("symbol") if type(payload) is dict
+                          else getattr(payload, "symbol", None))
+                if symbol is not None:
+                    feed_key = (symbol, data_type)
+                    last_seen[(source, symbol, data_type)] = now_ns
+                    current = active.get(feed_key)
+                    if current is not None and current != source:
+                        feeds = self.feeds[feed_key]
+                        if source in feeds and feeds.index(source) < feeds.index(current):
+                            # A more preferred feed delivers again: it is back, switch to it.
+                            self.stale.discard((source, symbol, data_type))
+                            self._switch(feed_key, source)
+                        else:
+                            stats.standby += 1
+                            continue
+                    self._cache(data_type, payload, symbol)
+                if update.venue_ts_ns and update.recv_ts_ns:
+                    stats.data_latency.add(update.recv_ts_ns - update.venue_ts_ns)
+            except Exception as exc:  # noqa: BLE001 - one bad update costs only itself
+                self.data_error(source, stats, update, exc)
+                continue
             for handler in handlers[data_type]:
                 self._call(handler, update)
             for handler in on_any:
@@ -196,6 +391,22 @@ class MarketDataHub:
             delivered += 1
         stats.updates_delivered += delivered
         return delivered
+
+    def data_error(self, source: str, stats: ConnectorStats, update: Any,
+                   exc: BaseException) -> None:
+        """Count and log (rate-limited) an update that could not be processed."""
+        reason = type(exc).__name__
+        stats.data_errors += 1
+        by_reason = stats.data_errors_by_reason
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+        try:
+            what = repr(update)
+        except Exception:  # noqa: BLE001 - a payload whose repr fails
+            what = f"a {type(update).__name__}"
+        what = what if len(what) <= 200 else what[:197] + "..."
+        self.errors.log(logging.WARNING, f"{source}:{reason}",
+                        "%s: update dropped (%s: %s; data errors so far %d): %s", source,
+                        reason, str(exc)[:200], stats.data_errors, what)
 
     def _cache(self, data_type: DataType, payload: Any, symbol: str | None) -> None:
         if symbol is None:

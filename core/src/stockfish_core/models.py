@@ -261,8 +261,13 @@ class MarketUpdate(_Serializable):
 
     ``source`` is the connector name; ``stream`` identifies the sequence space inside it
     (a publisher endpoint, a FIX session, a request id) so that sequence numbers are
-    tracked per (source, stream, symbol). ``venue_ts_ns`` is when the venue stamped the
-    event (0 if it does not), ``recv_ts_ns`` when this process received it.
+    tracked per (source, stream, symbol); an update without a symbol (news, macro) is
+    tracked under its data type's name. ``session`` is the venue's stream identity when
+    it has one (a publisher's run id): a new session is a new stream. The manager does
+    the sequence accounting (:mod:`stockfish_core.sequencing`: reorder buffer, gaps,
+    duplicates, restarts), so a plugin only sets ``sequence_number`` and ``session``.
+    ``venue_ts_ns`` is when the venue stamped the event (0 if it does not),
+    ``recv_ts_ns`` when this process received it.
     """
 
     data_type: DataType
@@ -272,6 +277,7 @@ class MarketUpdate(_Serializable):
     venue_ts_ns: int = 0
     recv_ts_ns: int = 0
     stream: str = ""
+    session: str | int | None = None
 
     @property
     def symbol(self) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import collections
+import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ConnectorStats", "LatencySamples", "percentile"]
+__all__ = ["ConnectorStats", "LatencySamples", "RateLimitedLog", "percentile"]
 
 
 def percentile(sorted_values: list[int] | list[float], q: float) -> float | None:
@@ -53,8 +56,10 @@ class ConnectorStats:
     them directly."""
 
     __slots__ = (
-        "updates_received", "updates_delivered", "by_type", "standby", "gaps", "duplicates",
-        "out_of_order", "data_errors", "venue_errors", "orders_submitted", "orders_acknowledged",
+        "updates_received", "updates_delivered", "by_type", "standby", "gaps", "lost",
+        "duplicates", "out_of_order", "reordered", "restarts", "data_errors",
+        "data_errors_by_reason", "venue_errors", "resubscribes", "stale_failovers",
+        "stale_alerts", "orders_submitted", "orders_acknowledged",
         "orders_filled", "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
@@ -66,11 +71,26 @@ class ConnectorStats:
         self.by_type: dict[str, int] = collections.defaultdict(int)
         #: Updates of a symbol that another, preferred, feed is delivering.
         self.standby = 0
+        #: Sequence accounting (stockfish_core.sequencing), counted once whether the
+        #: manager or the plugin runs the sequencer: holes in the sequence, the numbers
+        #: lost in them, messages dropped as already seen, messages that arrived ahead of
+        #: a missing one (held back), held messages delivered in order, new streams
+        #: (a restarted publisher) recognised.
         self.gaps = 0
+        self.lost = 0
         self.duplicates = 0
         self.out_of_order = 0
+        self.reordered = 0
+        self.restarts = 0
+        #: Updates that could not be used (a plugin's report, or an update the manager
+        #: could not process), and how many of each reason.
         self.data_errors = 0
+        self.data_errors_by_reason: dict[str, int] = {}
         self.venue_errors = 0
+        #: Liveness: stale subscriptions re-subscribed, moved to another feed, alerted.
+        self.resubscribes = 0
+        self.stale_failovers = 0
+        self.stale_alerts = 0
         self.orders_submitted = 0
         self.orders_acknowledged = 0
         self.orders_filled = 0
@@ -101,3 +121,37 @@ class ConnectorStats:
             else:
                 out[name] = value
         return out
+
+
+class RateLimitedLog:
+    """Log at most ``burst`` lines per key per ``interval`` seconds; count the rest.
+
+    The first line after a quiet period says how many were suppressed meanwhile.
+    """
+
+    def __init__(self, logger: logging.Logger, *, interval: float = 10.0, burst: int = 1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.interval = interval
+        self.burst = burst
+        self.clock = clock
+        self._windows: dict[str, list[float]] = {}
+
+    def log(self, level: int, key: str, msg: str, *args: Any) -> bool:
+        """Log unless this key is over its budget; return whether it was logged."""
+        now = self.clock()
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.interval:
+            suppressed = int(window[2]) if window is not None else 0
+            self._windows[key] = [now, 1, 0]
+            if suppressed:
+                msg += " (%d similar messages suppressed in the last %.0fs)"
+                args = (*args, suppressed, self.interval)
+            self.logger.log(level, msg, *args, stacklevel=2)
+            return True
+        if window[1] < self.burst:
+            window[1] += 1
+            self.logger.log(level, msg, *args, stacklevel=2)
+            return True
+        window[2] += 1
+        return False

@@ -1,6 +1,15 @@
 """Keeping connectors connected: connect, disconnect, reconnection with exponential
 backoff and jitter, subscriptions and open orders restored after a reconnect, and the
-periodic health check (staleness, unacknowledged orders). Part of the ExchangeManager."""
+periodic health check (liveness of subscriptions, unacknowledged orders). Part of the
+ExchangeManager.
+
+Logging is one line per state change: the connection lost and why, the retry schedule,
+back after N attempts; each attempt is logged at DEBUG only. Liveness: a subscription
+without data for longer than its limit is re-subscribed on its connector; still silent
+``stale_resubscribe_wait`` later it is served from another feed that has it; still
+silent ``stale_alert_wait`` after that, it is reported (log, ``stale_alerts``,
+subscribers' ``on_stale``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ import attrs
 from .config import ManagerConfig
 from .connector import Connector, Subscription
 from .marketdata import MarketDataHub
-from .models import ConnectorStatus, now_ns
+from .models import ConnectorStatus, DataType, now_ns
 from .oms import OrderBook
 from .orders import OrderAction, OrderRequest
 from .routing import Router, health_score
@@ -26,6 +35,19 @@ T = TypeVar("T")
 
 DOWN = (ConnectorStatus.DISCONNECTED, ConnectorStatus.ERROR)
 
+#: Liveness stages of a stale subscription.
+RESUBSCRIBED = "re-subscribed"
+FAILED_OVER = "failed over"
+ALERTED = "alerted"
+
+
+@attrs.define
+class LivenessState:
+    """Where the recovery of one stale (connector, symbol, data type) stands."""
+
+    stage: str
+    since_ns: int
+
 
 @attrs.define(eq=False)
 class VenueState:
@@ -33,7 +55,6 @@ class VenueState:
 
     connector: Connector
     index: int
-    stats: ConnectorStats = attrs.Factory(ConnectorStats)
     subscriptions: dict[Subscription, None] = attrs.Factory(dict)
     task: asyncio.Task[None] | None = None
     busy: bool = False
@@ -61,6 +82,10 @@ class VenueState:
     @property
     def name(self) -> str:
         return self.connector.name
+
+    @property
+    def stats(self) -> ConnectorStats:
+        return self.connector.stats
 
     def call(self, name: str, **kwargs: Any) -> Any:
         """Call one of the plugin's hooks for this connector; the result may be awaitable."""
@@ -96,11 +121,14 @@ class Supervisor:
     _venues: dict[str, VenueState]
     _running: bool
     _stopping: bool
+    _liveness: dict[tuple[str, str, DataType], LivenessState]
+    _stale_handlers: list[Callable[[str, Subscription, str], Any]]
 
     if TYPE_CHECKING:
         def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
         async def _send(self, venue: VenueState, request: OrderRequest) -> None: ...
         def _is_connected(self, name: str) -> bool: ...
+        def _notify(self, handler: Callable[..., Any], *args: Any) -> None: ...
 
     # ------------------------------------------------------------------ connecting
     async def _connect(self, venue: VenueState) -> bool:
@@ -146,11 +174,17 @@ class Supervisor:
         cfg = self.config
         delay = cfg.reconnect_initial_delay
         connector = venue.connector
+        attempts = 0
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        log.warning("%s: reconnecting: attempts after %.2gs, doubling up to %.2gs (with "
+                    "jitter), until connected", connector.name, delay, cfg.reconnect_max_delay)
         while not self._stopping and not connector.is_connected:
             wait = delay * random.uniform(0.5, 1.0)  # jitter: reconnects do not stampede
-            log.warning("%s: reconnecting in %.2fs (attempt %d)", connector.name, wait,
-                        venue.stats.reconnect_attempts + 1)
+            log.debug("%s: reconnecting in %.2fs (attempt %d)", connector.name, wait,
+                      attempts + 1)
             await asyncio.sleep(wait)
+            attempts += 1
             venue.stats.reconnect_attempts += 1
             venue.busy = True  # status changes from here on are this attempt's own
             try:
@@ -161,8 +195,8 @@ class Supervisor:
                                  f"attempt {venue.stats.reconnect_attempts}")
             if await self._connect_once(venue):
                 venue.stats.reconnects += 1
-                log.warning("%s: reconnected after %d attempt(s)", connector.name,
-                            venue.stats.reconnect_attempts)
+                log.warning("%s: back after %d attempt(s) in %.1fs", connector.name, attempts,
+                            loop.time() - began)
                 self.hub.reset_sequences(connector.name)
                 await self._restore(venue)
                 return
@@ -174,7 +208,8 @@ class Supervisor:
             await venue.open(self.config.connect_timeout)
             return True
         except Exception as exc:  # noqa: BLE001
-            log.error("%s: reconnect failed: %s: %s", connector.name, type(exc).__name__, exc)
+            log.debug("%s: reconnect attempt failed: %s: %s", connector.name,
+                      type(exc).__name__, exc)
             return False
         finally:
             venue.busy = False
@@ -183,6 +218,7 @@ class Supervisor:
         """After a (re)connect: every subscription again, then reconcile open orders."""
         venue.needs_restore = False
         connector = venue.connector
+        self.hub.restart_clock(connector.name, now_ns())
         for sub in list(venue.subscriptions):
             try:
                 await venue.hook("stockfish_subscribe", subscription=sub)
@@ -200,7 +236,8 @@ class Supervisor:
         while True:
             await asyncio.sleep(interval)
             now = now_ns()
-            self.hub.check_staleness(now, self._is_connected)
+            _new, back = self.hub.check_staleness(now, self._is_connected)
+            self._liveness_step(now, back)
             for cid, sent in list(self.orders.unacked.items()):
                 order = self.orders.get(cid)
                 if order is None or now - sent < ack_timeout_ns:
@@ -219,3 +256,65 @@ class Supervisor:
                                      len(self.hub.stale_symbols(v.name)))
                 for v in self._venues.values()}
 
+    # ------------------------------------------------------------------ liveness
+    def _liveness_step(self, now: int, back: set[tuple[str, str, DataType]]) -> None:
+        """Move each stale subscription of a connected connector one stage on."""
+        cfg = self.config
+        hub = self.hub
+        for item in back:
+            state = self._liveness.pop(item, None)
+            if state is not None:
+                log.warning("%s: %s %s data again (recovered after being %s)", item[0],
+                            item[1], item[2].value, state.stage)
+        for item in sorted(hub.stale - self._liveness.keys(), key=str):
+            venue = self._venues.get(item[0])
+            if venue is None or not venue.connector.is_connected:
+                continue  # not connected: reconnecting is the supervisor's business
+            limit = hub.limits.get(item, hub.staleness_ns)
+            self._liveness[item] = LivenessState(RESUBSCRIBED, now)
+            venue.stats.resubscribes += 1
+            log.warning("%s: no %s data for %s for more than %.1fs; re-subscribing", item[0],
+                        item[2].value, item[1], (limit or 0) / 1e9)
+            self._spawn(self._resubscribe(venue, item[1], item[2]))
+        for item, state in list(self._liveness.items()):
+            venue = self._venues.get(item[0])
+            if venue is None or item not in hub.stale:
+                del self._liveness[item]
+                continue
+            if not venue.connector.is_connected:
+                continue
+            elapsed = (now - state.since_ns) / 1e9
+            if state.stage == RESUBSCRIBED and elapsed >= cfg.stale_resubscribe_wait:
+                state.stage, state.since_ns = FAILED_OVER, now
+                active = hub.active.get((item[1], item[2]))
+                if active is not None and active != item[0] and \
+                        (active, item[1], item[2]) not in hub.stale:
+                    venue.stats.stale_failovers += 1
+                    log.warning("%s: %s %s still silent after re-subscribing; served from %s",
+                                item[0], item[1], item[2].value, active)
+                else:
+                    self._alert(venue, item, "no other feed has it")
+            elif state.stage == FAILED_OVER and elapsed >= cfg.stale_alert_wait:
+                active = hub.active.get((item[1], item[2]))
+                self._alert(venue, item, f"served from {active}" if active != item[0]
+                            else "no other feed has it")
+
+    def _alert(self, venue: VenueState, item: tuple[str, str, DataType], where: str) -> None:
+        self._liveness[item].stage = ALERTED
+        venue.stats.stale_alerts += 1
+        message = (f"{item[0]}: {item[1]} {item[2].value} still without data after "
+                   f"re-subscribing ({where})")
+        log.error("%s", message)
+        for sub in [s for s in venue.subscriptions
+                    if s.symbol == item[1] and s.data_type is item[2]]:
+            for handler in self._stale_handlers:
+                self._notify(handler, venue.name, sub, message)
+
+    async def _resubscribe(self, venue: VenueState, symbol: str, data_type: DataType) -> None:
+        for sub in [s for s in venue.subscriptions
+                    if s.symbol == symbol and s.data_type is data_type]:
+            try:
+                await venue.hook("stockfish_unsubscribe", subscription=sub)
+                await venue.hook("stockfish_subscribe", subscription=sub)
+            except Exception as exc:  # noqa: BLE001 - the next stage follows anyway
+                log.warning("%s: re-subscribing %s failed: %s", venue.name, sub, exc)

@@ -1,4 +1,5 @@
-"""The pieces without a network: timestamps, the book, the sequencer, rate-limited logs."""
+"""The pieces without a network: timestamps, the book, rate-limited logs (the sequencer's
+tests are the core's: core/tests/test_sequencing.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from stockfish_zmq.book import BookError, OrderBook
 from stockfish_zmq.schema import format_iso, parse_iso_ns, topic_of
-from stockfish_zmq.sequencing import Sequencer, Tracker
 from stockfish_zmq.stats import RateLimitedLog
 from stockfish_zmq.synthetic import SyntheticMarket, symbol_names
 
@@ -103,116 +103,12 @@ def test_bad_depth_data_raises_book_error_with_a_code(data: dict[str, Any], code
     assert info.value.code == code
 
 
-# -- sequencer -------------------------------------------------------------------------
-class Events:
-    def __init__(self) -> None:
-        self.log: list[tuple[Any, ...]] = []
-
-    def on_join(self, tracker: Tracker, sequence: int) -> None:
-        self.log.append(("join", sequence))
-
-    def on_gap(self, tracker: Tracker, expected: int, received: int) -> None:
-        self.log.append(("gap", expected, received))
-
-    def on_restart(self, tracker: Tracker, sequence: int, old_session: Any) -> None:
-        self.log.append(("restart", sequence, old_session, tracker.session))
-
-    def on_duplicate(self, tracker: Tracker, sequence: int) -> None:
-        self.log.append(("dup", sequence))
-
-    def on_held(self, tracker: Tracker, sequence: int) -> None:
-        self.log.append(("held", sequence))
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
 
     def __call__(self) -> float:
         return self.now
-
-
-def feed(seq: Sequencer, numbers: list[int], session: Any = "a") -> list[int]:
-    tracker = seq.tracker("X")
-    out: list[int] = []
-    for n in numbers:
-        out.extend(m["n"] for m in seq.offer(tracker, {"n": n}, n, session))
-    return out
-
-
-def test_sequencer_delivers_in_order_and_reorders_within_the_buffer() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=4, wait=1.0, clock=Clock())
-    assert feed(seq, [1, 2, 4, 5, 3, 6]) == [1, 2, 3, 4, 5, 6]
-    assert ("held", 4) in events.log and not any(e[0] == "gap" for e in events.log)
-    assert seq.released == 2
-
-
-def test_sequencer_drops_duplicates_delivered_or_held() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=4, wait=1.0, clock=Clock())
-    assert feed(seq, [1, 2, 2, 1, 4, 4, 3]) == [1, 2, 3, 4]
-    assert [e for e in events.log if e[0] == "dup"] == [("dup", 2), ("dup", 1), ("dup", 4)]
-
-
-def test_sequencer_declares_a_gap_when_the_buffer_overflows() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=2, wait=10.0, clock=Clock())
-    assert feed(seq, [1, 3, 4]) == [1]
-    assert feed(seq, [5]) == [3, 4, 5]
-    assert ("gap", 2, 3) in events.log
-    assert len(seq.tracker("X").pending) == 0
-
-
-def test_sequencer_declares_a_gap_when_the_wait_expires() -> None:
-    events = Events()
-    clock = Clock()
-    seq = Sequencer(events, buffer_size=100, wait=0.5, clock=clock)
-    assert feed(seq, [1, 2, 5, 6, 8]) == [1, 2]
-    assert seq.next_deadline() == 0.5
-    clock.now = 0.4
-    assert seq.expire() == []
-    clock.now = 0.6
-    released = seq.expire()
-    assert [m["n"] for _, msgs in released for m in msgs] == [5, 6, 8]
-    assert [e for e in events.log if e[0] == "gap"] == [("gap", 3, 5), ("gap", 7, 8)]
-    assert seq.next_deadline() is None
-
-
-def test_sequencer_without_buffer_reports_gaps_at_once() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=0, clock=Clock())
-    assert feed(seq, [1, 3, 2]) == [1, 3]
-    assert ("gap", 2, 3) in events.log and ("dup", 2) in events.log
-
-
-def test_a_new_session_is_a_restart_that_flushes_the_old_one() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=10, wait=10.0, clock=Clock())
-    assert feed(seq, [1, 2, 4], session="a") == [1, 2]
-    assert feed(seq, [1, 2], session="b") == [4, 1, 2]
-    assert ("restart", 1, "a", "b") in events.log
-    assert ("gap", 3, 4) in events.log
-
-
-def test_without_session_a_sequence_back_to_one_or_far_back_is_a_restart() -> None:
-    events = Events()
-    seq = Sequencer(events, buffer_size=10, reset_window=100, clock=Clock())
-    assert feed(seq, list(range(1, 6)), session=None) == [1, 2, 3, 4, 5]
-    assert feed(seq, [1, 2], session=None) == [1, 2]
-    assert ("restart", 1, None, None) in events.log
-    assert feed(seq, list(range(3, 500)), session=None)[-1] == 499
-    assert feed(seq, [300], session=None) == [300]  # 199 back: beyond the window
-    assert feed(seq, [250], session=None) == []  # 51 back: a duplicate
-    assert sum(1 for e in events.log if e[0] == "restart") == 2
-
-
-def test_forget_drops_the_tracker_and_its_wait() -> None:
-    seq = Sequencer(Events(), buffer_size=10, wait=1.0, clock=Clock())
-    feed(seq, [1, 3])
-    assert seq.waiting
-    seq.forget("X")
-    assert not seq.waiting and "X" not in seq.trackers
 
 
 # -- rate-limited log -------------------------------------------------------------------

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stockfish_core.models import DataType, MarketUpdate, now_ns
+from stockfish_core.plugin_api import Tracker
 
 from .book import BookError, OrderBook
 from .normalize import DataError, check_data, show, venue_ts
-from .sequencing import Tracker
 
 if TYPE_CHECKING:
     from .processor import FeedProcessor, Stream
@@ -215,7 +215,7 @@ class DepthBooks:
         return state.valid
 
     def on_join(self, stream: Stream, tracker: Tracker, sequence: int) -> None:
-        state = stream.books.get(tracker.key)
+        state = stream.books.get(str(tracker.key))
         if state is None:
             return
         if state.valid:

@@ -26,6 +26,7 @@ from stockfish_core.models import (
     PriceTick,
     now_ns,
 )
+from stockfish_core.plugin_api import Sequencer, Tracker, sequencer_for
 
 from . import schema
 from .depth import BookState, DepthBooks
@@ -42,7 +43,6 @@ from .normalize import (
     venue_ts,
 )
 from .schema import DATA_TYPE_KIND, KINDS
-from .sequencing import Sequencer, Tracker
 from .stats import FeedStats, RateLimitedLog
 from .typed import TICKER_MARK, TickerMessage, decode_errors, decode_ticker
 
@@ -84,8 +84,11 @@ class Stream:
         self.processor = processor
         self.snapshot_endpoint = snapshot_endpoint
         cfg = processor.config
-        self.sequencer = Sequencer(self, buffer_size=cfg.reorder_buffer, wait=cfg.reorder_wait,
-                                   reset_window=cfg.sequence_reset_window)
+        # The core's sequencer (it counts and logs gaps, duplicates, restarts); run here,
+        # before normalizing, because a gap must invalidate an order book.
+        self.sequencer: Sequencer[dict[str, Any]] = sequencer_for(
+            processor.connector, self, stream=name, buffer_size=cfg.reorder_buffer,
+            wait=cfg.reorder_wait, reset_window=cfg.sequence_reset_window)
         self.books: dict[str, BookState] = {}
         self.last_recv_ns = 0
 
@@ -103,10 +106,10 @@ class Stream:
         self.processor.on_restart(self, tracker, sequence, old_session)
 
     def on_duplicate(self, tracker: Tracker, sequence: int) -> None:
-        self.processor.stats.duplicates += 1
+        pass  # counted by the core's sequencer
 
     def on_held(self, tracker: Tracker, sequence: int) -> None:
-        self.processor.stats.out_of_order += 1
+        pass  # counted by the core's sequencer
 
 
 class FeedProcessor:
@@ -232,6 +235,7 @@ class FeedProcessor:
         out: list[MarketUpdate] = []
         append = out.append
         trackers = stream.sequencer.trackers
+        now = stream.sequencer.clock()
         interest = self.interest
         handlers = self.handlers
         custom_kinds = self.custom_kinds
@@ -266,10 +270,11 @@ class FeedProcessor:
                     tracker = trackers.get(key)
                     if (tracker is None or seq != tracker.next_seq or type(seq) is not int
                             or tracker.pending or msg.get("session") != tracker.session):
-                        for released in self._offer(stream, key, tracker, msg, seq):
+                        for released in self._offer(stream, key, tracker, msg, seq, now):
                             self._dispatch_safe(stream, key, released, recv_ts, out)
                         continue
                     tracker.next_seq = seq + 1
+                    tracker.seen = now
                 kind = msg.get("type")
                 handler = handlers.get(kind) if type(kind) is str else None
                 if handler is None:
@@ -316,7 +321,7 @@ class FeedProcessor:
                 out.append(update)
 
     def _offer(self, stream: Stream, key: str, tracker: Tracker | None, msg: dict[str, Any],
-               seq: Any) -> list[dict[str, Any]]:
+               seq: Any, now: float) -> list[dict[str, Any]]:
         if type(seq) is not int or seq < 0:
             raise DataError("wrong_type", f"sequence must be a non-negative integer, got "
                             f"{show(seq)}")
@@ -330,9 +335,7 @@ class FeedProcessor:
                                 f"{self.config.max_symbols} symbols from this publisher; "
                                 f"{show(key)} ignored")
             tracker = sequencer.tracker(key)
-        before = sequencer.released
-        released = sequencer.offer(tracker, msg, seq, session)
-        self.stats.reordered += sequencer.released - before
+        released = sequencer.offer(tracker, msg, seq, session, now)
         if sequencer.waiting:
             self._arm_timer()
         return released
@@ -465,32 +468,15 @@ class FeedProcessor:
 
         return handle
 
-    # -- sequence events --------------------------------------------------------------
+    # -- sequence events (counted and logged by the core's sequencer) ------------------
     def on_join(self, stream: Stream, tracker: Tracker, sequence: int) -> None:
         self.depth.on_join(stream, tracker, sequence)
 
     def on_gap(self, stream: Stream, tracker: Tracker, expected: int, received: int) -> None:
-        lost = received - expected
-        stats = self.stats
-        stats.gaps += 1
-        stats.lost += lost
-        symbol = tracker.key
-        message = (f"{self.label}: sequence gap from {stream.name} on {symbol}: expected "
-                   f"{expected}, received {received} ({lost} lost)")
-        self.errors.log(logging.WARNING, "gap:" + stream.name, "%s", message)
-        self.connector.report_error(message, symbol=symbol, code="sequence_gap")
-        self.depth.on_gap(stream, symbol, expected, received)
+        self.depth.on_gap(stream, str(tracker.key), expected, received)
 
     def on_restart(self, stream: Stream, tracker: Tracker, sequence: int, old: Any) -> None:
-        self.stats.restarts += 1
-        symbol = tracker.key
-        change = (f"session {old!r} -> {tracker.session!r}" if tracker.session != old
-                  else "sequence reset")
-        message = (f"{self.label}: publisher {stream.name} restarted ({change}); {symbol} "
-                   f"continues at sequence {sequence}")
-        self.errors.log(logging.WARNING, "restart:" + stream.name, "%s", message)
-        self.connector.report_error(message, symbol=symbol, code="publisher_restart")
-        self.depth.on_restart(stream, symbol, sequence)
+        self.depth.on_restart(stream, str(tracker.key), sequence)
 
     # -- reorder-buffer timing ----------------------------------------------------------
     def _loop_or_none(self) -> asyncio.AbstractEventLoop | None:
@@ -526,12 +512,10 @@ class FeedProcessor:
             sequencer = stream.sequencer
             if not sequencer.waiting:
                 continue
-            before = sequencer.released
             for tracker, messages in sequencer.expire(now):
                 recv_ts = now_ns()
                 for msg in messages:
-                    self._dispatch_safe(stream, tracker.key, msg, recv_ts, out)
-            self.stats.reordered += sequencer.released - before
+                    self._dispatch_safe(stream, str(tracker.key), msg, recv_ts, out)
 
     def _all_streams(self) -> list[Stream]:
         return [self.default_stream, *self.streams.values()]

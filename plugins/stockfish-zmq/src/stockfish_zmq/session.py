@@ -12,7 +12,7 @@ connection with a ZeroMQ socket monitor, and reports status from what it sees:
   manager leaves the session (and the messages already queued in it) alone. When a
   publisher is back, CONNECTED is reported again, the manager restores subscriptions,
   and the sequence tracking recognises the publisher's restart (see
-  :mod:`stockfish_zmq.sequencing`).
+  :mod:`stockfish_core.sequencing`).
 
 A failed handshake (a wrong CURVE key, CURVE on one side only) is reported as an error
 with code ``handshake_failed``; nothing from such a publisher is ever received.

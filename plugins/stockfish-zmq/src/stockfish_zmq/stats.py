@@ -26,17 +26,8 @@ class FeedStats:
     #: Bad messages of every kind; ``errors_by_code`` splits them (malformed, invalid...).
     data_errors: int = 0
     errors_by_code: dict[str, int] = attrs.Factory(dict)
-    #: Sequence numbers seen twice, dropped.
-    duplicates: int = 0
-    #: Messages that arrived ahead of a missing one and were held back.
-    out_of_order: int = 0
-    #: Held-back messages delivered from the reorder buffer.
-    reordered: int = 0
-    #: Gaps declared, and the sequence numbers lost in them.
-    gaps: int = 0
-    lost: int = 0
-    #: Publisher restarts recognised (new session or sequence reset), per symbol.
-    restarts: int = 0
+    # Sequence accounting (gaps, lost, duplicates, out_of_order, reordered, restarts) is
+    # the core's: ``connector.stats``, shown by the manager's get_stats().
     #: Books marked invalid, snapshot requests sent, books made valid again.
     book_invalidations: int = 0
     snapshot_requests: int = 0
