@@ -447,7 +447,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         total: dict[str, Any] = {"connected": 0}
         summed = ("updates_received", "updates_delivered", "gaps", "duplicates", "out_of_order",
                   "standby", "data_errors", "venue_errors", "orders_submitted", "orders_filled",
-                  "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
+                  "orders_cancelled", "orders_rejected", "orders_errored", "fills",
+                  "duplicate_fills",
                   "reconnect_attempts", "reconnects")
         for venue in self._venues.values():
             data = venue.stats.as_dict()

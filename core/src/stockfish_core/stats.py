@@ -55,7 +55,8 @@ class ConnectorStats:
     __slots__ = (
         "updates_received", "updates_delivered", "by_type", "standby", "gaps", "duplicates",
         "out_of_order", "data_errors", "venue_errors", "orders_submitted", "orders_acknowledged",
-        "orders_filled", "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
+        "orders_filled", "orders_cancelled", "orders_rejected", "orders_errored", "fills",
+        "duplicate_fills",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
     )
@@ -76,6 +77,8 @@ class ConnectorStats:
         self.orders_filled = 0
         self.orders_cancelled = 0
         self.orders_rejected = 0
+        #: Orders the venue reported in ERROR (e.g. acknowledged, then unknown to it).
+        self.orders_errored = 0
         self.fills = 0
         self.duplicate_fills = 0
         self.reconnect_attempts = 0

@@ -47,11 +47,17 @@ __all__ = [
 
 log = logging.getLogger("stockfish.ibkr")
 
+#: First and longest delay between reconnect attempts, seconds.
+RECONNECT_SCHEDULE = (0.25, 2.0)
+
 CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR},
     order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
     time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
     replace=False,
+    # TWS / IB Gateway runs next to its API clients: after a loss, try again soon and
+    # often (a gateway back after 30 s is found within about 2 s, not 15-30 s later).
+    reconnect_schedule=RECONNECT_SCHEDULE,
 )
 
 
