@@ -28,7 +28,7 @@ from stockfish_core import (
 from . import marketdata
 from .config import IBKRConfig
 from .errors import ClientIdInUse
-from .marketdata import FeedKind, FeedSub, bar_request, to_bar
+from .marketdata import BadMarketData, FeedKind, FeedSub, bar_request, to_bar
 from .session import IBSession
 from .state import IBKRState
 
@@ -171,7 +171,13 @@ async def historical_bars(connector: Connector, symbol: str, interval: str = "1m
     what = what or ("MIDPOINT" if contract.secType == "CASH" else "TRADES")
     bars = await session.historical(contract, end, dur, size, what)
     sub = FeedSub(subscription, FeedKind.BARS, contract, "", interval=interval)
-    return [to_bar(sub, bar) for bar in bars]
+    out = []
+    for bar in bars:
+        try:
+            out.append(to_bar(sub, bar))
+        except BadMarketData as exc:
+            connector.report_error(f"historical bars: {exc}", symbol=symbol, data=True)
+    return out
 
 
 @hookimpl
