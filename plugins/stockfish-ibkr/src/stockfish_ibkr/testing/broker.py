@@ -291,6 +291,59 @@ class SimBroker:
             except asyncio.CancelledError:
                 pass
 
+    # -- account ---------------------------------------------------------------------
+    #: Initial margin as a fraction of the value, by security type (maintenance: 80% of
+    #: it). Rough figures of IB's; a what-if answer is a simulation, not a margin model.
+    MARGIN_RATES = {"STK": 0.25, "CASH": 0.03, "FUT": 0.08, "CRYPTO": 1.0}
+    NET_LIQUIDATION = 1_000_000.0
+
+    def mark(self, inst: Instrument) -> float:
+        """The price positions and what-if orders are valued at (the mid quote)."""
+        return float(self.market(inst).quote(inst.key).mid_price or inst.price)
+
+    def _margin(self, inst: Instrument, quantity: float, price: float) -> float:
+        rate = self.MARGIN_RATES.get(inst.sec_type, 0.5)
+        return abs(quantity) * price * float(inst.multiplier or 1) * rate
+
+    def account_margin(self, account: str) -> float:
+        return sum(self._margin(inst, qty, self.mark(inst))
+                   for acct, inst, qty, _cost in self.position_rows() if acct == account)
+
+    def account_values(self, account: str) -> list[tuple[str, str]]:
+        """(tag, value) in USD, as account updates and account summaries report them."""
+        init = self.account_margin(account)
+        net = self.NET_LIQUIDATION
+        return [("NetLiquidation", f"{net:.2f}"), ("TotalCashValue", f"{net:.2f}"),
+                ("EquityWithLoanValue", f"{net:.2f}"),
+                ("BuyingPower", f"{(net - init) * 4:.2f}"),
+                ("AvailableFunds", f"{net - init:.2f}"), ("ExcessLiquidity",
+                                                        f"{net - init * 0.8:.2f}"),
+                ("InitMarginReq", f"{init:.2f}"), ("MaintMarginReq", f"{init * 0.8:.2f}")]
+
+    def what_if(self, inst: Instrument, account: str, action: str, quantity: float,
+                price: float | None) -> dict[str, str]:
+        """The margin and commission an order would bring, without placing it (IB's
+        what-if answer: the order's OrderState)."""
+        at = price if price is not None and price > 0 else self.mark(inst)
+        held = sum(qty for acct, i, qty, _c in self.position_rows()
+                   if acct == account and i.con_id == inst.con_id)
+        signed = quantity if action == "BUY" else -quantity
+        before = self.account_margin(account)
+        change = (self._margin(inst, held + signed, self.mark(inst))
+                  - self._margin(inst, held, self.mark(inst)))
+        equity = self.NET_LIQUIDATION
+        fee = commission_for(inst, quantity, at, True)
+        return {
+            "initMarginBefore": f"{before:.2f}", "maintMarginBefore": f"{before * 0.8:.2f}",
+            "equityWithLoanBefore": f"{equity:.2f}", "initMarginChange": f"{change:.2f}",
+            "maintMarginChange": f"{change * 0.8:.2f}", "equityWithLoanChange": "0.00",
+            "initMarginAfter": f"{before + change:.2f}",
+            "maintMarginAfter": f"{(before + change) * 0.8:.2f}",
+            "equityWithLoanAfter": f"{equity:.2f}", "commission": repr(fee),
+            "minCommission": repr(fee), "maxCommission": repr(fee),
+            "commissionCurrency": inst.currency,
+        }
+
     # -- orders ----------------------------------------------------------------------
     def order(self, client_id: int, order_id: int) -> SimOrder | None:
         return self._by_client.get((client_id, order_id))
