@@ -190,14 +190,19 @@ def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
             if sub is not None and msg.ticks:
                 bid, ask, last = msg.bid, msg.ask, msg.last
                 bsz, asz, lsz, vol = msg.bidSize, msg.askSize, msg.lastSize, msg.volume
-                values = (bid, ask, last, bsz, asz, lsz, vol)
+                # One sum reads all seven: a TypeError for what is not a number, and not
+                # finite if one is NaN (IB's "no value") or infinite (not a value).
                 try:
-                    sum(values)  # a TypeError for anything that is not a number
+                    total = bid + ask + last + bsz + asz + lsz + vol
+                    finite = total - total == 0
                 except TypeError:
                     raise BadMarketData(f"{sub.symbol}: a quote field is not a number: "
-                                        f"{values!r}") from None
-                if _INF in values or _NINF in values:
-                    raise BadMarketData(f"{sub.symbol}: an infinite quote field: {values!r}")
+                                        f"{(bid, ask, last, bsz, asz, lsz, vol)!r}") from None
+                if not finite:
+                    values = (bid, ask, last, bsz, asz, lsz, vol)
+                    if _INF in values or _NINF in values:
+                        raise BadMarketData(f"{sub.symbol}: an infinite quote field: "
+                                            f"{values!r}")
                 venue = 0
                 for t in msg.ticks:
                     if t.tickType in _TRADE_TICKS:
