@@ -63,6 +63,16 @@ class Capabilities:
         default=frozenset({TimeInForce.DAY}), converter=_tifs
     )
     replace: bool = False
+    #: The reconnect schedule this venue suggests, ``(first delay, longest delay)`` in
+    #: seconds (a local gateway deserves fast retries); the manager uses it where it is
+    #: faster than its own ``reconnect_initial_delay`` / ``reconnect_max_delay``.
+    reconnect_schedule: tuple[float, float] | None = attrs.field(default=None)
+
+    @reconnect_schedule.validator
+    def _check_schedule(self, _: object, value: tuple[float, float] | None) -> None:
+        if value is not None and not 0 < value[0] <= value[1]:
+            raise ValueError("reconnect_schedule is (first delay, longest delay) with "
+                             f"0 < first <= longest, got {value!r}")
 
     @property
     def execution(self) -> bool:

@@ -95,6 +95,10 @@ class OrderRouting:
                 stats.orders_rejected += 1
                 log.warning("order %s rejected by %s: %s", order.client_order_id,
                             connector.name, order.reason)
+            elif order.status is OrderStatus.ERROR:
+                stats.orders_errored += 1
+                log.error("order %s in ERROR, reported by %s: %s", order.client_order_id,
+                          connector.name, order.reason)
         if outcome.status_changed or outcome.fill is not None or update.replaced \
                 or update.rejected_request:
             self._order_changed(order)

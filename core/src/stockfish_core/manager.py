@@ -550,8 +550,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         summed = ("updates_received", "updates_delivered", "gaps", "lost", "duplicates",
                   "out_of_order", "reordered", "restarts", "standby", "data_errors",
                   "venue_errors", "orders_submitted", "orders_filled", "orders_cancelled",
-                  "orders_rejected", "fills", "duplicate_fills", "reconnect_attempts",
-                  "reconnects", "resubscribes", "stale_failovers", "stale_alerts")
+                  "orders_rejected", "orders_errored", "fills", "duplicate_fills",
+                  "reconnect_attempts", "reconnects", "resubscribes", "stale_failovers",
+                  "stale_alerts")
         for venue in self._venues.values():
             data = venue.stats.as_dict()
             data["status"] = venue.connector.status.value

@@ -281,7 +281,8 @@ class OrderBook:
         elif target is OrderStatus.PARTIALLY_FILLED and not order.filled_quantity:
             target = order.status if order.status is not OrderStatus.PENDING \
                 else OrderStatus.SUBMITTED
-        if update.reason and target in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+        if update.reason and target in (OrderStatus.REJECTED, OrderStatus.CANCELLED,
+                                        OrderStatus.ERROR):
             order.reason = update.reason
         try:
             outcome.status_changed = order.transition(target, at_ns=update.timestamp_ns)

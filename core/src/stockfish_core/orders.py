@@ -77,7 +77,8 @@ FINAL_STATUSES = frozenset(
 
 _S = OrderStatus
 #: Allowed transitions. A status may always be repeated (venues resend reports), which is
-#: not a transition. ERROR means the order broke inside this process, never at the venue.
+#: not a transition. ERROR means the order broke inside this process, or its venue lost it
+#: after acknowledging it: its outcome is unknown either way.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.PENDING: frozenset({_S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED,
                            _S.REJECTED, _S.ERROR}),

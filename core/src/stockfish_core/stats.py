@@ -60,7 +60,8 @@ class ConnectorStats:
         "duplicates", "out_of_order", "reordered", "restarts", "data_errors",
         "data_errors_by_reason", "venue_errors", "resubscribes", "stale_failovers",
         "stale_alerts", "orders_submitted", "orders_acknowledged",
-        "orders_filled", "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
+        "orders_filled", "orders_cancelled", "orders_rejected", "orders_errored", "fills",
+        "duplicate_fills",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
     )
@@ -96,6 +97,8 @@ class ConnectorStats:
         self.orders_filled = 0
         self.orders_cancelled = 0
         self.orders_rejected = 0
+        #: Orders the venue reported in ERROR (e.g. acknowledged, then unknown to it).
+        self.orders_errored = 0
         self.fills = 0
         self.duplicate_fills = 0
         self.reconnect_attempts = 0

@@ -170,15 +170,23 @@ class Supervisor:
             return
         venue.task = self._spawn(self._reconnect(venue))
 
+    def reconnect_schedule(self, connector: Connector) -> tuple[float, float]:
+        """First and longest delay between reconnect attempts: the manager's, or the
+        plugin's suggestion (``Capabilities.reconnect_schedule``) where it is faster."""
+        first, longest = self.config.reconnect_initial_delay, self.config.reconnect_max_delay
+        suggested = connector.capabilities.reconnect_schedule
+        if suggested is not None:
+            first, longest = min(first, suggested[0]), min(longest, suggested[1])
+        return first, max(first, longest)
+
     async def _reconnect(self, venue: VenueState) -> None:
-        cfg = self.config
-        delay = cfg.reconnect_initial_delay
         connector = venue.connector
+        delay, max_delay = self.reconnect_schedule(connector)
         attempts = 0
         loop = asyncio.get_running_loop()
         began = loop.time()
         log.warning("%s: reconnecting: attempts after %.2gs, doubling up to %.2gs (with "
-                    "jitter), until connected", connector.name, delay, cfg.reconnect_max_delay)
+                    "jitter), until connected", connector.name, delay, max_delay)
         while not self._stopping and not connector.is_connected:
             wait = delay * random.uniform(0.5, 1.0)  # jitter: reconnects do not stampede
             log.debug("%s: reconnecting in %.2fs (attempt %d)", connector.name, wait,
@@ -200,7 +208,7 @@ class Supervisor:
                 self.hub.reset_sequences(connector.name)
                 await self._restore(venue)
                 return
-            delay = min(cfg.reconnect_max_delay, delay * 2)
+            delay = min(max_delay, delay * 2)
 
     async def _connect_once(self, venue: VenueState) -> bool:
         connector = venue.connector

@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 
-from stockfish_core import ConnectorStatus, PluginRegistry, Subscription
+from stockfish_core import (
+    ConnectorStatus,
+    Order,
+    OrderAction,
+    OrderRequest,
+    OrderStatus,
+    PluginRegistry,
+    Subscription,
+)
 from stockfish_core.tasks import cancel_and_wait
 from stockfish_core.testing import ConnectorHarness, wait_until
 from stockfish_ibkr.library import import_library
@@ -140,13 +148,17 @@ def make_harness(library_name: str) -> Callable[..., ConnectorHarness]:
 
 class Supervisor:
     """Does what the ExchangeManager does for a connector that reports DISCONNECTED:
-    disconnect, connect again with backoff, subscribe to everything again. Bounded: it
-    gives up after ``attempts`` tries and stops with the test."""
+    disconnect, connect again with backoff, subscribe to everything again, then ask the
+    STATUS of every order in ``orders`` not yet final (reconciliation is the core's).
+    Bounded: it gives up after ``attempts`` tries and stops with the test."""
 
     def __init__(self, h: ConnectorHarness, subscriptions: list[Subscription],
-                 attempts: int = 200, delay: float = 0.05, max_delay: float = 0.5) -> None:
+                 attempts: int = 200, delay: float = 0.05, max_delay: float = 0.5,
+                 orders: list[Order] | None = None) -> None:
         self.h = h
         self.subscriptions = subscriptions
+        #: The orders sent through the harness (the test appends to it).
+        self.orders = orders if orders is not None else []
         self.attempts = attempts
         self.delay = delay
         self.max_delay = max_delay
@@ -189,6 +201,17 @@ class Supervisor:
             self.reconnects += 1
             for sub in self.subscriptions:
                 await h.subscribe(sub)
+            for order in list(self.orders):
+                if not last_status(h, order).is_final:
+                    await h.execute(OrderRequest(OrderAction.STATUS, order))
+
+
+def last_status(h: ConnectorHarness, order: Order) -> OrderStatus:
+    """The latest status the connector reported for ``order`` (PENDING before any)."""
+    for update in reversed(h.listener.order_updates):
+        if update.client_order_id == order.client_order_id and update.rejected_request is None:
+            return update.status
+    return OrderStatus.PENDING
 
 
 @pytest.fixture

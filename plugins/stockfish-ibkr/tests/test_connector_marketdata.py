@@ -44,6 +44,26 @@ def test_symbol_grammar_refuses_nonsense() -> None:
         parse_symbol("A$PL!")
 
 
+@pytest.mark.parametrize("symbol", [
+    "STK:AA\x00PL", "CRYPTO:ET\x00H", "FUT:ES\x00:202512", "IND:SP\x00X", "AAPL@SMA\x00RT",
+    "CASH:EUR.USD@IDEAL\x00PRO", "AAPL\n", "\tAAPL", "AA\x01PL", "AAPL\x7f", "AAPL\u0085",
+    "STK:AAPL\r\nX",
+])
+def test_symbol_grammar_refuses_control_characters(symbol: str) -> None:
+    # NUL is the TWS protocol's field separator: a symbol carrying one would be cut in two
+    # on the wire; no control character belongs in a contract field.
+    with pytest.raises(UnknownSymbol, match="control character") as caught:
+        parse_symbol(symbol)
+    assert "\x00" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_configured_contract_names_refuse_control_characters() -> None:
+    from stockfish_ibkr.config import ContractConfig
+
+    with pytest.raises(UnknownSymbol, match="control character"):
+        parse_symbol("ES", explicit={"ES": ContractConfig("FUT", "E\x00S", "CME")})
+
+
 # -- ticks -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("symbol", ["AAPL", "EUR.USD", "^SPX", "BTC.USD", "CL FRONT"])
 async def test_price_ticks_for_each_asset_class(gateway: GatewaySimulator, make_harness: Any,

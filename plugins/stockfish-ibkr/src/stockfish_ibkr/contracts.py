@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
 from typing import Any
@@ -59,14 +60,42 @@ class ContractSpec(ContractConfig):
         )
 
 
+def _control_character(text: str) -> str | None:
+    """The first control character of ``text`` (C0, DEL, C1), shown as an escape."""
+    for ch in text:
+        if unicodedata.category(ch) == "Cc":
+            return repr(ch)[1:-1]
+    return None
+
+
+def _refuse_control_characters(symbol: str, fields: Mapping[str, object]) -> None:
+    # NUL separates the fields of the TWS protocol; no control character belongs in a
+    # contract field, and one that travelled would be cut in two or change the request.
+    for name, value in fields.items():
+        if isinstance(value, str) and (bad := _control_character(value)) is not None:
+            where = "the symbol" if name == "" else f"its contract's {name}"
+            raise UnknownSymbol(symbol, f"{where} contains the control character {bad}; "
+                                        "symbols and contract fields are printable text")
+
+
 def parse_symbol(symbol: str, *, exchange: str = "SMART", currency: str = "USD",
                  explicit: Mapping[str, ContractConfig] | None = None) -> ContractSpec:
-    """The contract a symbol designates (see the module documentation)."""
+    """The contract a symbol designates (see the module documentation).
+
+    Raises :class:`UnknownSymbol` for a symbol it cannot read, and for any control
+    character (NUL, newline, ...) in the symbol or a configured contract's fields.
+    """
+    if not isinstance(symbol, str):
+        raise UnknownSymbol(repr(symbol), f"a symbol is a string, not {type(symbol).__name__}")
+    _refuse_control_characters(symbol, {"": symbol})
     if explicit and symbol in explicit:
         c = explicit[symbol]
+        _refuse_control_characters(symbol, attrs.asdict(c))
         return ContractSpec(**{**attrs.asdict(c), "sec_type": c.sec_type.upper(),
                                "symbol": c.symbol or symbol,
                                "currency": c.currency or currency})
+    _refuse_control_characters(symbol, {"default exchange": exchange,
+                                        "default currency": currency})
     text = symbol.strip().upper()
     if not text:
         raise UnknownSymbol(symbol, "empty symbol")

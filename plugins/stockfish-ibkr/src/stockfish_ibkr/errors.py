@@ -65,6 +65,7 @@ class UnknownSymbol(IBKRError, ValueError):
     """A symbol that IB has no contract for (error 200), or more than one."""
 
     def __init__(self, symbol: str, reason: str) -> None:
-        super().__init__(f"{symbol}: {reason}")
+        shown = symbol if symbol.isprintable() else repr(symbol)
+        super().__init__(f"{shown}: {reason}")
         self.symbol = symbol
         self.reason = reason

@@ -32,11 +32,17 @@ from stockfish_core.models import now_ns
 if TYPE_CHECKING:
     from .session import IBSession
 
-__all__ = ["FeedKind", "FeedSub", "Feeds", "bar_request", "normalize"]
+__all__ = ["BadMarketData", "FeedKind", "FeedSub", "Feeds", "bar_request", "normalize", "to_bar"]
 
 log = logging.getLogger("stockfish.ibkr")
 
 _TRADE_TICKS = frozenset({4, 48, 68, 77})
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+class BadMarketData(ValueError):
+    """A message from the library that cannot be read (counted, never delivered)."""
 
 # Bar intervals ("1m") to IB bar sizes; 5s bars stream as real-time bars by default.
 _BAR_SIZES = {
@@ -96,24 +102,47 @@ def _duration(seconds: int) -> str:
 
 
 def _ns(moment: Any) -> int:
-    if isinstance(moment, dt.datetime):
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return int(moment.timestamp() * 1e9)
-    if isinstance(moment, dt.date):
-        return int(dt.datetime(moment.year, moment.month, moment.day,
-                               tzinfo=dt.timezone.utc).timestamp() * 1e9)
+    """Nanoseconds since the epoch of a datetime (naive: UTC) or date; 0 for anything
+    else, or a moment before the epoch."""
+    try:
+        if isinstance(moment, dt.datetime):
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.timezone.utc)
+            return max(0, int(moment.timestamp() * 1e9))
+        if isinstance(moment, dt.date):
+            return max(0, int(dt.datetime(moment.year, moment.month, moment.day,
+                                          tzinfo=dt.timezone.utc).timestamp() * 1e9))
+    except (OverflowError, ValueError, OSError):
+        return 0
     return 0
 
 
+def _number(value: Any, what: str) -> float:
+    if type(value) is not float and type(value) is not int:
+        raise BadMarketData(f"{what} is not a number: {value!r}")
+    return float(value)
+
+
 def to_bar(sub: FeedSub, bar: Any) -> OHLCVBar:
-    """An OHLCVBar from a library BarData or RealTimeBar."""
+    """An OHLCVBar from a library BarData or RealTimeBar; BadMarketData for a bar with a
+    price that is not a positive finite number, or no time. A volume of -1 or NaN (IB's
+    "none") is 0."""
     is_realtime = hasattr(bar, "open_")
     start = bar.time if is_realtime else bar.date
-    volume = float(bar.volume)
-    return OHLCVBar(sub.symbol, float(bar.open_ if is_realtime else bar.open), float(bar.high),
-                    float(bar.low), float(bar.close), volume if volume > 0 else 0.0,
-                    sub.interval, _ns(start))
+    name = f"{sub.symbol} {sub.interval or ''} bar".replace("  ", " ")
+    prices = [_number(getattr(bar, field), f"{name} {field.rstrip('_')}")
+              for field in ("open_" if is_realtime else "open", "high", "low", "close")]
+    for price in prices:
+        if not 0 < price < _INF:
+            raise BadMarketData(f"{name} has the price {price!r}")
+    volume = _number(bar.volume, f"{name} volume")
+    if volume in (_INF, _NINF):
+        raise BadMarketData(f"{name} has the volume {volume!r}")
+    timestamp = _ns(start)
+    if timestamp <= 0:
+        raise BadMarketData(f"{name} has no time: {start!r}")
+    return OHLCVBar(sub.symbol, prices[0], prices[1], prices[2], prices[3],
+                    volume if volume > 0 else 0.0, sub.interval, timestamp)
 
 
 def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
@@ -121,9 +150,17 @@ def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
 
     A ticker may serve a quote and a depth subscription at once (ib_async keys tickers by
     contract): it then gives a PriceTick if its quote changed and a book if its depth did.
+
+    IB's "no value" (NaN, -1, 0 for a price) becomes None. A message that cannot be read
+    (a value that is not a number, an infinite one, a bar or book level with an impossible
+    price, a ticker or bar of no subscription) is left out and counted with its reason
+    (``report_error(..., data=True)``); the rest of the batch is delivered.
     """
     state = connector.state
     if state is None:
+        if messages:
+            connector.report_error(f"{len(messages)} market-data message(s) after the "
+                                   "connector was closed", data=True)
         return []
     quotes: dict[int, FeedSub] = state.price_tickers
     books: dict[int, FeedSub] = state.depth_tickers
@@ -132,50 +169,86 @@ def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
     out: list[MarketUpdate] = []
     append = out.append
     for msg in messages:
-        if type(msg) is tuple:
-            sub, bar = msg
-            payload = to_bar(sub, bar)
-            append(MarketUpdate(DataType.OHLCV_BAR, payload, source, None, payload.timestamp_ns,
-                                recv, sub.stream))
-            continue
-        key = id(msg)
-        sub = quotes.get(key)
-        depth = books.get(key)
-        if sub is None and depth is None:
-            connector.report_error("market data for a ticker with no subscription", data=True)
-            continue
-        if sub is not None and msg.ticks:
-            venue = 0
-            for t in msg.ticks:
-                if t.tickType in _TRADE_TICKS:
-                    rt = msg.rtTime
-                    venue = _ns(rt) if rt is not None else _ns(getattr(msg, "lastTimestamp", None))
-                    break
-            bid, ask, last = msg.bid, msg.ask, msg.last
-            bsz, asz, lsz, vol = msg.bidSize, msg.askSize, msg.lastSize, msg.volume
-            tick = PriceTick(
-                sub.symbol,
-                bid if bid == bid and bid > 0 else None,
-                ask if ask == ask and ask > 0 else None,
-                last if last == last and last > 0 else None,
-                bsz if bsz == bsz and bsz >= 0 else None,
-                asz if asz == asz and asz >= 0 else None,
-                lsz if lsz == lsz and lsz >= 0 else None,
-                vol if vol == vol and vol >= 0 else None,
-                venue or recv,
-            )
-            append(MarketUpdate(DataType.PRICE_TICK, tick, source, None, venue, recv, sub.stream))
-        if depth is not None and msg.domTicks:
-            depth.sequence += 1
-            book = OrderBookSnapshot(
-                depth.symbol,
-                [OrderBookLevel(lv.price, lv.size) for lv in msg.domBids],
-                [OrderBookLevel(lv.price, lv.size) for lv in msg.domAsks],
-                depth.sequence, recv,
-            )
-            append(MarketUpdate(DataType.ORDERBOOK_SNAPSHOT, book, source, None, 0, recv,
-                                depth.stream))
+        try:
+            if type(msg) is tuple:
+                if len(msg) != 2 or type(msg[0]) is not FeedSub:
+                    raise BadMarketData(f"a bar message that is not (subscription, bar): "
+                                        f"{type(msg).__name__} of {len(msg)}")
+                sub, bar = msg
+                if sub.kind not in (FeedKind.BARS, FeedKind.REALTIME_BARS):
+                    raise BadMarketData(f"a bar for {sub.subscription}, which is not a live "
+                                        "bar subscription")
+                payload = to_bar(sub, bar)
+                append(MarketUpdate(DataType.OHLCV_BAR, payload, source, None,
+                                    payload.timestamp_ns, recv, sub.stream))
+                continue
+            key = id(msg)
+            sub = quotes.get(key)
+            depth = books.get(key)
+            if sub is None and depth is None:
+                raise BadMarketData("market data for a ticker with no subscription")
+            if sub is not None and msg.ticks:
+                bid, ask, last = msg.bid, msg.ask, msg.last
+                bsz, asz, lsz, vol = msg.bidSize, msg.askSize, msg.lastSize, msg.volume
+                # One sum reads all seven: a TypeError for what is not a number, and not
+                # finite if one is NaN (IB's "no value") or infinite (not a value).
+                try:
+                    total = bid + ask + last + bsz + asz + lsz + vol
+                    finite = total - total == 0
+                except TypeError:
+                    raise BadMarketData(f"{sub.symbol}: a quote field is not a number: "
+                                        f"{(bid, ask, last, bsz, asz, lsz, vol)!r}") from None
+                if not finite:
+                    values = (bid, ask, last, bsz, asz, lsz, vol)
+                    if _INF in values or _NINF in values:
+                        raise BadMarketData(f"{sub.symbol}: an infinite quote field: "
+                                            f"{values!r}")
+                venue = 0
+                for t in msg.ticks:
+                    if t.tickType in _TRADE_TICKS:
+                        rt = msg.rtTime
+                        venue = _ns(rt) if rt is not None else \
+                            _ns(getattr(msg, "lastTimestamp", None))
+                        break
+                tick = PriceTick(
+                    sub.symbol,
+                    bid if bid == bid and bid > 0 else None,
+                    ask if ask == ask and ask > 0 else None,
+                    last if last == last and last > 0 else None,
+                    bsz if bsz == bsz and bsz >= 0 else None,
+                    asz if asz == asz and asz >= 0 else None,
+                    lsz if lsz == lsz and lsz >= 0 else None,
+                    vol if vol == vol and vol >= 0 else None,
+                    venue or recv,
+                )
+                append(MarketUpdate(DataType.PRICE_TICK, tick, source, None, venue, recv,
+                                    sub.stream))
+            if depth is not None and msg.domTicks:
+                _book(msg, depth, source, recv, append)
+        except Exception as exc:  # noqa: BLE001 - one bad message never costs the batch
+            reason = str(exc) if isinstance(exc, BadMarketData) else \
+                f"unreadable market data: {type(exc).__name__}: {exc}"
+            connector.report_error(reason, data=True)
     return out
+
+
+def _book(msg: Any, depth: FeedSub, source: str, recv: int, append: Any) -> None:
+    sides = []
+    for side, levels in (("bid", msg.domBids), ("ask", msg.domAsks)):
+        rows = []
+        for lv in levels:
+            price, size = lv.price, lv.size
+            if ((type(price) is not float and type(price) is not int)
+                    or (type(size) is not float and type(size) is not int)
+                    or not (0 < price < _INF and 0 <= size < _INF)):
+                raise BadMarketData(f"{depth.symbol}: a book {side} level of size {size!r} "
+                                    f"at {price!r}")
+            rows.append(OrderBookLevel(price, size))
+        sides.append(rows)
+    depth.sequence += 1
+    book = OrderBookSnapshot(depth.symbol, sides[0], sides[1], depth.sequence, recv)
+    append(MarketUpdate(DataType.ORDERBOOK_SNAPSHOT, book, source, None, 0, recv,
+                        depth.stream))
 
 
 class Feeds:

@@ -7,16 +7,20 @@ this process restarts. IB's statuses map onto the core's state machine:
 PendingSubmit, ApiPending,      nothing yet (the order is PENDING)
 PendingCancel
 PreSubmitted, Submitted         SUBMITTED (once: fills report the rest)
-execution (+ commission)        PARTIALLY_FILLED / FILLED, with the Fill
+execution (+ commission)        PARTIALLY_FILLED / FILLED (by IB's cumulative
+                                quantity), with the Fill
 Cancelled, ApiCancelled         CANCELLED; REJECTED if never acknowledged and
                                 IB gave an error (201 rejected, 200 unknown...)
 Inactive                        REJECTED (CANCELLED once partly filled)
 cancel refused (161, 10147...)  the unchanged status, ``rejected_request=CANCEL``
+unknown to IB on a STATUS       REJECTED "unknown order" if IB never acknowledged
+                                it; ERROR "order vanished at IB" if it did
 ==============================  ============================================
 
 A STATUS request is answered with every fill of the order again (``possible_duplicate``)
-and then its current status, or REJECTED "unknown order" if IB never saw it. After each
-(re)connect the connector reconciles on its own: fills made while away, once each.
+and then its current status. The core owns what follows a reconnect and the fills'
+de-duplication: it asks STATUS for each open order after every (re)connect and applies
+each execution id once; the connector reports what IB says, every time it says it.
 
 Events are queued per order and handled after the network packet that carried them, so
 a fill waits for its commission report (up to ``commission_wait``), an error explains
@@ -28,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +79,7 @@ class _Event:
     payload: Any = None
     #: Loop time it was queued (a fill waits for its commission from then).
     at: float = 0.0
-    #: From a reconcile or a status query, not from a live event.
+    #: From a status query's answer, not from a live event.
     reconciling: bool = False
 
 
@@ -91,8 +94,8 @@ class Tracked:
     trade: Any = None
     reported: OrderStatus | None = None
     acked: bool = False
+    #: IB's cumulative filled quantity (the execution's cumQty): the venue's truth.
     filled: Decimal = Decimal(0)
-    exec_ids: set[str] = attrs.Factory(set)
     queue: deque[_Event] = attrs.Factory(deque)
     #: IB's error about the order itself (201 rejected, 200 unknown contract...).
     error: tuple[int, str] | None = None
@@ -107,6 +110,27 @@ class Tracked:
     @property
     def final(self) -> bool:
         return self.reported is not None and self.reported.is_final
+
+
+#: IB's "no value" for a double (Double.MAX_VALUE); anything this large is not a number.
+_UNSET_DOUBLE = 1e300
+
+
+class BadReport(ValueError):
+    """An execution or status report from IB that cannot be read."""
+
+
+def _positive(value: Any, what: str) -> Decimal:
+    if type(value) not in (float, int) or not 0 < value < _UNSET_DOUBLE:
+        raise BadReport(f"execution {what} {value!r} is not a positive number")
+    return _decimal(value)
+
+
+def _cumulative(value: Any) -> Decimal | None:
+    """IB's cumulative filled quantity of an execution, None if it did not give one."""
+    if type(value) not in (float, int) or not 0 < value < _UNSET_DOUBLE:
+        return None
+    return _decimal(value)
 
 
 def _decimal(value: float) -> Decimal:
@@ -218,7 +242,7 @@ class Orders:
             tracked = Tracked(order)
             self.by_coid[coid] = tracked
         await session.refresh_orders()
-        self.reconcile([tracked], answer=True)
+        self.answer(tracked)
 
     # -- library events ------------------------------------------------------------------
     def find(self, order_ref: str, perm_id: int, order_id: int, client_id: int) -> Tracked | None:
@@ -303,25 +327,34 @@ class Orders:
                 event = queue[0]
                 if event.kind == "fill":
                     fill = event.payload
-                    has_commission = bool(fill.commissionReport.execId)
+                    report = getattr(fill, "commissionReport", None)
+                    has_commission = bool(getattr(report, "execId", ""))
                     if not has_commission and not event.reconciling and now - event.at < wait:
                         due = event.at + wait - now
                         soonest = due if soonest is None else min(soonest, due)
                         break
-                    queue.popleft()
-                    self._report_fill(tracked, fill, again=event.reconciling)
-                    continue
                 queue.popleft()
-                if event.kind == "status":
-                    self._report_status(tracked, event.payload, reconciling=event.reconciling)
-                elif event.kind == "answer":
-                    self._answer_status(tracked, event.payload)
-                elif event.kind == "unknown":
-                    self._report_unknown(tracked)
-                elif event.kind == "cancel_refused":
-                    self._report_cancel_refused(tracked, event.payload)
+                try:
+                    self._handle(tracked, event)
+                except Exception as exc:  # noqa: BLE001 - one bad report never stops the rest
+                    what = f"{type(exc).__name__}: {exc}"
+                    self.state.connector.report_error(
+                        f"order {tracked.coid}: unreadable {event.kind} report from IB: {what}",
+                        symbol=tracked.order.symbol, code="bad-report")
         if soonest is not None:
             self._schedule(max(soonest, 0.001))
+
+    def _handle(self, tracked: Tracked, event: _Event) -> None:
+        if event.kind == "fill":
+            self._report_fill(tracked, event.payload, again=event.reconciling)
+        elif event.kind == "status":
+            self._report_status(tracked, event.payload)
+        elif event.kind == "answer":
+            self._answer_status(tracked, event.payload)
+        elif event.kind == "unknown":
+            self._report_unknown(tracked)
+        elif event.kind == "cancel_refused":
+            self._report_cancel_refused(tracked, event.payload)
 
     def _report(self, tracked: Tracked, update: OrderUpdate) -> None:
         was_final = tracked.final
@@ -343,32 +376,45 @@ class Orders:
             del self.by_perm[tracked.perm_id]
 
     def _report_fill(self, tracked: Tracked, fill: Any, *, again: bool = False) -> None:
-        """Report one execution; one already reported goes again only when ``again`` (a
-        status query's answer), marked possible_duplicate."""
+        """Report one execution as IB gave it; ``again`` (a status query's answer) marks
+        it possible_duplicate. The core applies each execution id once."""
         ex = fill.execution
-        qty = _decimal(ex.shares)
-        duplicate = ex.execId in tracked.exec_ids
-        if duplicate and not again:
-            return
-        if not duplicate:
-            tracked.exec_ids.add(ex.execId)
-            tracked.filled += qty
+        exec_id = ex.execId
+        if type(exec_id) is not str or not exec_id:
+            raise BadReport(f"execution without an execution id: {exec_id!r}")
+        qty = _positive(ex.shares, "shares")
+        price = _positive(ex.price, "price")
+        if ex.side not in ("BOT", "SLD"):
+            raise BadReport(f"execution {exec_id}: side {ex.side!r} is neither BOT nor SLD")
         order = tracked.order
-        status = (OrderStatus.FILLED if tracked.filled >= order.quantity
+        cumulative = _cumulative(ex.cumQty)
+        if cumulative is not None:
+            tracked.filled = max(tracked.filled, cumulative)
+        # Without IB's cumulative quantity the core decides FILLED from the fills it holds.
+        status = (OrderStatus.FILLED if cumulative is not None and cumulative >= order.quantity
                   else OrderStatus.PARTIALLY_FILLED)
         report = fill.commissionReport
-        commission = _decimal(report.commission) if report.execId else Decimal(0)
+        commission = Decimal(0)
         if not report.execId:
             log.warning("%s: fill %s of order %s reported without its commission (none came "
-                        "within %ss)", self.state.connector.name, ex.execId, tracked.coid,
+                        "within %ss)", self.state.connector.name, exec_id, tracked.coid,
                         self.state.config.commission_wait)
+        else:
+            value = report.commission
+            if type(value) in (float, int) and abs(value) < _UNSET_DOUBLE:
+                commission = _decimal(value)
+            else:  # NaN, infinite, IB's "unset" (1.7976931348623157e308) or not a number
+                self.state.connector.report_error(
+                    f"order {tracked.coid}: fill {exec_id} has an unreadable commission "
+                    f"{value!r}; reported with commission 0", symbol=order.symbol,
+                    code="bad-commission")
         venue_id = str(ex.orderId or tracked.ib_order_id)
-        core_fill = Fill(tracked.coid, ex.execId, order.symbol,
+        core_fill = Fill(tracked.coid, exec_id, order.symbol,
                          OrderSide.BUY if ex.side == "BOT" else OrderSide.SELL, qty,
-                         _decimal(ex.price), commission,
+                         price, commission,
                          self.state.connector.name, venue_id, _ns(ex.time) or now_ns())
         self._report(tracked, OrderUpdate(tracked.coid, status, venue_id, fill=core_fill,
-                                          possible_duplicate=duplicate))
+                                          possible_duplicate=again))
 
     @staticmethod
     def _current(tracked: Tracked, ib_status: str) -> tuple[OrderStatus, str | None]:
@@ -395,7 +441,7 @@ class Orders:
     def _venue_id(self, tracked: Tracked) -> str | None:
         return str(tracked.ib_order_id) if tracked.ib_order_id else None
 
-    def _report_status(self, tracked: Tracked, ib_status: str, *, reconciling: bool) -> None:
+    def _report_status(self, tracked: Tracked, ib_status: str) -> None:
         """A status change: acknowledgements once, final statuses; fills report the rest."""
         if tracked.final:
             return
@@ -406,11 +452,8 @@ class Orders:
             if tracked.reported is not None and tracked.reported is not OrderStatus.PENDING:
                 return
         elif status is OrderStatus.FILLED:
-            # Fills carry FILLED; IB's own "Filled" only counts when reconciling found that
-            # IB could not list every execution (they were older than today).
-            if not reconciling or tracked.filled >= tracked.order.quantity:
-                return
-            reason = "filled at IB; some executions were not available to reconcile"
+            # Fills carry FILLED (a STATUS answer reports IB's "Filled" itself).
+            return
         elif not status.is_final:
             return
         self._report(tracked, OrderUpdate(tracked.coid, status, self._venue_id(tracked),
@@ -433,9 +476,28 @@ class Orders:
             self._report(tracked, OrderUpdate(tracked.coid, tracked.reported,
                                               self._venue_id(tracked), possible_duplicate=True))
             return
-        self._report(tracked, OrderUpdate(
-            tracked.coid, OrderStatus.REJECTED, self._venue_id(tracked),
-            reason="unknown order: IB does not know it (it never reached TWS)"))
+        if not self._acknowledged(tracked):
+            self._report(tracked, OrderUpdate(
+                tracked.coid, OrderStatus.REJECTED, self._venue_id(tracked),
+                reason="unknown order: IB does not know it (it never reached TWS)"))
+            return
+        # IB had it and has forgotten it (TWS or the gateway restarted without it): the
+        # order may still work or have filled at IB. Not a rejection: ERROR, which the
+        # core counts (orders_errored) and logs once.
+        ib_id = f"IB order {tracked.ib_order_id}" if tracked.ib_order_id else "IB"
+        reason = (f"order vanished at IB: acknowledged as {ib_id}, now unknown to IB (not "
+                  "in its open or completed orders, no executions); its outcome is "
+                  "unknown: check the account at IB")
+        self._report(tracked, OrderUpdate(tracked.coid, OrderStatus.ERROR,
+                                          self._venue_id(tracked), reason=reason))
+
+    @staticmethod
+    def _acknowledged(tracked: Tracked) -> bool:
+        """Whether IB ever acknowledged the order: seen acknowledged by this connector, or
+        by the core before (a journal-restored order that is SUBMITTED or part filled)."""
+        return (tracked.acked or tracked.filled > 0
+                or tracked.order.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)
+                or tracked.reported in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED))
 
     def _report_cancel_refused(self, tracked: Tracked, why: str) -> None:
         status = tracked.reported or OrderStatus.SUBMITTED
@@ -446,38 +508,30 @@ class Orders:
                              rejected_request=OrderAction.CANCEL)
         self.state.connector.report_order(update)
 
-    # -- reconciliation --------------------------------------------------------------------
-    def reconcile(self, only: Iterable[Tracked] | None = None, *,
-                  answer: bool = False) -> None:
-        """Bring our orders in line with what IB knows, after a (re)connect: fills missed
-        while away (oldest first, once each), then any final status. With ``answer`` (a
-        STATUS query) every fill goes again, marked possible_duplicate, then the current
-        status; an order IB never saw is REJECTED "unknown order"."""
+    # -- status queries --------------------------------------------------------------------
+    def answer(self, tracked: Tracked) -> None:
+        """Answer a STATUS query (the core asks one per open order after every reconnect):
+        every fill IB lists for the order, oldest first, marked possible_duplicate, then
+        its current status; an order IB does not know is REJECTED "unknown order", or
+        ERROR if IB had acknowledged it."""
         session = self.state.session
         if session is None:
             return
         ib = session.ib
-        trades = list(ib.trades())
-        fills = list(ib.fills())
         now = self._now()
-        targets = list(only) if only is not None else [
-            t for t in self.by_coid.values() if not t.final]
-        for tracked in targets:
-            trade = self._match_trade(tracked, trades)
-            mine = [f for f in fills if self._fill_is(tracked, f)]
-            mine.sort(key=lambda f: f.execution.time)
-            for fill in mine:
-                if answer or fill.execution.execId not in tracked.exec_ids:
-                    tracked.queue.append(_Event("fill", fill, now, reconciling=True))
-            if trade is not None:
-                self._track_trade(trade)
-                if trade.order.orderId:
-                    tracked.ib_order_id = trade.order.orderId
-                    self.by_ib_id[trade.order.orderId] = tracked
-                kind = "answer" if answer else "status"
-                tracked.queue.append(_Event(kind, trade.orderStatus.status, now, True))
-            elif not mine and (answer or (tracked.ib_order_id and not tracked.final)):
-                tracked.queue.append(_Event("unknown"))
+        trade = self._match_trade(tracked, list(ib.trades()))
+        mine = [f for f in ib.fills() if self._fill_is(tracked, f)]
+        mine.sort(key=lambda f: f.execution.time)
+        for fill in mine:
+            tracked.queue.append(_Event("fill", fill, now, reconciling=True))
+        if trade is not None:
+            self._track_trade(trade)
+            if trade.order.orderId:
+                tracked.ib_order_id = trade.order.orderId
+                self.by_ib_id[trade.order.orderId] = tracked
+            tracked.queue.append(_Event("answer", trade.orderStatus.status, now, True))
+        elif not mine:
+            tracked.queue.append(_Event("unknown"))
         self.flush()
 
     def _match_trade(self, tracked: Tracked, trades: list[Any]) -> Any:
@@ -497,8 +551,9 @@ class Orders:
         return ex.orderRef == tracked.coid or bool(tracked.perm_id and ex.permId == tracked.perm_id)
 
     def detach(self) -> None:
-        """The session is gone: drop its trade objects and queued events; the reconcile
-        after the next connect brings both back from IB (with commissions)."""
+        """The session is gone: drop its trade objects and queued events; the core's
+        STATUS queries after the next connect bring both back from IB (with
+        commissions)."""
         for tracked in self.by_coid.values():
             tracked.trade = None
             tracked.queue.clear()

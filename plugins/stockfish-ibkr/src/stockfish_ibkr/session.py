@@ -120,7 +120,7 @@ class IBSession:
                  ",".join(ib.managedAccounts()))
         if self.market_data_type is not MarketDataType.LIVE:
             await self.set_market_data_type(self.market_data_type)
-        orders.reconcile()
+        # Open orders are reconciled by the core (a STATUS query for each, see orders.py).
         self.update_status()
 
     async def close(self) -> None:

@@ -6,17 +6,25 @@ instrument, on the instrument's tick grid) and orders are matched by the core's
 socket: while the gateway is stopped the market keeps moving and resting orders keep
 filling, as they do at IB when TWS is down; the executions are there for
 ``reqExecutions`` after the restart. Order ids are never reused.
+
+With a ``state_file`` the back end also survives its process, as IB's servers survive a
+TWS that is killed: orders, executions, positions and ids are written to the file
+(atomically, before any client hears of a change) and read back when a new back end
+starts on the same file; open orders rest in the matching engine again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from stockfish_core.orders import Fill, OrderSide, OrderType, Position, TimeInForce
 from stockfish_core.sim.market import MarketSimulator, MarketStep
@@ -37,6 +45,15 @@ _ORDER_TYPES = {
 }
 _TIFS = {"": TimeInForce.DAY, "DAY": TimeInForce.DAY, "GTC": TimeInForce.GTC,
          "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+
+
+_ORDER_FIELDS = ("order_id", "client_id", "perm_id", "action", "quantity", "order_type",
+                 "lmt_price", "aux_price", "tif", "account", "order_ref", "outside_rth",
+                 "parent_id", "status", "filled", "avg_fill_price", "last_fill_price",
+                 "why_held", "warning", "completed_time", "completed_status", "engine_id",
+                 "commission", "filled_before", "avg_before")
+_EXEC_FIELDS = ("exec_id", "shares", "price", "cum_qty", "avg_price", "time_text",
+                "timestamp_ns", "commission", "realized_pnl", "liquidity")
 
 
 class OrderRefused(Exception):
@@ -89,6 +106,7 @@ class SimBroker:
         max_fill_qty: float | None = None,
         volatility: float = 1.0,
         first_order_id: int = 1,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not accounts:
             raise ValueError("at least one account is needed")
@@ -119,6 +137,66 @@ class SimBroker:
         self._watchers: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
         self.steps = 0
+        self.state_file = None if state_file is None else Path(state_file)
+        if self.state_file is not None and self.state_file.exists():
+            self._restore(json.loads(self.state_file.read_text()))
+
+    # -- state file --------------------------------------------------------------------
+    def save(self) -> None:
+        """Write orders, executions, positions and ids to ``state_file`` (atomically)."""
+        if self.state_file is None:
+            return
+        data = {
+            "next_order_id": self._next_order_id, "next_perm_id": self._next_perm_id,
+            "exec_seq": self._exec_seq, "exec_prefix": self._exec_prefix,
+            "max_order_id": {str(k): v for k, v in self._max_order_id.items()},
+            "orders": [{**{f: getattr(o, f) for f in _ORDER_FIELDS},
+                        "instrument": o.instrument.con_id} for o in self.orders.values()],
+            "executions": [{**{f: getattr(e, f) for f in _EXEC_FIELDS},
+                            "perm_id": e.order.perm_id} for e in self.executions],
+            "positions": [[account, con_id, str(p.symbol), str(p.quantity), str(p.avg_price),
+                           str(p.realized_pnl)]
+                          for (account, con_id), p in self.positions.items()],
+        }
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.state_file)
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        self._next_order_id = data["next_order_id"]
+        self._next_perm_id = data["next_perm_id"]
+        self._exec_seq = data["exec_seq"]
+        self._exec_prefix = data["exec_prefix"]
+        self._max_order_id = {int(k): v for k, v in data["max_order_id"].items()}
+        for row in data["orders"]:
+            inst = self.instruments.by_con_id(row.pop("instrument"))
+            if inst is None:
+                continue
+            order = SimOrder(instrument=inst, **row)
+            self.orders[order.perm_id] = order
+            self._by_client[(order.client_id, order.order_id)] = order
+        for row in data["executions"]:
+            owner = self.orders.get(row.pop("perm_id"))
+            if owner is not None:
+                self.executions.append(SimExecution(order=owner, **row))
+        for account, con_id, symbol, qty, avg, pnl in data["positions"]:
+            self.positions[(account, con_id)] = Position(symbol, Decimal(qty), Decimal(avg),
+                                                         Decimal(pnl))
+        for order in self.orders.values():  # working orders rest in the engine again
+            if order.is_done or not order.engine_id:
+                continue
+            kind = _ORDER_TYPES[order.order_type]
+            order.filled_before, order.avg_before = order.filled, order.avg_fill_price
+            self._by_engine[order.engine_id] = order
+            self.market(order.instrument)
+            price = None if kind in (OrderType.MARKET, OrderType.STOP) else order.lmt_price
+            stop = order.aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+            self._handle(self.engine.submit(
+                order.engine_id, order.instrument.key,
+                OrderSide.BUY if order.action == "BUY" else OrderSide.SELL,
+                Decimal(repr(order.quantity - order.filled)), kind,
+                None if price is None else Decimal(repr(price)),
+                None if stop is None else Decimal(repr(stop)), _TIFS[order.tif]))
 
     # -- ids -------------------------------------------------------------------------
     @property
@@ -213,6 +291,59 @@ class SimBroker:
             except asyncio.CancelledError:
                 pass
 
+    # -- account ---------------------------------------------------------------------
+    #: Initial margin as a fraction of the value, by security type (maintenance: 80% of
+    #: it). Rough figures of IB's; a what-if answer is a simulation, not a margin model.
+    MARGIN_RATES = {"STK": 0.25, "CASH": 0.03, "FUT": 0.08, "CRYPTO": 1.0}
+    NET_LIQUIDATION = 1_000_000.0
+
+    def mark(self, inst: Instrument) -> float:
+        """The price positions and what-if orders are valued at (the mid quote)."""
+        return float(self.market(inst).quote(inst.key).mid_price or inst.price)
+
+    def _margin(self, inst: Instrument, quantity: float, price: float) -> float:
+        rate = self.MARGIN_RATES.get(inst.sec_type, 0.5)
+        return abs(quantity) * price * float(inst.multiplier or 1) * rate
+
+    def account_margin(self, account: str) -> float:
+        return sum(self._margin(inst, qty, self.mark(inst))
+                   for acct, inst, qty, _cost in self.position_rows() if acct == account)
+
+    def account_values(self, account: str) -> list[tuple[str, str]]:
+        """(tag, value) in USD, as account updates and account summaries report them."""
+        init = self.account_margin(account)
+        net = self.NET_LIQUIDATION
+        return [("NetLiquidation", f"{net:.2f}"), ("TotalCashValue", f"{net:.2f}"),
+                ("EquityWithLoanValue", f"{net:.2f}"),
+                ("BuyingPower", f"{(net - init) * 4:.2f}"),
+                ("AvailableFunds", f"{net - init:.2f}"), ("ExcessLiquidity",
+                                                        f"{net - init * 0.8:.2f}"),
+                ("InitMarginReq", f"{init:.2f}"), ("MaintMarginReq", f"{init * 0.8:.2f}")]
+
+    def what_if(self, inst: Instrument, account: str, action: str, quantity: float,
+                price: float | None) -> dict[str, str]:
+        """The margin and commission an order would bring, without placing it (IB's
+        what-if answer: the order's OrderState)."""
+        at = price if price is not None and price > 0 else self.mark(inst)
+        held = sum(qty for acct, i, qty, _c in self.position_rows()
+                   if acct == account and i.con_id == inst.con_id)
+        signed = quantity if action == "BUY" else -quantity
+        before = self.account_margin(account)
+        change = (self._margin(inst, held + signed, self.mark(inst))
+                  - self._margin(inst, held, self.mark(inst)))
+        equity = self.NET_LIQUIDATION
+        fee = commission_for(inst, quantity, at, True)
+        return {
+            "initMarginBefore": f"{before:.2f}", "maintMarginBefore": f"{before * 0.8:.2f}",
+            "equityWithLoanBefore": f"{equity:.2f}", "initMarginChange": f"{change:.2f}",
+            "maintMarginChange": f"{change * 0.8:.2f}", "equityWithLoanChange": "0.00",
+            "initMarginAfter": f"{before + change:.2f}",
+            "maintMarginAfter": f"{(before + change) * 0.8:.2f}",
+            "equityWithLoanAfter": f"{equity:.2f}", "commission": repr(fee),
+            "minCommission": repr(fee), "maxCommission": repr(fee),
+            "commissionCurrency": inst.currency,
+        }
+
     # -- orders ----------------------------------------------------------------------
     def order(self, client_id: int, order_id: int) -> SimOrder | None:
         return self._by_client.get((client_id, order_id))
@@ -222,6 +353,7 @@ class SimBroker:
         if order_id > self._max_order_id.get(client_id, 0):
             self._max_order_id[client_id] = order_id
         self._next_order_id = max(self._next_order_id, order_id + 1)
+        self.save()
 
     def place(self, client_id: int, order_id: int, inst: Instrument, action: str,
               quantity: float, order_type: str, lmt_price: float | None,
@@ -370,8 +502,11 @@ class SimBroker:
         shares = float(event.last_qty)
         price = float(event.last_px)
         first = order.filled == 0
-        order.filled = float(event.cum_qty)
-        order.avg_fill_price = float(event.avg_px) if event.avg_px is not None else price
+        cum = float(event.cum_qty)
+        avg = float(event.avg_px) if event.avg_px is not None else price
+        order.filled = order.filled_before + cum
+        order.avg_fill_price = ((order.avg_before * order.filled_before + avg * cum)
+                                / order.filled)
         order.last_fill_price = price
         order.status = "Filled" if event.kind is ExecKind.FILL else "Submitted"
         commission = commission_for(inst, shares, price, first)
@@ -410,6 +545,7 @@ class SimBroker:
 
     def _notify(self, order: SimOrder, execution: SimExecution | None,
                 error: tuple[int, str] | None) -> None:
+        self.save()  # on disk before any client hears of it
         for listener in list(self.listeners):
             listener.on_order(order, execution, error)
 

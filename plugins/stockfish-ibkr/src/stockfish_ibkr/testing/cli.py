@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                         "out together --burst-delay seconds after the last subscription")
     p.add_argument("--burst-delay", type=float, default=0.5,
                    help="seconds to wait for more subscriptions before sending bursts")
+    p.add_argument("--state", default=None, metavar="FILE",
+                   help="keep orders, executions, positions and ids in FILE and start from "
+                        "it: the back end survives this process, as IB survives a TWS "
+                        "restart (fault tests kill the simulator and start it again)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     return p
 
@@ -52,6 +56,7 @@ async def _run(args: argparse.Namespace) -> None:
         args.host, args.port, pacing_limit=args.pacing_limit,
         accounts=[a for a in args.accounts.split(",") if a], seed=args.seed,
         tick_interval=args.tick_interval, max_fill_qty=args.max_fill_qty,
+        state_file=args.state,
     )
     gateway.burst = args.burst
     gateway.burst_delay = args.burst_delay

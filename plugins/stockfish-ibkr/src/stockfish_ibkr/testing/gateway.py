@@ -209,6 +209,7 @@ class GatewaySimulator:
                 if account == order.account and inst.con_id == order.instrument.con_id:
                     for session in list(self.sessions.values()):
                         session.on_position(account, inst, qty, cost)
+                        session.on_portfolio(account, inst, qty, cost)
 
     async def _realtime_bars(self) -> None:
         epoch = int(time.time())

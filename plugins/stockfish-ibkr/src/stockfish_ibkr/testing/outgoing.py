@@ -88,6 +88,8 @@ class OUT:
     COMMISSION_REPORT = 59
     POSITION_DATA = 61
     POSITION_END = 62
+    ACCOUNT_SUMMARY = 63
+    ACCOUNT_SUMMARY_END = 64
     ACCOUNT_UPDATE_MULTI = 73
     ACCOUNT_UPDATE_MULTI_END = 74
     TICK_REQ_PARAMS = 81
@@ -121,6 +123,8 @@ class IN:
     REQ_GLOBAL_CANCEL = 58
     REQ_MARKET_DATA_TYPE = 59
     REQ_POSITIONS = 61
+    REQ_ACCOUNT_SUMMARY = 62
+    CANCEL_ACCOUNT_SUMMARY = 63
     CANCEL_POSITIONS = 64
     START_API = 71
     REQ_ACCOUNT_UPDATES_MULTI = 76
@@ -173,6 +177,14 @@ def account_update_time(hhmm: str) -> Fields:
 
 def account_download_end(account: str) -> Fields:
     return [OUT.ACCT_DOWNLOAD_END, 1, account]
+
+
+def account_summary(req_id: int, account: str, tag: str, value: str, currency: str) -> Fields:
+    return [OUT.ACCOUNT_SUMMARY, 1, req_id, account, tag, value, currency]
+
+
+def account_summary_end(req_id: int) -> Fields:
+    return [OUT.ACCOUNT_SUMMARY_END, 1, req_id]
 
 
 def account_update_multi(req_id: int, account: str, key: str, value: str,
@@ -300,8 +312,16 @@ def _price(value: float | None) -> Any:
     return value if value is not None else ""
 
 
-def open_order(order: SimOrder) -> Fields:
+def open_order(order: SimOrder, what_if: dict[str, str] | None = None) -> Fields:
+    """An openOrder message; with ``what_if`` (the margin and commission figures of
+    :meth:`SimBroker.what_if`) the answer to a what-if order."""
     inst = order.instrument
+    state = {"initMarginBefore": "", "maintMarginBefore": "", "equityWithLoanBefore": "",
+             "initMarginChange": "", "maintMarginChange": "", "equityWithLoanChange": "",
+             "initMarginAfter": "", "maintMarginAfter": "", "equityWithLoanAfter": "",
+             "commission": "", "minCommission": "", "maxCommission": "",
+             "commissionCurrency": ""}
+    state.update(what_if or {})
     return [OUT.OPEN_ORDER, order.order_id, *_contract11(inst), *_named(
         action=order.action, totalQuantity=order.quantity, orderType=order.order_type,
         lmtPrice=_price(order.lmt_price), auxPrice=_price(order.aux_price), tif=order.tif,
@@ -324,11 +344,8 @@ def open_order(order: SimOrder) -> Fields:
         optOutSmartRouting=False, clearingAccount="", clearingIntent="", notHeld=False,
         deltaNeutralContractPresent=0,
         algoStrategy="",
-        solicited=False, whatIf=False, status=order.status, initMarginBefore="",
-        maintMarginBefore="", equityWithLoanBefore="", initMarginChange="",
-        maintMarginChange="", equityWithLoanChange="", initMarginAfter="",
-        maintMarginAfter="", equityWithLoanAfter="", commission="", minCommission="",
-        maxCommission="", commissionCurrency="", warningText=order.warning,
+        solicited=False, whatIf=what_if is not None, status=order.status, **state,
+        warningText=order.warning,
         randomizeSize=False, randomizePrice=False,
         numConditions=0,
         adjustedOrderType="", triggerPrice="", trailStopPrice2="", lmtPriceOffset="",

@@ -39,6 +39,9 @@ class Session(MarketDataRequests):
         self.bars: dict[int, BarSub] = {}
         self.positions_subscribed = False
         self.account_subscribed = False
+        self.account = ""
+        #: Requests answered "not supported" (error 321).
+        self.unsupported = 0
         self._msg_times: deque[float] = deque()
         self._hist_log: deque[tuple[float, tuple[Any, ...], int]] = deque()
         self._handlers: dict[int, Callable[[FieldReader], None]] = {
@@ -68,6 +71,8 @@ class Session(MarketDataRequests):
             IN.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
             IN.CANCEL_ACCOUNT_UPDATES_MULTI: lambda r: None,
             IN.REQ_COMPLETED_ORDERS: self._req_completed_orders,
+            IN.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
+            IN.CANCEL_ACCOUNT_SUMMARY: lambda r: None,
         }
 
     def __repr__(self) -> str:
@@ -126,7 +131,13 @@ class Session(MarketDataRequests):
         self.gateway.message_counts[msg_id] += 1
         handler = self._handlers.get(msg_id)
         if handler is None:
-            log.debug("client %s: message %s is not simulated, ignored", self.client_id, msg_id)
+            # Answered, never dropped: a client waiting on the request id is released.
+            log.info("client %s: request %s is not simulated; answered with an error",
+                     self.client_id, msg_id)
+            self.unsupported += 1
+            self.error(_request_id(fields), 321,
+                       f"Error validating request.-'{msg_id}' : cause - request {msg_id} is "
+                       "not supported by the gateway simulator")
             return
         try:
             handler(FieldReader(fields))
@@ -194,6 +205,10 @@ class Session(MarketDataRequests):
         aux_price = float(aux) if aux else None
         r.skip(6)  # transmit, parentId, blockOrder, sweepToFill, displaySize, triggerMethod
         outside_rth = r.flag()
+        if _what_if(r, contract.sec_type):
+            self._what_if(order_id, contract, action, quantity, order_type, lmt_price,
+                          aux_price, tif, account, order_ref)
+            return
         existing = self.broker.order(self.client_id, order_id)
         try:
             if existing is not None:
@@ -208,6 +223,26 @@ class Session(MarketDataRequests):
                               lmt_price, aux_price, tif, account, order_ref, outside_rth)
         except OrderRefused as exc:
             self.error(order_id, exc.code, exc.message)
+
+    def _what_if(self, order_id: int, contract: WireContract, action: str, quantity: float,
+                 order_type: str, lmt_price: float | None, aux_price: float | None, tif: str,
+                 account: str, order_ref: str) -> None:
+        """A what-if order: answered with its margin and commission, never placed."""
+        assert self.client_id is not None
+        inst = self._resolve(order_id, contract)
+        if inst is None:
+            return
+        account = account or self.broker.accounts[0]
+        if action not in ("BUY", "SELL") or quantity <= 0:
+            self.error(order_id, 110, "The price does not conform to the minimum price "
+                                      f"variation or the order is invalid: {action} {quantity}")
+            return
+        self.broker.note_order_id(self.client_id, order_id)
+        figures = self.broker.what_if(inst, account, action, quantity, lmt_price)
+        order = SimOrder(order_id, self.client_id, 0, inst, action, quantity, order_type,
+                         lmt_price, aux_price, tif or "DAY", account, order_ref,
+                         status="PreSubmitted")
+        self.send(out.open_order(order, what_if=figures))
 
     def _cancel_order(self, r: FieldReader) -> None:
         assert self.client_id is not None
@@ -281,28 +316,98 @@ class Session(MarketDataRequests):
         subscribe = r.flag()
         account = r.text() or self.broker.accounts[0]
         self.account_subscribed = subscribe
+        self.account = account
         if not subscribe:
             return
-        msgs = [out.account_value(k, v, "USD", account) for k, v in self._account_values()]
+        msgs = [out.account_value(k, v, "USD", account)
+                for k, v in self.broker.account_values(account)]
         for acct, inst, qty, cost in self.broker.position_rows():
             if acct == account and qty:
-                price = self.broker.market(inst).quote(inst.key).mid_price or 0.0
-                mult = float(inst.multiplier or 1)
-                msgs.append(out.portfolio_value(inst, qty, price, qty * price * mult, cost,
-                                                qty * price * mult - qty * cost, 0.0, account))
+                msgs.append(self._portfolio_row(account, inst, qty, cost))
         msgs += [out.account_update_time(time.strftime("%H:%M")),
                  out.account_download_end(account)]
         self.send_all(msgs)
+
+    def _portfolio_row(self, account: str, inst: Instrument, qty: float,
+                       cost: float) -> list[Any]:
+        price = self.broker.mark(inst)
+        mult = float(inst.multiplier or 1)
+        return out.portfolio_value(inst, qty, price, qty * price * mult, cost,
+                                   qty * price * mult - qty * cost, 0.0, account)
+
+    def on_portfolio(self, account: str, inst: Instrument, qty: float, cost: float) -> None:
+        """A fill moved a position: subscribers to the account get its portfolio row (a
+        flat position too, which clients drop) and the account values."""
+        if self.account_subscribed and account == self.account:
+            self.send_all([self._portfolio_row(account, inst, qty, cost),
+                           *(out.account_value(k, v, "USD", account)
+                             for k, v in self.broker.account_values(account)),
+                           out.account_update_time(time.strftime("%H:%M"))])
+
+    def _req_account_summary(self, r: FieldReader) -> None:
+        r.skip()  # version
+        req_id = r.integer()
+        group = r.text()
+        tags = {t.strip() for t in r.text().split(",") if t.strip()}
+        if group not in ("All", ""):
+            self.error(req_id, 321, f"Error validating request.-'{group}' : cause - the "
+                                    "gateway simulator knows only the group All")
+            return
+        msgs = []
+        for account in self.broker.accounts:
+            for tag, value in self.broker.account_values(account):
+                if not tags or "All" in tags or tag in tags:
+                    msgs.append(out.account_summary(req_id, account, tag, value, "USD"))
+        self.send_all([*msgs, out.account_summary_end(req_id)])
 
     def _req_account_updates_multi(self, r: FieldReader) -> None:
         r.skip()
         req_id = r.integer()
         account = r.text() or self.broker.accounts[0]
         self.send_all([*(out.account_update_multi(req_id, account, k, v, "USD")
-                         for k, v in self._account_values()),
+                         for k, v in self.broker.account_values(account)),
                        out.account_update_multi_end(req_id)])
 
-    @staticmethod
-    def _account_values() -> list[tuple[str, str]]:
-        return [("NetLiquidation", "1000000.00"), ("TotalCashValue", "1000000.00"),
-                ("BuyingPower", "4000000.00"), ("AvailableFunds", "1000000.00")]
+
+def _request_id(fields: list[str]) -> int:
+    """The request id of a message the simulator does not know: the field after a version
+    (small number) if there is one, else the first field; -1 if neither is a number."""
+    candidates = fields[2:3] if len(fields) > 2 and fields[1] in ("1", "2", "3") else []
+    candidates += fields[1:2]
+    for value in candidates:
+        if value.lstrip("-").isdigit():
+            return int(value)
+    return -1
+
+
+_UNSET = 1.7976931348623157e308
+
+
+def _what_if(r: FieldReader, sec_type: str) -> bool:
+    """Read placeOrder on from ``hidden`` up to ``whatIf`` (server version 176, as
+    ib_insync and ib_async write it); False if the message has another shape."""
+    try:
+        r.skip()  # hidden
+        if sec_type == "BAG":
+            return False
+        r.skip(1 + 29)  # sharesAllocation, discretionaryAmt .. volatilityType
+        delta_neutral = r.text()  # deltaNeutralOrderType
+        r.skip(1)  # deltaNeutralAuxPrice
+        if delta_neutral:
+            r.skip(8)
+        r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
+        increment = r.number(0.0)
+        if 0 < increment < _UNSET:
+            r.skip(7)
+        r.skip(3)  # scaleTable, activeStartTime, activeStopTime
+        if r.text():  # hedgeType
+            r.skip(1)
+        r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
+        if r.flag():  # deltaNeutralContract
+            r.skip(3)
+        if r.text():  # algoStrategy
+            r.skip(2 * r.integer())
+        r.skip(1)  # algoId
+        return r.flag()
+    except (ValueError, IndexError):
+        return False

@@ -45,6 +45,10 @@ class SimOrder:
     #: The order's id in the matching engine.
     engine_id: str = ""
     commission: float = 0.0
+    #: Filled before the back end was restored from its state file (the matching engine
+    #: then holds only the rest), and at what average price.
+    filled_before: float = 0.0
+    avg_before: float = 0.0
 
     @property
     def remaining(self) -> float:
