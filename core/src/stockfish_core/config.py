@@ -40,6 +40,7 @@ import cattrs
 import yaml
 
 from .connector import Subscription
+from .data.settings import RecordingConfig
 from .errors import ConfigError, ConfigProblem, PluginError, PluginNotInstalled
 from .models import DataType
 from .plugins import PluginRegistry
@@ -98,6 +99,10 @@ class ManagerConfig:
     journal: str | None = None
     bar_cache_size: int = 500
     risk: RiskConfig = RiskConfig()
+    #: Record every delivered update to Parquet (see stockfish_core.data).
+    recording: RecordingConfig | None = None
+    #: Folder of the history cache (``manager.history``); None: the per-user default.
+    history_cache: str | None = None
 
 
 @attrs.frozen
