@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..models import DataType, MarketUpdate
-from .schema import FORMAT_VERSION, batch_from_updates, check_payload, schema_for
+from .schema import FORMAT_VERSION, TS, batch_from_updates, check_payload, schema_for
 from .settings import RecordingConfig
 
 __all__ = ["PARTIAL_SUFFIX", "Recorder"]
@@ -201,6 +201,10 @@ class Recorder:
     # -- the writer thread -------------------------------------------------------------
     def _run(self) -> None:
         interval = self.config.flush_interval
+        # The first timezone-aware timestamp array makes pyarrow import pandas (about a
+        # second): pay it before data arrives, not in the first pass.
+        schema_for(DataType.PRICE_TICK, self.config.decimal_scale).empty_table()
+        pa.array([0], pa.int64()).cast(TS)
         while True:
             self._wake.wait(interval)
             self._wake.clear()
