@@ -179,7 +179,11 @@ def stockfish_history(connector: Connector, request: HistoryRequest) -> list[Any
                 continue
             ts = int(row.get("timestamp_ns") or 0)
             if request.start_ns <= ts < end:
-                fields = {name: _number(row.get(name)) for name in _FLOATS}
+                try:
+                    fields = {name: _number(row.get(name)) for name in _FLOATS}
+                except ValueError as exc:
+                    connector.report_error(f"bad CSV row {row!r}: {exc}", data=True)
+                    continue
                 ticks.append(PriceTick(request.symbol, timestamp_ns=ts, **fields))
     ticks.sort(key=lambda t: t.timestamp_ns)
     if request.what == "ticks":
