@@ -35,7 +35,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..models import DataType, MarketUpdate
-from .schema import FORMAT_VERSION, TS, batch_from_updates, check_payload, schema_for
+from .schema import (
+    DICTIONARY_COLUMNS,
+    FORMAT_VERSION,
+    STATISTICS_COLUMNS,
+    TS,
+    batch_from_updates,
+    check_payload,
+    schema_for,
+)
 from .settings import RecordingConfig
 
 __all__ = ["PARTIAL_SUFFIX", "Recorder"]
@@ -55,8 +63,11 @@ class _OpenFile:
         self.final = final
         self.partial = final.with_name(final.name + PARTIAL_SUFFIX)
         self.sink = pa.OSFile(str(self.partial), "wb")
-        self.writer = pq.ParquetWriter(self.sink, schema,
-                                       compression=None if compression == "none" else compression)
+        names = set(schema.names)
+        self.writer = pq.ParquetWriter(
+            self.sink, schema, compression=None if compression == "none" else compression,
+            use_dictionary=[c for c in DICTIONARY_COLUMNS if c in names],
+            write_statistics=[c for c in STATISTICS_COLUMNS if c in names])
         self.opened = time.monotonic()
         self.rows = 0
 
@@ -154,7 +165,8 @@ class Recorder:
         if self._symbols is not None and not self._wanted_symbol(update):
             self.filtered += 1
             return
-        if self.queued - self.taken >= self.config.max_queue:
+        depth = self.queued - self.taken
+        if depth >= self.config.max_queue:
             self.dropped_queue_full += 1
             now = time.monotonic()
             if now - self._last_drop_log >= 1.0:
@@ -165,7 +177,7 @@ class Recorder:
             return
         self._queue.append(update)
         self.queued += 1
-        if self.queued - self.taken >= self._wake_at:
+        if depth + 1 == self._wake_at:  # a row group is waiting: wake the writer once
             self._wake.set()
 
     def _wanted_symbol(self, update: MarketUpdate) -> bool:

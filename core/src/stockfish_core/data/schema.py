@@ -51,8 +51,10 @@ from ..models import (
 )
 
 __all__ = [
+    "DICTIONARY_COLUMNS",
     "ENVELOPE",
     "FORMAT_VERSION",
+    "STATISTICS_COLUMNS",
     "Decoded",
     "batch_from_updates",
     "decimal_to_float",
@@ -215,31 +217,47 @@ def check_payload(update: MarketUpdate) -> bool:
     return isinstance(update.payload, _PAYLOAD_CLASS[update.data_type])
 
 
+_PAYLOAD = attrgetter("payload")
+_STAMP = attrgetter("timestamp_ns")
+_SYMBOL = attrgetter("symbol")
+_RECV = attrgetter("recv_ts_ns")
+_VENUE = attrgetter("venue_ts_ns")
+_SOURCE = attrgetter("source")
+_STREAM = attrgetter("stream")
+_SEQUENCE = attrgetter("sequence_number")
+
+#: Columns worth a dictionary in Parquet (few distinct values) and those whose min/max
+#: statistics let readers (DuckDB, polars, pyarrow filters) skip row groups. Statistics
+#: on every decimal column cost more to write than the rest of a row together.
+DICTIONARY_COLUMNS = ["source", "stream", "symbol", "interval", "side", "news_source",
+                      "country", "event"]
+STATISTICS_COLUMNS = ["rec_seq", "recv_ts", "venue_ts", "ts", "symbol", "sequence"]
+
+
 def batch_from_updates(data_type: DataType, updates: Sequence[MarketUpdate],
                        rec_seqs: Sequence[int], scale: int,
                        book_depth: int | None = None) -> tuple[pa.RecordBatch, int]:
     """One record batch of ``updates`` (all of ``data_type``, payloads already checked
     with :func:`check_payload`); returns it and the count of inexact decimal values."""
     schema = schema_for(data_type, scale)
-    envelope = updates
-    payloads = [u.payload for u in envelope]
+    payloads = list(map(_PAYLOAD, updates))
     if data_type is DataType.CUSTOM:
         symbols: list[Any] = [p.get("symbol") if isinstance(p.get("symbol"), str) else None
                               for p in payloads]
         stamps = [0] * len(payloads)
     elif data_type in (DataType.NEWS, DataType.MACRO):
         symbols = [None] * len(payloads)
-        stamps = [p.timestamp_ns for p in payloads]
+        stamps = list(map(_STAMP, payloads))
     else:
-        symbols = [p.symbol for p in payloads]
-        stamps = [p.timestamp_ns for p in payloads]
+        symbols = list(map(_SYMBOL, payloads))
+        stamps = list(map(_STAMP, payloads))
     columns: list[pa.Array] = [
         pa.array(rec_seqs, pa.int64()),
-        _timestamps([u.recv_ts_ns for u in envelope]),
-        _timestamps([u.venue_ts_ns for u in envelope]),
-        pa.array([u.source for u in envelope], pa.string()),
-        pa.array([u.stream for u in envelope], pa.string()),
-        pa.array([u.sequence_number for u in envelope], pa.int64()),
+        _timestamps(list(map(_RECV, updates))),
+        _timestamps(list(map(_VENUE, updates))),
+        pa.array(list(map(_SOURCE, updates)), pa.string()),
+        pa.array(list(map(_STREAM, updates)), pa.string()),
+        pa.array(list(map(_SEQUENCE, updates)), pa.int64()),
         pa.array(symbols, pa.string()),
         _timestamps(stamps),
     ]
