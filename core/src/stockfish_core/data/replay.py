@@ -30,25 +30,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import require_pyarrow
+from ..__about__ import API_VERSION
+from ..connector import Capabilities, Connector, PluginSpec, Subscription
+from ..errors import OrderRejected
+from ..models import ConnectorStatus, DataType, MarketUpdate
+from ..orders import OrderRequest
+from ..plugins import hookimpl
+from . import INSTALL_HINT
+from .settings import to_ns
 
-require_pyarrow()
+if TYPE_CHECKING:
+    import numpy as np
 
-import numpy as np  # noqa: E402 - after the check that names the extra to install
-
-from ..__about__ import API_VERSION  # noqa: E402
-from ..connector import Capabilities, Connector, PluginSpec, Subscription  # noqa: E402
-from ..errors import OrderRejected  # noqa: E402
-from ..models import ConnectorStatus, DataType, MarketUpdate  # noqa: E402
-from ..orders import OrderRequest  # noqa: E402
-from ..plugins import hookimpl  # noqa: E402
-from .reader import Selection  # noqa: E402
-from .schema import Decoded, decode  # noqa: E402
-from .settings import to_ns  # noqa: E402
+    from .schema import Decoded
 
 __all__ = ["ReplayConfig", "ReplayState"]
 
@@ -111,6 +109,8 @@ class ReplayState:
     played: int = 0
     #: Set when everything was played: the number of updates.
     finished: int | None = None
+    #: The loop time at which the first recorded update was due (paced playback).
+    clock0: float | None = None
     error: str | None = None
 
 
@@ -127,6 +127,12 @@ def stockfish_plugin_spec() -> PluginSpec:
 @hookimpl
 def stockfish_connect(connector: Connector) -> None:
     config: ReplayConfig = connector.config
+    try:  # the plugin loads without pyarrow (``stockfish plugins`` lists it); playing needs it
+        import pyarrow  # noqa: F401
+    except ImportError:
+        connector.set_status(ConnectorStatus.ERROR, f"replay needs pyarrow; {INSTALL_HINT}")
+        raise ImportError(f"replay {connector.name}: replay needs pyarrow; "
+                          f"{INSTALL_HINT}") from None
     if not Path(config.path).is_dir():
         connector.set_status(ConnectorStatus.ERROR, f"no recording at {config.path}")
         raise FileNotFoundError(f"replay {connector.name}: no recording at {config.path}")
@@ -187,6 +193,8 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
 def _runs(decoded: list[Decoded]) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """The recording order of several decoded tables as runs (table, start, stop), and
     the receive time of every row in that order."""
+    import numpy as np
+
     if not decoded:
         return [], np.zeros(0, dtype=np.int64)
     seqs = np.concatenate([np.asarray(d.rec_seq, dtype=np.int64) for d in decoded])
@@ -207,6 +215,11 @@ def _runs(decoded: list[Decoded]) -> tuple[list[tuple[int, int, int]], np.ndarra
 
 
 async def _play(connector: Connector, state: ReplayState) -> None:
+    import numpy as np
+
+    from .reader import Selection
+    from .schema import decode
+
     config = state.config
     await state.started.wait()
     try:
@@ -226,6 +239,7 @@ async def _play(connector: Connector, state: ReplayState) -> None:
             position = 0  # row index in recording order, matching recv
             if clock0 is None and len(recv):
                 clock0, recv0 = loop.time(), int(recv[0])
+                state.clock0 = clock0
             pending: list[_Run] = []
             count = 0
             for index, start, stop in runs:
