@@ -4,7 +4,9 @@ how big it is.
 1. CPU per update on the manager's data path (sequence checks, caches, delivery to a
    subscriber) at a paced 100,000 updates/s, without and with the recorder attached.
    The CPU is the whole process's (the recorder's writer thread included, and its final
-   flush), divided by the updates. Rounds alternate without / with.
+   flush), divided by the updates; beside it, the CPU of the delivering thread alone (the
+   manager loop's share: the recorder's queueing, and what the writer's GIL holds cost
+   it). Rounds alternate without / with.
 2. Reading a recording back: the replay's read path (files -> typed columns -> one
    MarketUpdate per row, in recording order), against pyarrow reading the same files
    bare, (a) columnar only and (b) to Python rows (``Table.to_pylist()``, the least a
@@ -90,20 +92,22 @@ def data_path_cpu(updates: list[MarketUpdate], folder: Path | None) -> dict[str,
         manager.add_subscriber(recorder)
     batches = [updates[i:i + BATCH] for i in range(0, len(updates), BATCH)]
     slot = BATCH / RATE
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
     for i, batch in enumerate(batches):
         manager.on_updates(connector, batch)
         wait = wall0 + (i + 1) * slot - time.perf_counter()
         if wait > 0:
             time.sleep(wait)  # pacing the offered load, not synchronisation
     late = time.perf_counter() - (wall0 + len(batches) * slot)
+    loop_cpu = time.thread_time() - thread0  # the delivering thread alone
     if recorder is not None:
-        recorder.close()  # its remaining work counts
+        recorder.close(timeout=600)  # its remaining work counts
         assert recorder.recorded == len(updates), recorder.stats()
     cpu = time.process_time() - cpu0
     manager.journal.close()
     assert delivered == len(updates)
-    return {"cpu_us_per_update": cpu / len(updates) * 1e6, "late_s": max(0.0, late)}
+    return {"cpu_us_per_update": cpu / len(updates) * 1e6,
+            "loop_cpu_us_per_update": loop_cpu / len(updates) * 1e6, "late_s": max(0.0, late)}
 
 
 # -- 2. reading back -----------------------------------------------------------------------
@@ -151,17 +155,26 @@ def main() -> None:
         updates = ticks(args.updates)
         without: list[float] = []
         with_rec: list[float] = []
+        loop_without: list[float] = []
+        loop_with: list[float] = []
         late: list[float] = []
         for r in range(args.rounds):
             bare = data_path_cpu(updates, None)
             rec = data_path_cpu(updates, root / f"round{r}")
             without.append(bare["cpu_us_per_update"])
             with_rec.append(rec["cpu_us_per_update"])
+            loop_without.append(bare["loop_cpu_us_per_update"])
+            loop_with.append(rec["loop_cpu_us_per_update"])
             late += [bare["late_s"], rec["late_s"]]
         ratios = [w / b for w, b in zip(with_rec, without, strict=True)]
+        loop_ratios = [w / b for w, b in zip(loop_with, loop_without, strict=True)]
         results["data_path"] = {"updates_per_round": args.updates, "rate": RATE,
                                 "without_us": summary(without), "with_us": summary(with_rec),
-                                "ratio": summary(ratios), "max_late_s": max(late)}
+                                "ratio": summary(ratios),
+                                "loop_thread_without_us": summary(loop_without),
+                                "loop_thread_with_us": summary(loop_with),
+                                "loop_thread_ratio": summary(loop_ratios),
+                                "max_late_s": max(late)}
 
         # 2. and 3.
         many = ticks(args.ticks, seed=11)
@@ -171,7 +184,7 @@ def main() -> None:
         for i in range(0, len(many), BATCH):
             for update in many[i:i + BATCH]:
                 recorder.on_update(update)
-        recorder.close()
+        recorder.close(timeout=600)
         write_cpu = time.process_time() - cpu0
         parquet_bytes = sum(p.stat().st_size for p in folder.glob("**/*.parquet"))
         assert read_updates(folder, symbols=["SPY"])[:3] == [u for u in many
@@ -219,6 +232,8 @@ def main() -> None:
     print(f"   with the recorder      {rng(d['with_us'])} us   (writer thread and final "
           "flush included)")
     print(f"   ratio                  {rng(d['ratio'])}x   (goal <= 1.3x)")
+    print(f"   the delivering thread alone: {rng(d['loop_thread_without_us'])} us without, "
+          f"{rng(d['loop_thread_with_us'])} us with, ratio {rng(d['loop_thread_ratio'])}x")
     print(f"2. reading {s['ticks']:,} recorded ticks back, CPU time, {args.rounds} rounds")
     print(f"   replay read path       {rng(rd['replay_updates_per_cpu_s'], '{:,.0f}')} "
           "updates/s (MarketUpdate objects)")

@@ -213,8 +213,17 @@ _PAYLOAD_CLASS: dict[DataType, type] = {
 
 
 def check_payload(update: MarketUpdate) -> bool:
-    """Whether the update's payload is of its data type's class."""
-    return isinstance(update.payload, _PAYLOAD_CLASS[update.data_type])
+    """Whether the update's payload is of its data type's class (and, for a custom
+    payload, can be written as JSON)."""
+    payload = update.payload
+    if not isinstance(payload, _PAYLOAD_CLASS[update.data_type]):
+        return False
+    if update.data_type is DataType.CUSTOM:
+        try:
+            encode_custom(payload)
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 _PAYLOAD = attrgetter("payload")
