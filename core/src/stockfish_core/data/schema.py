@@ -215,7 +215,7 @@ _PAYLOAD_CLASS: dict[DataType, type] = {
 def check_payload(update: MarketUpdate) -> bool:
     """Whether the update's payload is of its data type's class (and, for a custom
     payload, can be written as JSON)."""
-    payload = update.payload
+    payload: Any = update.payload
     if not isinstance(payload, _PAYLOAD_CLASS[update.data_type]):
         return False
     if update.data_type is DataType.CUSTOM:
