@@ -215,15 +215,16 @@ _PAYLOAD_CLASS: dict[DataType, type] = {
 def check_payload(update: MarketUpdate) -> bool:
     """Whether the update's payload is of its data type's class (and, for a custom
     payload, can be written as JSON)."""
-    payload: Any = update.payload
-    if not isinstance(payload, _PAYLOAD_CLASS[update.data_type]):
-        return False
+    payload = update.payload
     if update.data_type is DataType.CUSTOM:
+        if not isinstance(payload, dict):
+            return False
         try:
             encode_custom(payload)
         except (TypeError, ValueError):
             return False
-    return True
+        return True
+    return isinstance(payload, _PAYLOAD_CLASS[update.data_type])
 
 
 _PAYLOAD = attrgetter("payload")
