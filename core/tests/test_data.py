@@ -534,3 +534,20 @@ def test_record_and_history_commands(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["history", "SPY", "--from", "2025-01-07", "--to", "2025-01-06",
                  "--out", str(cache), "--config", str(cfg)]) == 1
     assert "end must be after" in capsys.readouterr().err
+
+
+async def test_replay_goes_on_after_a_reconnect_without_repeating(tmp_path: Path) -> None:
+    ticks = [u for u in every_type(400) if u.data_type is DataType.PRICE_TICK]
+    record_directly(tmp_path, ticks)
+    manager, replayed = replay_manager(tmp_path, speed=1.0, batch_size=10)  # 400 ms
+    manager.config = attrs.evolve(manager.config, reconnect_initial_delay=0.01,
+                                  reconnect_max_delay=0.05)
+    async with manager:
+        connector = manager.get_connector("replay")
+        state = replay_state(manager)
+        await replayed.until(lambda: len(replayed.updates) >= 100, "part of the replay")
+        connector.set_status(ConnectorStatus.DISCONNECTED, "dropped by the test")
+        assert len(replayed.updates) < len(ticks)  # dropped part-way
+        await replayed.until(lambda: state.finished is not None, "the replay to finish")
+        assert manager.get_stats()["connectors"]["replay"]["reconnects"] >= 1
+    assert replayed.updates == ticks  # each once, in order
