@@ -75,12 +75,15 @@ class ReplayConfig:
     path: str
     #: 1.0 plays at the recorded pace, N at N times it, 0 as fast as possible.
     speed: float = attrs.field(default=0.0, validator=_not_negative)
+    #: Symbols to play (default: all; news counts when it names one of them).
     symbols: list[str] | None = None
+    #: Data types to play (default: all).
     types: list[DataType] | None = None
     #: Recorded connectors to play (default: all).
     venues: list[str] | None = None
     #: Receive-time range ``[start, end)``, ISO 8601 (UTC unless an offset is given).
     start: str | None = attrs.field(default=None, validator=_time)
+    #: The end of the receive-time range (exclusive), ISO 8601.
     end: str | None = attrs.field(default=None, validator=_time)
     #: Updates handed to the manager at most at once.
     batch_size: int = attrs.field(default=1000, validator=_positive)

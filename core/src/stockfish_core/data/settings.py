@@ -83,12 +83,16 @@ class RecordingConfig:
 
     #: The folder of the recording (created if need be).
     path: str
+    #: Data types to record (None: every type).
     types: list[DataType] | None = attrs.field(default=None, validator=_not_empty)
+    #: Symbols to record (None: every symbol; news counts when it names one of them).
     symbols: list[str] | None = attrs.field(default=None, validator=_not_empty)
     #: Connector names whose updates are recorded (None: every connector).
     connectors: list[str] | None = attrs.field(default=None, validator=_not_empty)
     #: Order book levels kept per side (None: as delivered).
     book_depth: int | None = attrs.field(default=None, validator=_positive)
+    #: Digits after the point of prices, sizes and values (0-18); more are rounded and
+    #: counted as ``inexact_values``.
     decimal_scale: int = attrs.field(default=10, validator=_scale)
     #: Close a file after this many seconds (the bound on what a crash loses).
     rotate_seconds: float = attrs.field(default=60.0, validator=_positive)
@@ -101,6 +105,7 @@ class RecordingConfig:
     #: Updates waiting for the writer at most; beyond it they are dropped from the
     #: recording (never from delivery), counted and logged.
     max_queue: int = attrs.field(default=1_000_000, validator=_positive)
+    #: Parquet compression: zstd, snappy, gzip, lz4 or none.
     compression: str = attrs.field(default="zstd", validator=_compression)
 
 
