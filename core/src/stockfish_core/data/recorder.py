@@ -34,7 +34,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..models import DataType, MarketUpdate
+from ..models import (
+    DataType,
+    MacroEvent,
+    MarketUpdate,
+    NewsEvent,
+    OHLCVBar,
+    OrderBookSnapshot,
+    PriceTick,
+    Trade,
+)
 from .schema import (
     DICTIONARY_COLUMNS,
     FORMAT_VERSION,
@@ -54,6 +63,14 @@ PARTIAL_SUFFIX = ".partial"
 _DAY_NS = 86_400 * 1_000_000_000
 
 PartitionKey = tuple[int, DataType, str]
+
+#: The payload class of each data type whose payload needs no check beyond its class
+#: (a custom payload is also checked for JSON).
+_PLAIN_CLASSES: dict[DataType, type] = {
+    DataType.PRICE_TICK: PriceTick, DataType.ORDERBOOK_SNAPSHOT: OrderBookSnapshot,
+    DataType.OHLCV_BAR: OHLCVBar, DataType.TRADE: Trade, DataType.NEWS: NewsEvent,
+    DataType.MACRO: MacroEvent,
+}
 
 
 class _OpenFile:
@@ -99,7 +116,8 @@ class Recorder:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._files: dict[PartitionKey, _OpenFile] = {}
-        self._buffers: dict[PartitionKey, list[tuple[int, MarketUpdate]]] = {}
+        #: Per partition: the rec_seq and the update of each row not yet written.
+        self._buffers: dict[PartitionKey, tuple[list[int], list[MarketUpdate]]] = {}
         self._dates: dict[int, str] = {}
         self._seq_base = time.time_ns()
         # Counters: the loop side writes queued/dropped/filtered, the writer the rest.
@@ -240,48 +258,62 @@ class Recorder:
         self.taken += n
         buffers = self._buffers
         dates = self._dates
-        rows = self.config.row_group_rows
-        full: set[PartitionKey] = set()
+        classes = _PLAIN_CLASSES
+        last_type: DataType | None = None
+        last_source: str | None = None
+        day_start = day_end = 0
+        seqs: list[int] = []
+        updates: list[MarketUpdate] = []
         for i, update in enumerate(taken):
-            if not check_payload(update):
+            data_type = update.data_type
+            if type(update.payload) is not classes.get(data_type) and \
+                    not check_payload(update):
                 self.unrecordable += 1
-                self._error(f"a {update.data_type.value} update with a "
+                self._error(f"a {data_type.value} update with a "
                             f"{type(update.payload).__name__} payload cannot be recorded")
                 continue
-            day = (update.recv_ts_ns or time.time_ns()) // _DAY_NS
-            if day not in dates:
-                dates[day] = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).strftime(
-                    "%Y-%m-%d")
-            key = (day, update.data_type, update.source or "unknown")
-            buffer = buffers.get(key)
-            if buffer is None:
-                buffer = buffers[key] = []
-            buffer.append((base + i, update))
-            if len(buffer) >= rows:
-                full.add(key)
-        for key in full:
+            recv = update.recv_ts_ns or time.time_ns()
+            source = update.source
+            if data_type is not last_type or source != last_source or \
+                    not day_start <= recv < day_end:
+                day = recv // _DAY_NS
+                day_start, day_end = day * _DAY_NS, (day + 1) * _DAY_NS
+                if day not in dates:
+                    dates[day] = datetime.fromtimestamp(day * 86_400, tz=timezone.utc
+                                                        ).strftime("%Y-%m-%d")
+                key = (day, data_type, source or "unknown")
+                buffer = buffers.get(key)
+                if buffer is None:
+                    buffer = buffers[key] = ([], [])
+                seqs, updates = buffer
+                last_type, last_source = data_type, source
+            seqs.append(base + i)
+            updates.append(update)
+        rows = self.config.row_group_rows
+        for key in [k for k, (_, u) in buffers.items() if len(u) >= rows]:
             self._write(key)
 
     def _write(self, key: PartitionKey) -> None:
         """Write the partition's buffer in row groups of at most ``row_group_rows``,
         opening a file if need be and closing it when it reaches ``rotate_bytes``."""
         buffer = self._buffers.pop(key, None)
-        if not buffer:
+        if not buffer or not buffer[1]:
             return
+        seqs, updates = buffer
         rows = self.config.row_group_rows
-        for i in range(0, len(buffer), rows):
-            self._write_group(key, buffer[i:i + rows])
+        for i in range(0, len(updates), rows):
+            self._write_group(key, seqs[i:i + rows], updates[i:i + rows])
 
-    def _write_group(self, key: PartitionKey, group: list[tuple[int, MarketUpdate]]) -> None:
+    def _write_group(self, key: PartitionKey, seqs: list[int],
+                     group: list[MarketUpdate]) -> None:
         _day, data_type, source = key
         config = self.config
         try:
-            batch, inexact = batch_from_updates(data_type, [u for _, u in group],
-                                                [s for s, _ in group],
-                                                config.decimal_scale, config.book_depth)
+            batch, inexact = batch_from_updates(data_type, group, seqs, config.decimal_scale,
+                                                config.book_depth)
             file = self._files.get(key)
             if file is None:
-                file = self._files[key] = self._open(key, group[0][0])
+                file = self._files[key] = self._open(key, seqs[0])
             file.writer.write_batch(batch, row_group_size=len(group))
         except Exception as exc:  # noqa: BLE001 - counted, logged, the writer goes on
             self.write_errors += 1
