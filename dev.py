@@ -31,7 +31,7 @@ VENV = Path(os.environ.get("STOCKFISH_VENV", ROOT / ".venv"))
 
 #: Every distribution in the repository, installed editable with its test extras.
 DISTRIBUTIONS = [
-    "core[test,dashboard,metrics]",
+    "core[test,dashboard,metrics,data]",
     "plugins/stockfish-zmq[test,fast]",
     "plugins/stockfish-fix[test]",
     "plugins/stockfish-ibkr[test,ibinsync]",

@@ -23,6 +23,7 @@ from stockfish_core import (
     hookimpl,
     hookspecs,
 )
+from stockfish_core.data import HistoryRequest
 from stockfish_core.testing import ConnectorHarness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,8 @@ async def test_every_hook_is_exercised(tmp_path: Path) -> None:
         with pytest.raises(OrderRejected):
             await h.execute(OrderRequest(OrderAction.SUBMIT, Order("SPY", "buy", 1)))
         await h.unsubscribe(Subscription("SPY", DataType.PRICE_TICK))
+        bars = await h.call("stockfish_history", request=HistoryRequest("SPY", 0, 10))
+        assert [b.symbol for b in bars] == ["SPY"]
         simulator = await h.call("stockfish_simulator", symbols=["SPY"])
         settings = await simulator.start()
         assert _exists(settings["path"])

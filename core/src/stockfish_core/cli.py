@@ -4,6 +4,8 @@
 ``stockfish config check FILE``  validate a configuration (exit 0, or 1 with the problems)
 ``stockfish run [FILE]``         run a configuration: live dashboard, or ``--headless`` JSON
 ``stockfish demo``               the three venue simulators, a failover, and a summary
+``stockfish record FILE --out DIR``   record what a configuration delivers, as Parquet
+``stockfish history SYMBOL ...``      download historical bars into a Parquet cache
 
 One broken plugin never stops the tool: it is reported and the rest still work.
 """
@@ -172,6 +174,87 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         return 1
 
 
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _data_manager(config_path: str | None) -> Any:
+    from .config import Config, load_config
+    from .manager import ExchangeManager
+
+    registry = PluginRegistry()
+    config = load_config(config_path, registry) if config_path else Config.default(registry)
+    return ExchangeManager.from_config(config, registry)
+
+
+def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
+    import signal
+    import threading
+
+    from .data.settings import RecordingConfig
+
+    try:
+        from .data import require_pyarrow
+
+        require_pyarrow()
+        manager = _data_manager(args.config)
+        settings = manager.config.recording
+        recording = RecordingConfig(
+            args.out, types=_csv(args.types), symbols=_csv(args.symbols),  # type: ignore[arg-type]
+            rotate_seconds=args.rotate_seconds if args.rotate_seconds else (
+                settings.rotate_seconds if settings else 60.0))
+    except (ConfigError, StockfishError, ImportError, ValueError) as exc:
+        print(f"stockfish record: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    recorder = manager.record(recording)
+    try:
+        manager.start_all()
+        out.write(f"recording to {args.out}; Ctrl-C stops\n")
+        out.flush()
+        stop.wait(args.duration)
+    finally:
+        manager.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats = recorder.stats()
+    out.write(f"recorded {stats['recorded']} updates in {stats['files_closed']} files "
+              f"({stats['bytes_closed']} bytes) under {args.out}; dropped from the recording: "
+              f"{stats['dropped_queue_full']}, unrecordable: {stats['unrecordable']}, "
+              f"inexact values: {stats['inexact_values']}\n")
+    return 0 if not stats["write_errors"] else 1
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    import attrs
+
+    try:
+        from .data import require_pyarrow
+
+        require_pyarrow()
+        manager = _data_manager(args.config)
+    except (ConfigError, StockfishError, ImportError) as exc:
+        print(f"stockfish history: {exc}", file=sys.stderr)
+        return 1
+    manager.config = attrs.evolve(manager.config, history_cache=args.out)
+    try:
+        manager.start_all(timeout=30)
+        frame = manager.history(args.symbol, args.start, args.end, args.interval,
+                                args.connector)
+    except (StockfishError, ValueError, TypeError, TimeoutError) as exc:
+        print(f"stockfish history: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        manager.close()
+    out.write(f"{len(frame)} bars of {args.symbol} ({args.interval}) from {args.start} to "
+              f"{args.end}, cached under {args.out}\n")
+    if len(frame):
+        out.write(frame.head(args.show).to_string() + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
@@ -199,6 +282,31 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the three venue simulators, failover and a summary")
     d.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
     d.set_defaults(func=cmd_demo)
+
+    rec = sub.add_parser("record", help="record what a configuration delivers, as Parquet")
+    rec.add_argument("config", nargs="?", help="YAML configuration (default: the built-in "
+                                               "simulated venue)")
+    rec.add_argument("--out", required=True, help="the recording's folder")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.add_argument("--types", help="data types to record, comma separated (default: all)")
+    rec.add_argument("--symbols", help="symbols to record, comma separated (default: all)")
+    rec.add_argument("--rotate-seconds", type=float, help="close files after this many "
+                                                          "seconds (default 60)")
+    rec.set_defaults(func=cmd_record)
+
+    h = sub.add_parser("history", help="download historical bars into a Parquet cache")
+    h.add_argument("symbol")
+    h.add_argument("--from", dest="start", required=True, help="start, ISO 8601 (UTC)")
+    h.add_argument("--to", dest="end", required=True, help="end, ISO 8601 (UTC), exclusive")
+    h.add_argument("--interval", default="1m", help="bar interval: 1s, 1m, 1h, 1d... "
+                                                    "(default 1m)")
+    h.add_argument("--out", required=True, help="the cache folder")
+    h.add_argument("--config", help="YAML configuration (default: the built-in simulated "
+                                     "venue)")
+    h.add_argument("--connector", help="the connector to ask (default: the first that "
+                                       "offers history)")
+    h.add_argument("--show", type=int, default=5, help="bars to print (default 5)")
+    h.set_defaults(func=cmd_history)
 
     c = sub.add_parser("config", help="work with configuration files")
     csub = c.add_subparsers(dest="config_command", metavar="ACTION")

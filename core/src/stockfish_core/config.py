@@ -46,6 +46,7 @@ import cattrs
 import yaml
 
 from .connector import Subscription
+from .data.settings import RecordingConfig
 from .errors import ConfigError, ConfigProblem, PluginError, PluginNotInstalled
 from .models import DataType
 from .plugins import PluginRegistry
@@ -171,16 +172,6 @@ class RiskConfig:
     kill_switch: bool = False
 
 
-def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
-
-
-def _not_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{attribute.name} must be zero or more, got {value!r}")
-
-
 @attrs.frozen
 class ManagerConfig:
     """The ``manager:`` section: routing, supervision, the order journal and risk."""
@@ -207,25 +198,29 @@ class ManagerConfig:
     #: A bar subscription is stale after one bar interval plus this many seconds
     #: (None: ``staleness``). News and macro subscriptions are never stale by silence.
     bar_staleness_grace: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_positive))
+        default=None, validator=attrs.validators.optional(positive))
     #: Liveness: a stale subscription is re-subscribed on its connector at once; still
     #: stale ``stale_resubscribe_wait`` seconds later it is served from another feed that
     #: has it; still stale ``stale_alert_wait`` seconds after that it is reported
     #: (a log line, ``stale_alerts`` in get_stats(), subscribers' ``on_stale``).
-    stale_resubscribe_wait: float = attrs.field(default=3.0, validator=_positive)
-    stale_alert_wait: float = attrs.field(default=3.0, validator=_not_negative)
+    stale_resubscribe_wait: float = attrs.field(default=3.0, validator=positive)
+    stale_alert_wait: float = attrs.field(default=3.0, validator=non_negative)
     #: Sequence accounting of updates (per connector, stream and symbol): messages held
     #: back to restore their order, and for how long at most; a sequence number that
     #: falls back after this many seconds of silence starts a new stream (a restart).
-    reorder_buffer: int = attrs.field(default=64, validator=_not_negative)
-    reorder_wait: float = attrs.field(default=0.05, validator=_not_negative)
-    sequence_restart_silence: float = attrs.field(default=0.5, validator=_not_negative)
+    reorder_buffer: int = attrs.field(default=64, validator=non_negative)
+    reorder_wait: float = attrs.field(default=0.05, validator=non_negative)
+    sequence_restart_silence: float = attrs.field(default=0.5, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_initial_delay:
             raise SettingError("reconnect_max_delay", "must not be less than "
                                f"reconnect_initial_delay ({self.reconnect_initial_delay!r}), "
                                f"got {self.reconnect_max_delay!r}")
+    #: Record every delivered update to Parquet (see stockfish_core.data).
+    recording: RecordingConfig | None = None
+    #: Folder of the history cache (``manager.history``); None: the per-user default.
+    history_cache: str | None = None
 
 
 @attrs.frozen

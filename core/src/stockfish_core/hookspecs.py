@@ -34,6 +34,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .connector import Connector, PluginSpec, Subscription
+    from .data.settings import HistoryRequest
     from .models import MarketUpdate
     from .orders import OrderRequest
     from .simulator import VenueSimulator
@@ -43,6 +44,7 @@ __all__ = [
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_history",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_simulator",
@@ -137,6 +139,26 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> Awaitable[
 
     :param connector: the connector to send through.
     :param request: the action and the order (``request.order.client_order_id`` is set).
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_history(
+    connector: Connector, request: HistoryRequest
+) -> Awaitable[list[Any] | None] | list[Any] | None:
+    """Historical data from the venue: bars (and ticks, where the venue offers them).
+
+    ``request.what`` is ``"bars"`` (return :class:`~stockfish_core.models.OHLCVBar` of
+    ``request.interval``) or ``"ticks"`` (return ``PriceTick`` or ``Trade``); the range
+    is ``[request.start_ns, request.end_ns)``, by bar start or tick time, oldest first.
+    Keep within the venue's request limits (pacing) here: the manager calls this for
+    every range its cache does not hold. Return None for what the venue does not offer;
+    raise ``ValueError`` for a request it cannot serve (unknown symbol or interval).
+    The connector may not be connected: a venue that needs its session raises
+    ``VenueUnavailable`` then.
+
+    :param connector: the connector to ask.
+    :param request: a :class:`~stockfish_core.data.HistoryRequest`.
     """
 
 

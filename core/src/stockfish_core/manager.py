@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from os import PathLike
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -62,6 +62,12 @@ from .risk import RiskChecker
 from .routing import Router
 from .supervision import DOWN, LivenessState, Supervisor, VenueState
 from .tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .data.recorder import Recorder
+    from .data.settings import RecordingConfig
 
 __all__ = ["ExchangeManager"]
 
@@ -146,6 +152,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         self._running = False
         self._stopping = False
         self.started_ns = 0
+        #: The recorder of delivered updates (``record()`` or ``recording:`` in the config).
+        self.recorder: Recorder | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -273,6 +281,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         if self._running:
             return all(v.connector.is_connected for v in self._venues.values())
         self._adopt_loop()
+        if self.config.recording is not None and self.recorder is None:
+            self.record(self.config.recording)
         self._running = True
         self._stopping = False
         self.started_ns = now_ns()
@@ -303,6 +313,10 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         await asyncio.gather(*(self._disconnect(v) for v in self._venues.values()),
                              return_exceptions=True)
         self.orders.defer_writes(None)  # flush, and write at once from now on
+        if self.recorder is not None:
+            recorder, self.recorder = self.recorder, None
+            self.hub.remove_subscriber(recorder)
+            await asyncio.to_thread(recorder.close)
         self._running = False
         log.info("ExchangeManager stopped")
 
@@ -568,7 +582,48 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                 "subscriber_errors": self.hub.subscriber_errors,
                 "illegal_transitions": self.orders.illegal_transitions,
                 "unknown_order_reports": self.orders.unknown_reports,
-                "kill_switch": self.risk.kill_switch}
+                "kill_switch": self.risk.kill_switch,
+                "recording": self.recorder.stats() if self.recorder is not None else None}
+
+    # ------------------------------------------------------------------ data on disk
+    def record(self, path: str | PathLike[str] | RecordingConfig, **options: Any) -> Recorder:
+        """Record every update delivered from now on to Parquet files under ``path``
+        (options: those of :class:`~stockfish_core.data.RecordingConfig`), until
+        :meth:`stop`. Needs ``pip install 'stockfish-core[data]'``."""
+        from .data import require_pyarrow
+        from .data.settings import RecordingConfig
+
+        require_pyarrow()
+        from .data.recorder import Recorder
+
+        if isinstance(path, RecordingConfig):
+            config = attrs.evolve(path, **options) if options else path
+        else:
+            config = RecordingConfig(str(path), **options)
+        if self.recorder is not None:
+            raise StockfishError(f"already recording to {self.recorder.path}")
+        recorder = Recorder(config).start()
+        self.hub.add_subscriber(recorder)
+        self.recorder = recorder
+        return recorder
+
+    def history(self, symbol: str, start: Any, end: Any, interval: str = "1m",
+                connector: str | None = None, *, refresh: bool = False) -> pandas.DataFrame:
+        """Bars of ``symbol`` from ``start`` to ``end`` (datetimes, dates, ISO strings or
+        nanoseconds) as a pandas DataFrame, from the first connector offering history (or
+        ``connector``); served from the on-disk cache when the range is already there."""
+        from .data.history import history
+
+        return history(self, symbol, start, end, interval, connector, refresh=refresh)
+
+    async def history_async(self, symbol: str, start: Any, end: Any, interval: str = "1m",
+                            connector: str | None = None, *,
+                            refresh: bool = False) -> pandas.DataFrame:
+        """:meth:`history` for code on the manager's loop."""
+        from .data.history import history_async, to_frame
+
+        return to_frame(await history_async(self, symbol, start, end, interval, connector,
+                                            refresh=refresh))
 
     def get_health_status(self) -> dict[str, dict[str, Any]]:
         return self._call(self._health)

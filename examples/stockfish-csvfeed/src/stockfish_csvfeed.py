@@ -31,7 +31,9 @@ from stockfish_core import (
     Subscription,
     hookimpl,
 )
-from stockfish_core.models import now_ns
+from stockfish_core.data import HistoryRequest
+from stockfish_core.models import OHLCVBar, now_ns
+from stockfish_core.sim.market import parse_interval
 
 __version__ = "0.1.0"
 
@@ -165,6 +167,53 @@ def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[Marke
         updates.append(MarketUpdate(DataType.PRICE_TICK, tick, connector.name, state.sequence,
                                     ts, received))
     return updates
+
+
+@hookimpl
+def stockfish_history(connector: Connector, request: HistoryRequest) -> list[Any]:
+    """Bars of the CSV's last prices (the mid where a row has no last), or its ticks."""
+    config: CsvFeedConfig = connector.config
+    step = parse_interval(request.interval)
+    # A bar starting before the end takes every tick of its interval.
+    end = request.end_ns if request.what == "ticks" else -(-request.end_ns // step) * step
+    ticks = []
+    with Path(config.path).open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("symbol") != request.symbol:
+                continue
+            ts = int(row.get("timestamp_ns") or 0)
+            if request.start_ns <= ts < end:
+                try:
+                    fields = {name: _number(row.get(name)) for name in _FLOATS}
+                except ValueError as exc:
+                    connector.report_error(f"bad CSV row {row!r}: {exc}", data=True)
+                    continue
+                ticks.append(PriceTick(request.symbol, timestamp_ns=ts, **fields))
+    ticks.sort(key=lambda t: t.timestamp_ns)
+    if request.what == "ticks":
+        return ticks
+    bars: list[OHLCVBar] = []
+    previous_volume: float | None = None
+    for tick in ticks:
+        price = tick.last if tick.last is not None else tick.mid_price
+        if price is None:
+            continue
+        traded = 0.0
+        if tick.volume is not None:  # the CSV's volume is cumulative
+            traded = max(0.0, tick.volume - previous_volume) if previous_volume is not None \
+                else 0.0
+            previous_volume = tick.volume
+        start = tick.timestamp_ns - tick.timestamp_ns % step
+        bar = bars[-1] if bars else None
+        if bar is None or bar.timestamp_ns != start:
+            bars.append(OHLCVBar(request.symbol, price, price, price, price, traded,
+                                 request.interval, start))
+        else:
+            bar.high = max(bar.high, price)
+            bar.low = min(bar.low, price)
+            bar.close = price
+            bar.volume += traded
+    return [bar for bar in bars if bar.timestamp_ns >= request.start_ns]
 
 
 @hookimpl

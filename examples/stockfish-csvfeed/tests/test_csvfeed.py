@@ -86,3 +86,55 @@ async def test_takes_no_orders(csv_file: Path) -> None:
         order = Order("SPY", "buy", 1, client_order_id="c1")
         with pytest.raises(OrderRejected, match="takes no orders"):
             await h.execute(OrderRequest(OrderAction.SUBMIT, order))
+
+
+MINUTE = 60_000_000_000
+BARS = "timestamp_ns,symbol,bid,ask,last,bid_size,ask_size,volume\n" + "\n".join(
+    f"{MINUTE * (i // 3) + i},SPY,{100 + i}.0,{101 + i}.0,{100.5 + i},1,1,{10 * i}"
+    for i in range(9)) + "\n2,SPY,not-a-price,1,,,,\n"
+
+
+async def test_history_bars_and_ticks_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.csv"
+    path.write_text(BARS)
+    from stockfish_core.data import HistoryRequest
+
+    async with harness({"path": str(path)}) as h:
+        bars = await h.call("stockfish_history",
+                            request=HistoryRequest("SPY", 0, 3 * MINUTE, "1m"))
+        ticks = await h.call("stockfish_history",
+                             request=HistoryRequest("SPY", MINUTE, 2 * MINUTE, what="ticks"))
+        later = await h.call("stockfish_history",
+                             request=HistoryRequest("SPY", 1, 3 * MINUTE, "1m"))
+    assert [(b.timestamp_ns, b.open, b.high, b.low, b.close, b.volume) for b in bars] == [
+        (0, 100.5, 102.5, 100.5, 102.5, 20.0),  # the first row's volume starts the count
+        (MINUTE, 103.5, 105.5, 103.5, 105.5, 30.0),
+        (2 * MINUTE, 106.5, 108.5, 106.5, 108.5, 30.0),
+    ]
+    assert [t.last for t in ticks] == [103.5, 104.5, 105.5]
+    assert [b.timestamp_ns for b in later] == [MINUTE, 2 * MINUTE]  # bars starting in range
+    # The bad row, counted by each of the two requests whose range holds it.
+    assert len([e for e in h.listener.errors if e.data]) == 2
+
+
+def test_manager_history_from_the_csv_file_is_cached(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("pandas")
+    from stockfish_core import ExchangeManager
+    from stockfish_core.config import ManagerConfig
+
+    path = tmp_path / "quotes.csv"
+    path.write_text(BARS)
+    registry = PluginRegistry(entry_points=())
+    registry.register(stockfish_csvfeed, "csvfeed")
+    manager = ExchangeManager(config=ManagerConfig(journal=":memory:",
+                                                   history_cache=str(tmp_path / "cache")),
+                              registry=registry)
+    manager.add_connector("csv", "csvfeed", path=str(path))
+    try:
+        frame = manager.history("SPY", 0, 3 * MINUTE, "1m")
+        assert frame["close"].tolist() == [102.5, 105.5, 108.5]
+        path.unlink()  # the venue is gone: the same range still comes from the cache
+        assert manager.history("SPY", 0, 3 * MINUTE, "1m").equals(frame)
+    finally:
+        manager.close()

@@ -26,9 +26,11 @@ import attrs
 
 from ..__about__ import API_VERSION
 from ..connector import Capabilities, Connector, PluginSpec, Subscription
+from ..data.settings import HistoryRequest
 from ..models import DataType, MarketUpdate, OHLCVBar, OrderBookSnapshot, PriceTick, Trade, now_ns
 from ..orders import OrderRequest, OrderType, TimeInForce
 from ..plugins import hookimpl
+from .history import sim_bars, sim_trades
 from .venue import SUPPORTED_DATA, SimVenue
 
 __all__ = ["CAPABILITIES", "SimConfig", "venue_of"]
@@ -172,3 +174,15 @@ def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[Marke
 @hookimpl
 def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
     venue_of(connector).execute(request)
+
+
+@hookimpl
+def stockfish_history(connector: Connector, request: HistoryRequest) -> list[Any]:
+    """Seeded synthetic bars (or one trade a second for ``what="ticks"``)."""
+    config = connector.config if isinstance(connector.config, SimConfig) else SimConfig()
+    start = config.start_prices.get(request.symbol, config.default_price)
+    if request.what == "ticks":
+        return list(sim_trades(config.seed, request.symbol, request.start_ns, request.end_ns,
+                               start, config.tick_size))
+    return list(sim_bars(config.seed, request.symbol, request.start_ns, request.end_ns,
+                         request.interval, start, config.tick_size))
