@@ -83,6 +83,17 @@ class RiskConfig:
     kill_switch: bool = False
 
 
+def _retention_count(_: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
+
+
+def _retention_seconds(_: Any, attribute: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{attribute.name} must be a number of seconds >= 0, got {value!r}")
+
+
 @attrs.frozen
 class ManagerConfig:
     failover_strategy: FailoverStrategy = FailoverStrategy.PRIMARY_BACKUP
@@ -98,6 +109,11 @@ class ManagerConfig:
     journal: str | None = None
     bar_cache_size: int = 500
     risk: RiskConfig = RiskConfig()
+    #: Final orders kept in memory: at most this many (the latest), each for at most
+    #: ``keep_final_seconds`` after it became final. Older ones leave memory and are
+    #: answered from the journal (get_order, get_order_status, late reports).
+    keep_final_orders: int = attrs.field(default=1_000, validator=_retention_count)
+    keep_final_seconds: float = attrs.field(default=60.0, validator=_retention_seconds)
 
 
 @attrs.frozen
