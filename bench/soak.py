@@ -120,8 +120,24 @@ def slope_per_second(points: list[tuple[float, float]]) -> float | None:
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
 
 
+def bound_plugins(keep: int) -> None:
+    """Diagnosis (``--bound-plugins N``): the connectors keep at most ``keep`` final
+    orders (and the FIX one ``10 * keep`` execution ids) instead of their own defaults,
+    to tell their memory from the core's. ib_insync's own lists of trades and fills are
+    left as they are."""
+    import stockfish_fix.tracking as fix_tracking
+    import stockfish_ibkr.orders as ibkr_orders
+
+    defaults = fix_tracking.OrderTracker.__init__.__kwdefaults__
+    assert defaults is not None
+    defaults.update(max_final=keep, max_exec_ids=10 * keep)
+    ibkr_orders.KEEP_FINAL = keep  # type: ignore[misc]
+
+
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.minutes * 60.0
+    if args.bound_plugins:
+        bound_plugins(args.bound_plugins)
     async with contextlib.AsyncExitStack() as stack:
         settings = {name: await stack.enter_async_context(simulator_process(name))
                     for name, _r, _s in VENUES}
@@ -221,7 +237,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_s": round(cpu, 2),
         "cpu_ms_per_order_and_updates": round(cpu / max(1, sent + counts.updates) * 1e3, 4),
         "warmup_s": args.warmup, "keep_final_seconds": args.keep_final_seconds,
-        "order_venues": args.order_venues,
+        "order_venues": args.order_venues, "bound_plugins": args.bound_plugins,
         "samples": samples,
         "rss_start_mb": samples[0]["rss_mb"] if samples else None,
         "rss_end_mb": samples[-1]["rss_mb"] if samples else None,
@@ -247,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="connectors the orders go to, in turn (default ibkr,fix)")
     parser.add_argument("--keep-final-seconds", type=float, default=None,
                         help="ManagerConfig.keep_final_seconds (default: its default)")
+    parser.add_argument("--bound-plugins", type=int, default=0, metavar="N",
+                        help="diagnosis: the fix and ibkr connectors keep N final orders")
     parser.add_argument("--trace", type=int, default=0, metavar="N",
                         help="print the N largest growing allocations (tracemalloc)")
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
