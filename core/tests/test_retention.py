@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from stockfish_core import (
@@ -239,3 +240,22 @@ def test_journal_command_errors_are_clear(tmp_path: Path, capsys: pytest.Capture
     args = [a.format(missing=tmp_path / "nope.sqlite", journal=journal) for a in argv]
     assert main(args) != 0
     assert message in capsys.readouterr().err
+
+
+def test_an_execution_id_of_a_retired_order_is_still_a_duplicate() -> None:
+    # Found by the fuzz suite: an id the venue reports again, for another order, after
+    # the first order left memory, was applied a second time.
+    journal = Journal(":memory:")
+    book = OrderBook(journal, keep_final=0, keep_final_seconds=3600)
+    for cid in ("c0", "c1"):
+        book.add(Order("SPY", "BUY", 1, client_order_id=cid, connector="v"))
+    fill = Fill("c0", "e0", "SPY", "BUY", 1, "10")
+    book.apply(OrderUpdate("c0", OrderStatus.FILLED, fill=fill), "v")
+    assert book.get("c0") is None  # retired at once
+    again = book.apply(OrderUpdate("c1", OrderStatus.FILLED, fill=attrs.evolve(
+        fill, client_order_id="c1")), "v")
+    assert again is not None and again.duplicate_fill
+    c1 = book.lookup("c1")
+    assert c1 is not None and c1.filled_quantity == 0 and c1.status is not OrderStatus.FILLED
+    assert book.positions["SPY"].quantity == 1
+    journal.close()

@@ -375,6 +375,11 @@ class Journal:
                                    (connector, execution_id)).fetchone()
         return row is not None
 
+    def has_fills(self) -> bool:
+        """Whether the journal holds any fill."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM fills LIMIT 1").fetchone() is not None
+
     def execution_ids(self) -> set[tuple[str, str]]:
         with self._lock:
             rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()

@@ -152,6 +152,10 @@ class OrderBook:
         self._new: dict[str, tuple[Order, list[Callable[[], None]]]] = {}
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._flush_pending = False
+        #: Whether the journal holds execution ids that memory does not (a restart, or a
+        #: final order with fills that left memory): then a new execution id is looked up
+        #: there too before it is applied (an id reused by the venue is a duplicate).
+        self._ids_on_disk = journal is not None and journal.has_fills()
 
     def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
         """Group commit: ``schedule(fn)`` runs ``fn`` soon (the manager passes its loop's
@@ -292,6 +296,7 @@ class OrderBook:
             self.sent_at.pop(cid, None)
             for key in self._fill_keys.pop(cid, ()):
                 self._executions.pop(key, None)
+                self._ids_on_disk = True
             self._retired_by_status[order.status.value] += 1
             self.orders_retired += 1
 
@@ -441,6 +446,9 @@ class OrderBook:
             if outcome.late_fill:  # final stays final: the fill and the order's row
                 self._write(order, outcome.fill, row=True)
                 return outcome
+            if outcome.duplicate_fill:  # the status alone, as if it came without a fill
+                fill = None
+        if fill is not None:
             if order.filled_quantity >= order.quantity:
                 target = OrderStatus.FILLED
             elif target in (OrderStatus.SUBMITTED, OrderStatus.PENDING):
@@ -470,7 +478,8 @@ class OrderBook:
 
     def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
         key = (connector, fill.execution_id)
-        if key in self._executions:
+        if key in self._executions or (self._ids_on_disk and self.journal is not None
+                                       and self.journal.has_fill(*key)):
             outcome.duplicate_fill = True
             return
         if fill.symbol != order.symbol or fill.side is not order.side:
@@ -505,9 +514,6 @@ class OrderBook:
     def _late_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome,
                    key: tuple[str, str]) -> None:
         """A fill on a final order: applied if genuine, else refused; alerted either way."""
-        if self.journal is not None and self.journal.has_fill(*key):
-            outcome.duplicate_fill = True  # known to the journal, forgotten in memory
-            return
         why = None
         if order.status is not OrderStatus.CANCELLED:
             why = f"the order is {order.status.value}; no fill can follow"
