@@ -78,14 +78,16 @@ def test_fill_update_position_round_trip() -> None:
 _decimals = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("1e9"), places=4,
                         allow_nan=False, allow_infinity=False)
 _text = st.none() | st.text(max_size=12)
+#: Text that reaches a wire (symbol, account, client order id) must be printable.
+_wire_text = st.none() | st.text(max_size=12).filter(str.isprintable)
 
 
 @settings(max_examples=200, deadline=None)
 @given(side=st.sampled_from(list(OrderSide)), order_type=st.sampled_from(list(OrderType)),
        tif=st.sampled_from(list(TimeInForce)), status=st.sampled_from(list(OrderStatus)),
        quantity=_decimals, price=_decimals, stop=_decimals, avg=st.none() | _decimals,
-       reason=_text, venue_id=_text, account=_text, order_id=_text, connector=_text,
-       symbol=st.text(min_size=1, max_size=8).filter(str.strip),
+       reason=_text, venue_id=_text, account=_wire_text, order_id=_wire_text, connector=_text,
+       symbol=st.text(min_size=1, max_size=8).filter(lambda s: s.strip() and s.isprintable()),
        unknown=st.booleans(), updated=st.integers(min_value=0, max_value=2**62))
 def test_journal_order_body_is_the_order_as_dict(
     side: OrderSide, order_type: OrderType, tif: TimeInForce, status: OrderStatus,

@@ -6,6 +6,8 @@
 ``stockfish demo``               the three venue simulators, a failover, and a summary
 ``stockfish record FILE --out DIR``   record what a configuration delivers, as Parquet
 ``stockfish history SYMBOL ...``      download historical bars into a Parquet cache
+``stockfish journal compact``    remove old final orders from the order journal
+``stockfish journal archive``    move old final orders into an archive file
 
 One broken plugin never stops the tool: it is reported and the rest still work.
 """
@@ -255,6 +257,60 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_journal(args: argparse.Namespace, out: TextIO) -> int:
+    import math
+    import time
+
+    from .journal import Journal, default_journal_path
+
+    days = args.older_than
+    if not math.isfinite(days) or days < 0:
+        print(f"stockfish journal: --older-than must be a number of days >= 0, not {days}",
+              file=sys.stderr)
+        return 2
+    path = os.path.expanduser(args.journal) if args.journal else str(default_journal_path())
+    if not os.path.isfile(path):
+        print(f"stockfish journal: no journal at {path}", file=sys.stderr)
+        return 1
+    archive = getattr(args, "to", None)
+    before_ns = time.time_ns() - int(days * 86_400e9)
+    try:
+        journal = Journal(path)
+        try:
+            removed = journal.compact(before_ns, archive=archive)
+        finally:
+            journal.close()
+    except Exception as exc:  # noqa: BLE001 - sqlite3, file and argument errors, reported
+        print(f"stockfish journal: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    moved = f"moved to {archive}" if archive else "removed"
+    out.write(f"{path}: {removed['orders']} final order(s) and {removed['fills']} fill(s) "
+              f"older than {days:g} day(s) {moved}"
+              f"{'' if removed['vacuumed'] or not removed['orders'] else '; not vacuumed'}\n")
+    return 0
+
+
+def _journal_parser(sub: Any) -> None:
+    from .journal import DEFAULT_RETENTION_DAYS
+
+    j = sub.add_parser("journal", help="compact or archive the order journal")
+    jsub = j.add_subparsers(dest="journal_command", metavar="ACTION")
+    for name, text in (("compact", "remove final orders (and their fills) older than "
+                                   "--older-than days; open orders always stay"),
+                       ("archive", "move final orders (and their fills) older than "
+                                   "--older-than days into an archive SQLite file")):
+        p = jsub.add_parser(name, help=text, description=text)
+        p.add_argument("--journal", "-j", help="the journal file (default: $STOCKFISH_JOURNAL, "
+                                               "else ~/.local/state/stockfish/journal.sqlite)")
+        p.add_argument("--older-than", type=float, default=DEFAULT_RETENTION_DAYS,
+                       metavar="DAYS", help=f"age in days of the last change (default "
+                                            f"{DEFAULT_RETENTION_DAYS:g})")
+        if name == "archive":
+            p.add_argument("--to", required=True, metavar="FILE",
+                           help="the archive (SQLite, the journal's schema; created if need be)")
+        p.set_defaults(func=cmd_journal)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
@@ -313,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate a configuration file")
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
+    _journal_parser(sub)
     return parser
 
 

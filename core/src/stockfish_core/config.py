@@ -204,23 +204,32 @@ class ManagerConfig:
     #: has it; still stale ``stale_alert_wait`` seconds after that it is reported
     #: (a log line, ``stale_alerts`` in get_stats(), subscribers' ``on_stale``).
     stale_resubscribe_wait: float = attrs.field(default=3.0, validator=positive)
+    #: Seconds a subscription stays stale after its failover before it is reported.
     stale_alert_wait: float = attrs.field(default=3.0, validator=non_negative)
     #: Sequence accounting of updates (per connector, stream and symbol): messages held
     #: back to restore their order, and for how long at most; a sequence number that
     #: falls back after this many seconds of silence starts a new stream (a restart).
     reorder_buffer: int = attrs.field(default=64, validator=non_negative)
+    #: Seconds a message is held back waiting for a missing one before the gap is declared.
     reorder_wait: float = attrs.field(default=0.05, validator=non_negative)
+    #: Seconds of silence after which a sequence number that falls back is a restart.
     sequence_restart_silence: float = attrs.field(default=0.5, validator=non_negative)
+    #: Record every delivered update to Parquet (see stockfish_core.data).
+    recording: RecordingConfig | None = None
+    #: Folder of the history cache (``manager.history``); None: the per-user default.
+    history_cache: str | None = None
+    #: Final orders kept in memory: at most this many (the latest), each for at most
+    #: ``keep_final_seconds`` after it became final. Older ones leave memory and are
+    #: answered from the journal (get_order, get_order_status, late reports).
+    keep_final_orders: int = attrs.field(default=1_000, validator=non_negative)
+    #: Seconds a final order stays in memory after it became final (see keep_final_orders).
+    keep_final_seconds: float = attrs.field(default=60.0, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_initial_delay:
             raise SettingError("reconnect_max_delay", "must not be less than "
                                f"reconnect_initial_delay ({self.reconnect_initial_delay!r}), "
                                f"got {self.reconnect_max_delay!r}")
-    #: Record every delivered update to Parquet (see stockfish_core.data).
-    recording: RecordingConfig | None = None
-    #: Folder of the history cache (``manager.history``); None: the per-user default.
-    history_cache: str | None = None
 
 
 @attrs.frozen

@@ -20,7 +20,16 @@ from .journal import Journal
 from .marketdata import MarketDataHub
 from .models import now_ns
 from .oms import OrderBook
-from .orders import Fill, Order, OrderAction, OrderRequest, OrderStatus, OrderUpdate, Position
+from .orders import (
+    Fill,
+    Order,
+    OrderAction,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    check_text,
+)
 from .risk import RiskChecker
 from .routing import Router
 from .supervision import VenueState
@@ -167,6 +176,9 @@ class OrderRouting:
             raise ValueError(f"order {order.client_order_id} was already sent")
         if order.status is not OrderStatus.PENDING:
             raise ValueError(f"only a PENDING order can be sent, not {order.status.value}")
+        # Set after the order was built, these skipped its checks: text that reaches a wire.
+        check_text(order.client_order_id, "client_order_id")
+        check_text(order.account, "account")
         order.client_order_id = order.client_order_id or self.orders.next_id()
         venue = self._route(order, connector_name, exclude)
         try:
@@ -298,22 +310,31 @@ class OrderRouting:
 
     def replace_order(self, order_id: str, quantity: Any = None, price: Any = None,
                       stop_price: Any = None) -> bool:
-        """Ask the order's venue to change quantity (new total) and/or prices."""
-        from .orders import to_decimal
+        """Ask the order's venue to change quantity (new total) and/or prices.
 
-        q = None if quantity is None else to_decimal(quantity, field="quantity")
-        p = None if price is None else to_decimal(price, field="price")
-        s = None if stop_price is None else to_decimal(stop_price, field="stop_price")
-        return self._call(self._request, order_id, OrderAction.REPLACE, q, p, s)
+        The order with its new terms is checked as a new order is, before anything is
+        sent: InvalidOrderError for illegal terms (a quantity or price not positive, a
+        price on a MARKET or STOP order, a quantity below the filled one), OrderRejected
+        when it breaks a risk limit. False if the order is already final."""
+        return self._call(self._request, order_id, OrderAction.REPLACE, quantity, price,
+                          stop_price)
 
-    def _request(self, order_id: str, action: OrderAction, quantity: Decimal | None,
-                 price: Decimal | None, stop_price: Decimal | None) -> bool:
-        order = self.get_order(order_id)
+    def _request(self, order_id: str, action: OrderAction, quantity: Any,
+                 price: Any, stop_price: Any) -> bool:
+        order = self.orders.get(order_id)
+        if order is None:
+            order = self.get_order(order_id)  # KeyError if unknown; final if retired
         if order.is_final:
             return False
         venue = self._venue(order.connector or "")
-        if action is OrderAction.REPLACE and not venue.connector.capabilities.replace:
-            raise OrderRejected(f"connector {venue.name} does not support replace")
+        if action is OrderAction.REPLACE:
+            if not venue.connector.capabilities.replace:
+                raise OrderRejected(f"connector {venue.name} does not support replace")
+            candidate = order.replaced(quantity, price, stop_price)
+            self.risk.check_replace(order, candidate, self._reference_price(order.symbol))
+            quantity = None if quantity is None else candidate.quantity
+            price = None if price is None else candidate.price
+            stop_price = None if stop_price is None else candidate.stop_price
         request = OrderRequest(action, order, quantity, price, stop_price)
 
         def send() -> None:
@@ -323,7 +344,10 @@ class OrderRouting:
         return True
 
     def get_order(self, order_id: str) -> Order:
-        order = self.orders.get(order_id)
+        """The order, from memory; a final order that left it (ManagerConfig
+        ``keep_final_orders`` / ``keep_final_seconds``) comes from the journal, as a copy.
+        KeyError if neither knows it."""
+        order = self.orders.lookup(order_id)
         if order is None:
             raise KeyError(f"no order {order_id!r}")
         return order

@@ -35,7 +35,8 @@ from typing import Any
 from .orders import FINAL_STATUSES, Fill, Order
 from .serialization import from_dict
 
-__all__ = ["Journal", "default_journal_path", "fill_body", "order_body"]
+__all__ = ["DEFAULT_RETENTION_DAYS", "Journal", "default_journal_path", "fill_body",
+           "order_body"]
 
 log = logging.getLogger("stockfish.journal")
 
@@ -56,8 +57,14 @@ CREATE TABLE IF NOT EXISTS fills (
     body            TEXT NOT NULL,
     PRIMARY KEY (connector, execution_id)
 );
+CREATE INDEX IF NOT EXISTS fills_order ON fills (client_order_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+#: Final orders (and their fills) older than this many days are what ``stockfish journal
+#: compact`` and ``stockfish journal archive`` remove by default. Open orders are never
+#: removed, whatever their age.
+DEFAULT_RETENTION_DAYS = 30.0
 
 def _text(value: str | None) -> str:
     """A JSON string (or null), escaped as ``json.dumps`` escapes it."""
@@ -361,6 +368,18 @@ class Journal:
             rows = self._db.execute(query + " ORDER BY rowid", args).fetchall()
         return [from_dict(json.loads(body), Fill) for (body,) in rows]
 
+    def has_fill(self, connector: str, execution_id: str) -> bool:
+        """Whether the journal holds this (connector, execution id)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM fills WHERE connector=? AND execution_id=?",
+                                   (connector, execution_id)).fetchone()
+        return row is not None
+
+    def has_fills(self) -> bool:
+        """Whether the journal holds any fill."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM fills LIMIT 1").fetchone() is not None
+
     def execution_ids(self) -> set[tuple[str, str]]:
         with self._lock:
             rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()
@@ -372,3 +391,60 @@ class Journal:
             by_status = {str(s): int(n) for s, n in rows.fetchall()}
             fills = self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
         return {"orders": by_status, "fills": int(fills)}
+
+    # -- retention -------------------------------------------------------------------
+    _OLD_FINAL = "SELECT client_order_id FROM {db}orders WHERE is_open = 0 AND updated_ns < ?"
+
+    def compact(self, before_ns: int, *, archive: str | os.PathLike[str] | None = None,
+                vacuum: bool = True) -> dict[str, int]:
+        """Remove final orders last changed before ``before_ns`` (epoch nanoseconds) and
+        their fills; open orders stay whatever their age. With ``archive``, the removed
+        rows are first copied into that SQLite file (created with this schema if need be,
+        rows already there are replaced), in the same transaction. Then the file is
+        vacuumed (given back to the file system) unless ``vacuum`` is False or another
+        process holds the journal open. Returns the counts removed."""
+        with self._lock:
+            db = self._db
+            if archive is not None:
+                target = Path(archive).expanduser()
+                if target.resolve() == Path(self.path).resolve():
+                    raise ValueError("the archive must be another file than the journal")
+                _create_private(target)
+                made = sqlite3.connect(target)
+                try:
+                    made.executescript(_SCHEMA)
+                finally:
+                    made.close()
+                db.execute("ATTACH DATABASE ? AS archive", (str(target),))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if archive is not None:
+                        old = self._OLD_FINAL.format(db="main.")
+                        db.execute("INSERT OR REPLACE INTO archive.orders SELECT * FROM "
+                                   "main.orders WHERE is_open = 0 AND updated_ns < ?",
+                                   (before_ns,))
+                        db.execute("INSERT OR REPLACE INTO archive.fills SELECT * FROM "
+                                   f"main.fills WHERE client_order_id IN ({old})", (before_ns,))
+                    old = self._OLD_FINAL.format(db="main.")
+                    fills = db.execute(f"DELETE FROM main.fills WHERE client_order_id IN "
+                                       f"({old})", (before_ns,)).rowcount
+                    orders = db.execute("DELETE FROM main.orders WHERE is_open = 0 AND "
+                                        "updated_ns < ?", (before_ns,)).rowcount
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            finally:
+                if archive is not None:
+                    db.execute("DETACH DATABASE archive")
+            vacuumed = False
+            if vacuum and self.path != ":memory:" and orders:
+                try:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    db.execute("VACUUM")
+                    vacuumed = True
+                except sqlite3.OperationalError as exc:  # another process reads it now
+                    log.warning("journal %s: not vacuumed (%s); SQLite reuses the freed "
+                                "pages for new rows", self.path, exc)
+        return {"orders": int(orders), "fills": int(fills), "vacuumed": int(vacuumed)}

@@ -138,7 +138,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                           else int(cfg.bar_staleness_grace * 1e9)),
             reorder_buffer=cfg.reorder_buffer, reorder_wait=cfg.reorder_wait,
             restart_silence=cfg.sequence_restart_silence)
-        self.orders = OrderBook(journal)
+        self.orders = OrderBook(journal, keep_final=cfg.keep_final_orders,
+                                keep_final_seconds=cfg.keep_final_seconds)
         self._venues: dict[str, VenueState] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []
         self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
@@ -575,14 +576,11 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             for key in summed:
                 total[key] = total.get(key, 0) + data[key]
         total["updates_normalized"] = total.get("updates_received", 0)
-        by_status: dict[str, int] = {}
-        for order in self.orders.orders.values():
-            by_status[order.status.value] = by_status.get(order.status.value, 0) + 1
-        return {"connectors": connectors, "total": total, "orders": by_status,
+        return {"connectors": connectors, "total": total, "orders": self.orders.status_counts(),
                 "subscriber_errors": self.hub.subscriber_errors,
                 "illegal_transitions": self.orders.illegal_transitions,
                 "unknown_order_reports": self.orders.unknown_reports,
-                "kill_switch": self.risk.kill_switch,
+                "kill_switch": self.risk.kill_switch, **self.orders.stats(),
                 "recording": self.recorder.stats() if self.recorder is not None else None}
 
     # ------------------------------------------------------------------ data on disk

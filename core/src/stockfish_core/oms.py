@@ -4,10 +4,24 @@ fill de-duplication, positions and the journal.
 Runs on the manager's loop. Venue reports are applied with :meth:`OrderBook.apply`,
 which never raises for a venue's mistake: an illegal transition or an overfill is
 refused, logged and counted, and the order keeps its last good state.
+
+Memory is bounded: an order that reached its final status stays in memory for
+``keep_final_seconds`` and among the latest ``keep_final`` final orders, then leaves it
+(with its execution ids) and is answered from the journal. A report about such an order
+reads it back from the journal first, so a late or duplicate fill is handled as if it had
+never left.
+
+A fill on a final order (a *late fill*) is applied to the order and the position only
+when it is genuine: the order was CANCELLED (venues report fills that raced a cancel), the
+execution id is new, symbol and side are the order's, and it does not overfill. The order
+stays CANCELLED. Every late fill, applied or refused, is counted (``late_fills``,
+``refused_fills`` in the manager's stats) and logged at ERROR, one line per fill
+(at most one a second per kind, with the number left out).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -22,6 +36,10 @@ from .errors import IllegalTransition
 from .journal import Journal
 from .models import now_ns
 from .orders import Fill, Order, OrderStatus, OrderUpdate, Position
+
+#: Defaults of ManagerConfig.keep_final_orders / keep_final_seconds.
+KEEP_FINAL_ORDERS = 1_000
+KEEP_FINAL_SECONDS = 60.0
 
 __all__ = ["OrderBook", "OrderIdGenerator", "Outcome"]
 
@@ -60,7 +78,8 @@ class OrderIdGenerator:
 class Outcome:
     """What applying one report changed (for stats and subscriber notification)."""
 
-    __slots__ = ("order", "fill", "status_changed", "duplicate_fill", "refused", "first_ack")
+    __slots__ = ("order", "fill", "status_changed", "duplicate_fill", "refused", "first_ack",
+                 "late_fill")
 
     def __init__(self, order: Order) -> None:
         self.order = order
@@ -69,17 +88,57 @@ class Outcome:
         self.duplicate_fill = False
         self.refused: str | None = None
         self.first_ack = False
+        #: The fill came after the order's final status (and was applied).
+        self.late_fill = False
+
+
+class _Alerts:
+    """One log line per event, at most one a second per kind; the lines left out are
+    counted and named in the next one."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 1.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def error(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -self._interval) < self._interval:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        skipped = self._skipped.pop(kind, 0)
+        if skipped:
+            message += " (%d more %s alert(s) not logged in the last second)"
+            args = (*args, skipped, kind)
+        self._log.error(message, *args)
 
 
 class OrderBook:
     """Every order this manager knows, by client order id."""
 
-    def __init__(self, journal: Journal | None, id_prefix: str = "SF") -> None:
+    def __init__(self, journal: Journal | None, id_prefix: str = "SF", *,
+                 keep_final: int = KEEP_FINAL_ORDERS,
+                 keep_final_seconds: float = KEEP_FINAL_SECONDS) -> None:
         self.journal = journal
         self.orders: dict[str, Order] = {}
         self.positions: dict[str, Position] = {}
         self.next_id: Callable[[], str] = OrderIdGenerator(id_prefix)
-        self._executions: set[tuple[str, str]] = set()
+        #: (connector, execution id) of the fills of the orders in memory -> their order.
+        self._executions: dict[tuple[str, str], str] = {}
+        self._fill_keys: dict[str, list[tuple[str, str]]] = {}
+        #: Final orders still in memory, oldest first, with when they became final.
+        self._final: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.keep_final = keep_final
+        self.keep_final_ns = int(keep_final_seconds * 1e9)
+        #: Final orders that left memory, by status (they still count in status totals).
+        self._retired_by_status: collections.Counter[str] = collections.Counter()
+        self.orders_retired = 0
+        self.orders_reloaded = 0
+        self.late_fills = 0
+        self.refused_fills = 0
+        self._alerts = _Alerts(log)
         #: Orders sent to a venue and not yet acknowledged, with the send time.
         self.unacked: dict[str, int] = {}
         self.sent_at: dict[str, int] = {}
@@ -93,8 +152,10 @@ class OrderBook:
         self._new: dict[str, tuple[Order, list[Callable[[], None]]]] = {}
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._flush_pending = False
-        if journal is not None:
-            self._executions = journal.execution_ids()
+        #: Whether the journal holds execution ids that memory does not (a restart, or a
+        #: final order with fills that left memory): then a new execution id is looked up
+        #: there too before it is applied (an id reused by the venue is a duplicate).
+        self._ids_on_disk = journal is not None and journal.has_fills()
 
     def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
         """Group commit: ``schedule(fn)`` runs ``fn`` soon (the manager passes its loop's
@@ -128,6 +189,7 @@ class OrderBook:
         for _order, actions in new:
             for action in actions:
                 action()
+        self._retire_old()
 
     def _write(self, order: Order, fill: Fill | None = None, *, row: bool = True) -> None:
         """Journal a fill and/or the order's row (``row=False``: the fill only)."""
@@ -138,6 +200,7 @@ class OrderBook:
                 self.journal.record_fill(fill, order if row else None)
             else:
                 self.journal.record_order(order)
+            self._retire_old()
             return
         if row:
             self._dirty[order.client_order_id or ""] = order
@@ -154,24 +217,120 @@ class OrderBook:
         for order in restored:
             assert order.client_order_id is not None
             self.orders[order.client_order_id] = order
-            fills = self.journal.fills(order.client_order_id)
-            if fills:  # the fills table is the record; the row may predate some of them
-                order.filled_quantity, order.avg_fill_price = Decimal(0), None
-            for fill in fills:
-                order.apply_fill(fill)
+            for fill in self._load_fills(order):
                 self._position(fill.symbol).apply(fill)
         return restored
+
+    def _load_fills(self, order: Order) -> list[Fill]:
+        """The order's fills from the journal, applied again (the fills table is the
+        record; the order's row may predate some of them), their ids remembered."""
+        assert self.journal is not None and order.client_order_id is not None
+        fills = self.journal.fills(order.client_order_id)
+        if fills:
+            order.filled_quantity, order.avg_fill_price = Decimal(0), None
+        for fill in fills:
+            order.apply_fill(fill)
+            self._remember(order.client_order_id, (fill.connector or "", fill.execution_id))
+        return fills
+
+    def _remember(self, client_order_id: str, key: tuple[str, str]) -> None:
+        self._executions[key] = client_order_id
+        keys = self._fill_keys.get(client_order_id)
+        if keys is None:
+            self._fill_keys[client_order_id] = [key]
+        else:
+            keys.append(key)
+
+    def lookup(self, client_order_id: str) -> Order | None:
+        """The order from memory, else the journal's copy of it (a final order that left
+        memory); None if neither knows it. Safe from any thread."""
+        order = self.orders.get(client_order_id)
+        if order is None and self.journal is not None:
+            order = self.journal.order(client_order_id)
+        return order
+
+    def _reload(self, client_order_id: str) -> Order | None:
+        """Bring a retired order back into memory (a report about it arrived)."""
+        if self.journal is None:
+            return None
+        order = self.journal.order(client_order_id)
+        if order is None:
+            return None
+        self.orders[client_order_id] = order
+        self._load_fills(order)
+        self.orders_reloaded += 1
+        if order.is_final:
+            count = self._retired_by_status[order.status.value]
+            if count:
+                self._retired_by_status[order.status.value] = count - 1
+            self._retire(order)
+        return order
+
+    # -- retention -------------------------------------------------------------------
+    def _retire(self, order: Order) -> None:
+        """``order`` is final: forget what only open orders need, and queue it to leave
+        memory (see :meth:`_retire_old`)."""
+        cid = order.client_order_id or ""
+        self.unacked.pop(cid, None)
+        if cid not in self._final and cid in self.orders:
+            self._final[cid] = time.monotonic_ns()
+
+    def _retire_old(self) -> None:
+        """Final orders beyond ``keep_final`` or older than ``keep_final_seconds`` leave
+        memory, once what they changed is committed to the journal."""
+        final = self._final
+        if not final or self.journal is None:
+            return
+        cutoff = time.monotonic_ns() - self.keep_final_ns
+        while final:
+            cid, at = next(iter(final.items()))
+            if len(final) <= self.keep_final and at > cutoff:
+                return
+            if cid in self._dirty or cid in self._new:
+                return  # not on disk yet: after the next flush
+            del final[cid]
+            order = self.orders.get(cid)
+            if order is None or not order.is_final:
+                continue
+            del self.orders[cid]
+            self.sent_at.pop(cid, None)
+            for key in self._fill_keys.pop(cid, ()):
+                self._executions.pop(key, None)
+                self._ids_on_disk = True
+            self._retired_by_status[order.status.value] += 1
+            self.orders_retired += 1
+
+    def status_counts(self) -> dict[str, int]:
+        """Orders of this run by status, those that left memory included."""
+        counts = collections.Counter(self._retired_by_status)
+        for order in self.orders.values():
+            counts[order.status.value] += 1
+        return {status: n for status, n in counts.items() if n}
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the manager's stats."""
+        return {
+            "late_fills": self.late_fills,
+            "refused_fills": self.refused_fills,
+            "orders_in_memory": len(self.orders),
+            "orders_retired": self.orders_retired,
+            "orders_reloaded": self.orders_reloaded,
+            "execution_ids_in_memory": len(self._executions),
+        }
 
     def add(self, order: Order, then: Callable[[], None] | None = None) -> None:
         """A new order; ``then`` (its send) runs once the order is committed to the
         journal: at once without group commit, else after this loop iteration's flush."""
         assert order.client_order_id is not None
         self.orders[order.client_order_id] = order
+        if order.is_final:  # refused before it left
+            self._retire(order)
         if self.journal is None or self._schedule is None:
             if self.journal is not None:
                 self.journal.record_order(order)
             if then is not None:
                 then()
+            self._retire_old()
             return
         self._new[order.client_order_id] = (order, [then] if then is not None else [])
         self._request_flush()
@@ -194,6 +353,7 @@ class OrderBook:
         self._write(order)
 
     def get(self, client_order_id: str) -> Order | None:
+        """The order if it is in memory (see :meth:`lookup` for retired ones)."""
         return self.orders.get(client_order_id)
 
     def open_orders(self, connector: str | None = None) -> list[Order]:
@@ -215,6 +375,8 @@ class OrderBook:
             log.error("%s", exc)
             self.illegal_transitions += 1
         self.unacked.pop(order.client_order_id or "", None)
+        if order.is_final:
+            self._retire(order)
         self.save(order)
 
     def _position(self, symbol: str) -> Position:
@@ -227,6 +389,8 @@ class OrderBook:
     def apply(self, update: OrderUpdate, connector: str) -> Outcome | None:
         """Apply one venue report. Returns None for an order this manager does not know."""
         order = self.orders.get(update.client_order_id)
+        if order is None:
+            order = self._reload(update.client_order_id)
         if order is None:
             self.unknown_reports += 1
             log.warning("%s reported order %s, which this manager does not know (status %s)",
@@ -259,6 +423,14 @@ class OrderBook:
             self.save(order)
             return outcome
         if update.replaced:
+            why = _bad_terms(order, update)
+            if why is not None:
+                self.illegal_transitions += 1
+                outcome.refused = f"replace refused: {why}"
+                self._alerts.error("refused replace", "order %s: replace acknowledged by %s "
+                                   "refused: %s; kept %s", order.client_order_id, connector,
+                                   why, order.status.value)
+                return outcome
             if update.quantity is not None:
                 order.quantity = update.quantity
             if update.price is not None:
@@ -271,6 +443,12 @@ class OrderBook:
             self._apply_fill(order, fill, connector, outcome)
             if outcome.refused is not None:
                 return outcome
+            if outcome.late_fill:  # final stays final: the fill and the order's row
+                self._write(order, outcome.fill, row=True)
+                return outcome
+            if outcome.duplicate_fill:  # the status alone, as if it came without a fill
+                fill = None
+        if fill is not None:
             if order.filled_quantity >= order.quantity:
                 target = OrderStatus.FILLED
             elif target in (OrderStatus.SUBMITTED, OrderStatus.PENDING):
@@ -291,31 +469,86 @@ class OrderBook:
             outcome.refused = str(exc)
             log.error("%s (reported by %s; kept %s)", exc, connector, order.status.value)
         row = row or order.is_final
+        if order.is_final:
+            self._retire(order)
         if outcome.fill is not None:
             self._write(order, outcome.fill, row=row)  # fill and order, one transaction
         elif row and (outcome.status_changed or update.replaced):
             self.save(order)
-        if order.is_final:
-            self.unacked.pop(order.client_order_id or "", None)
         return outcome
 
     def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
         key = (connector, fill.execution_id)
-        if key in self._executions:
+        if key in self._executions or (self._ids_on_disk and self.journal is not None
+                                       and self.journal.has_fill(*key)):
             outcome.duplicate_fill = True
+            return
+        if fill.symbol != order.symbol or fill.side is not order.side:
+            self.refused_fills += 1
+            outcome.refused = (f"fill {fill.execution_id} is {fill.side.value} {fill.symbol}, "
+                               f"the order {order.side.value} {order.symbol}")
+            self._alerts.error("refused fill", "order %s: %s (reported by %s); fill refused",
+                               order.client_order_id, outcome.refused, connector)
+            return
+        if order.is_final:
+            self._late_fill(order, fill, connector, outcome, key)
             return
         try:
             order.apply_fill(fill)
         except IllegalTransition as exc:
             self.illegal_transitions += 1
+            self.refused_fills += 1
             outcome.refused = str(exc)
-            log.error("%s (reported by %s)", exc, connector)
+            self._alerts.error("refused fill", "%s (reported by %s); fill refused", exc,
+                               connector)
             return
-        self._executions.add(key)
+        self._accept_fill(order, fill, connector, outcome, key)
+
+    def _accept_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome,
+                     key: tuple[str, str]) -> None:
+        self._remember(order.client_order_id or "", key)
         if fill.connector is None:
             fill = _with_connector(fill, connector)
         outcome.fill = fill
         self._position(fill.symbol).apply(fill)
+
+    def _late_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome,
+                   key: tuple[str, str]) -> None:
+        """A fill on a final order: applied if genuine, else refused; alerted either way."""
+        why = None
+        if order.status is not OrderStatus.CANCELLED:
+            why = f"the order is {order.status.value}; no fill can follow"
+        elif order.filled_quantity + fill.quantity > order.quantity:
+            why = (f"it overfills ({order.filled_quantity} of {order.quantity} already "
+                   "filled)")
+        if why is not None:
+            self.refused_fills += 1
+            outcome.refused = f"late fill refused: {why}"
+            self._alerts.error(
+                "refused late fill", "late fill %s of %s %s @ %s on order %s (%s), reported "
+                "by %s, refused: %s", fill.execution_id, fill.side.value, fill.quantity,
+                fill.price, order.client_order_id, order.status.value, connector, why)
+            return
+        order.apply_fill(fill)
+        self.late_fills += 1
+        outcome.late_fill = True
+        self._accept_fill(order, fill, connector, outcome, key)
+        self._alerts.error(
+            "late fill", "late fill %s of %s %s @ %s on order %s, already CANCELLED, reported "
+            "by %s: applied to the order (still CANCELLED, %s of %s filled) and the position",
+            fill.execution_id, fill.side.value, fill.quantity, fill.price,
+            order.client_order_id, connector, order.filled_quantity, order.quantity)
+
+
+def _bad_terms(order: Order, update: OrderUpdate) -> str | None:
+    """Why the new terms of a replace acknowledgement cannot be the order's, or None."""
+    for name, value in (("quantity", update.quantity), ("price", update.price),
+                        ("stop_price", update.stop_price)):
+        if value is not None and not (value.is_finite() and value > 0):
+            return f"{name} {value} is not positive"
+    if update.quantity is not None and update.quantity < order.filled_quantity:
+        return f"quantity {update.quantity} is below the filled {order.filled_quantity}"
+    return None
 
 
 def _with_connector(fill: Fill, connector: str) -> Fill:

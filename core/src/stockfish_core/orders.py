@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 import math
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -29,7 +29,9 @@ __all__ = [
     "OrderUpdate",
     "Position",
     "TimeInForce",
+    "average_price",
     "can_transition",
+    "check_text",
     "to_decimal",
 ]
 
@@ -121,6 +123,33 @@ def to_decimal(value: Any, *, field: str = "value") -> Decimal:
     return result
 
 
+def check_text(value: Any, field: str, *, optional: bool = True) -> None:
+    """Refuse text that would corrupt a wire: every character printable. Control
+    characters (NUL separates the TWS protocol's fields, SOH FIX's, a newline ends a log
+    line) and line or paragraph separators are refused with InvalidOrderError."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidOrderError(f"{field} must be a string, got {type(value).__name__}")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise InvalidOrderError(
+            f"{field} must be printable text; {value!r} holds {bad!a} at "
+            f"position {value.index(bad)}")
+
+
+#: Enough digits for a sum of price*quantity products to stay exact (a Decimal product
+#: or sum is exact as long as its digits fit the context's precision).
+_EXACT = Context(prec=200)
+
+
+def _trim(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros after the point (an integer keeps its digits:
+    ``100``, not ``1E+2``)."""
+    trimmed = value.normalize(_EXACT)
+    return trimmed.quantize(Decimal(1)) if trimmed.as_tuple().exponent > 0 else trimmed  # type: ignore[operator]
+
+
 _E = TypeVar("_E", bound=enum.Enum)
 
 
@@ -204,10 +233,21 @@ class Order:
     outcome_unknown: bool = False
     created_ns: int = attrs.field(factory=now_ns)
     updated_ns: int = 0
+    #: The exact sum of price * quantity over the order's fills (never serialised: rebuilt
+    #: from the fills, or from ``avg_fill_price * filled_quantity`` when unknown).
+    _fill_notional: Decimal | None = attrs.field(default=None, init=False, repr=False)
+
+    #: Significant digits of ``avg_fill_price``: exact when the average of the fills
+    #: (the exact sum of price * quantity over the exact filled quantity) has at most
+    #: this many, else rounded once, half even. Never a sum of rounded averages.
+    AVG_PRICE_DIGITS: ClassVar[int] = 20
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol.strip():
             raise InvalidOrderError(f"symbol must be a non-empty string, got {self.symbol!r}")
+        check_text(self.symbol, "symbol", optional=False)
+        check_text(self.account, "account")
+        check_text(self.client_order_id, "client_order_id")
         if self.quantity <= 0:
             raise InvalidOrderError(f"quantity must be positive, got {self.quantity}")
         if self.price is not None and self.price <= 0:
@@ -222,6 +262,9 @@ class Order:
             raise InvalidOrderError(f"a {self.order_type.value} order needs a stop_price")
         if self.order_type is OrderType.MARKET and self.price is not None:
             raise InvalidOrderError("a MARKET order takes no price; use LIMIT")
+        if self.order_type is OrderType.STOP and self.price is not None:
+            raise InvalidOrderError("a STOP order takes no price; use STOP_LIMIT for a stop "
+                                    "with a limit price")
         if not needs_stop and self.stop_price is not None:
             raise InvalidOrderError(f"a {self.order_type.value} order takes no stop_price")
 
@@ -264,9 +307,41 @@ class Order:
                 f"order {self.client_order_id}: fill {fill.execution_id} of {fill.quantity} "
                 f"overfills ({self.filled_quantity} of {self.quantity} already filled)"
             )
-        prev_value = (self.avg_fill_price or Decimal(0)) * self.filled_quantity
-        self.avg_fill_price = (prev_value + fill.price * fill.quantity) / new_qty
+        notional = self._fill_notional
+        if notional is None:  # an order read back without its fills
+            notional = _EXACT.multiply(self.avg_fill_price or Decimal(0), self.filled_quantity)
+        notional = _EXACT.add(notional, _EXACT.multiply(fill.price, fill.quantity))
+        self._fill_notional = notional
+        self.avg_fill_price = average_price(notional, new_qty)
         self.filled_quantity = new_qty
+
+    def replaced(self, quantity: Any = None, price: Any = None,
+                 stop_price: Any = None) -> Order:
+        """A copy of this order with new terms, validated as a new order is (and the new
+        quantity at least the filled one); raises InvalidOrderError. Nothing changes
+        here: the venue's acknowledgement changes the order itself."""
+        if quantity is None and price is None and stop_price is None:
+            raise InvalidOrderError("a replace needs a new quantity, price or stop_price")
+        changes: dict[str, Any] = {}
+        if quantity is not None:
+            changes["quantity"] = to_decimal(quantity, field="quantity")
+        if price is not None:
+            changes["price"] = to_decimal(price, field="price")
+        if stop_price is not None:
+            changes["stop_price"] = to_decimal(stop_price, field="stop_price")
+        candidate = attrs.evolve(self, **changes)
+        if candidate.quantity < self.filled_quantity:
+            raise InvalidOrderError(
+                f"order {self.client_order_id}: the new quantity {candidate.quantity} must be "
+                f"at least the filled quantity {self.filled_quantity}")
+        return candidate
+
+
+def average_price(notional: Decimal, quantity: Decimal) -> Decimal:
+    """``notional / quantity`` to :attr:`Order.AVG_PRICE_DIGITS` significant digits,
+    rounded once (half even), without trailing zeros."""
+    context = Context(prec=Order.AVG_PRICE_DIGITS, rounding=ROUND_HALF_EVEN)
+    return _trim(context.divide(notional, quantity))
 
 
 @attrs.define(slots=True, frozen=True)

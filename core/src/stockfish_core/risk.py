@@ -67,9 +67,12 @@ class RiskChecker:
     def check(self, order: Order, reference_price: Decimal | None) -> None:
         """Raise OrderRejected if ``order`` breaks a limit. ``reference_price`` is the last
         traded (or mid) price of the symbol, if known."""
-        cfg = self.config
         if self.kill_switch:
             raise OrderRejected(f"kill switch is engaged ({self.kill_reason})")
+        self._limits(order, reference_price)
+
+    def _limits(self, order: Order, reference_price: Decimal | None) -> None:
+        cfg = self.config
         if cfg.max_order_quantity is not None and order.quantity > cfg.max_order_quantity:
             raise OrderRejected(
                 f"quantity {order.quantity} exceeds max_order_quantity {cfg.max_order_quantity}"
@@ -98,6 +101,16 @@ class RiskChecker:
                     f"price {order.price} is outside the {cfg.price_collar_pct}% collar "
                     f"[{low:.6g}, {high:.6g}] around the market price {reference_price}"
                 )
+
+    def check_replace(self, order: Order, replaced: Order,
+                      reference_price: Decimal | None) -> None:
+        """Raise OrderRejected if ``order`` with its new terms (``replaced``) breaks a limit.
+        The kill switch refuses a replace that adds quantity; one that reduces it, or
+        only moves a price, still goes (it lowers the risk, as a cancel does)."""
+        if self.kill_switch and replaced.quantity > order.quantity:
+            raise OrderRejected(f"kill switch is engaged ({self.kill_reason}); a replace may "
+                                "not add quantity")
+        self._limits(replaced, reference_price)
 
     def check_rate(self, connector: str) -> None:
         """Take one order from ``connector``'s rate budget, or raise."""

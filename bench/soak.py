@@ -1,0 +1,293 @@
+#!/usr/bin/env python
+"""Soak: market data and orders through the three venue simulators (ibkr, fix, zmq) via
+the ExchangeManager for ``--minutes`` (default 10), the manager's resident memory (RSS)
+sampled every ``--sample`` seconds (default 30).
+
+Each simulator runs in a process of its own (``soak.py --serve NAME``, the plugin's
+``stockfish_simulator``), so the RSS measured is the manager's process alone: the
+manager, the three connectors, their libraries and the journal. Orders go at ``--rate``
+per second (default 18), alternately to ibkr and fix (``--order-venues``): market orders,
+and limit orders resting far from the market that are cancelled a moment later.
+``--trace N`` prints the N allocations that grew most (tracemalloc; slows the run).
+
+Growth is the slope of a least-squares line through the samples after ``--warmup``
+seconds (default 120: the final orders kept in memory, ManagerConfig.keep_final_orders /
+keep_final_seconds, reach their ceiling within the first minute), given per hour and per
+order, beside the whole-run difference. Goal: flat within noise.
+
+    python bench/soak.py                 # 10 minutes
+    python bench/soak.py --minutes 1     # while developing
+
+Prints a summary and writes bench/results/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from stockfish_core import ExchangeManager, Order, OrderRejected, OrderType, PluginRegistry
+from stockfish_core.config import parse_config
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: (connector, role settings, symbols its simulator quotes)
+VENUES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("ibkr", {"primary": True}, ["SPY", "QQQ"]),
+    ("fix", {"priority": 0}, ["SPY", "QQQ"]),
+    ("zmq", {"data_only": True}, ["BTCUSD", "ETHUSD"]),
+]
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now (Linux /proc; else the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# -- a simulator in its own process ---------------------------------------------------------
+async def serve(name: str) -> int:
+    """Start plugin ``name``'s simulator, print its connector settings as one JSON line,
+    and run until standard input closes."""
+    registry = PluginRegistry()
+    registry.load([name], strict=True)
+    symbols = next(s for n, _r, s in VENUES if n == name)
+    simulator = registry.get(name).hooks.call("stockfish_simulator", symbols=symbols)
+    settings = await simulator.start()
+    print(json.dumps(dict(settings)), flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # returns at EOF: the soak is over
+    await simulator.stop()
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def simulator_process(name: str) -> AsyncIterator[dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", name, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"the {name} simulator did not start")
+        yield json.loads(line)
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+# -- the soak -------------------------------------------------------------------------------
+class Counts:
+    def __init__(self) -> None:
+        self.updates = 0
+        self.fills = 0
+
+    def on_update(self, _update: Any) -> None:
+        self.updates += 1
+
+    def on_fill(self, _fill: Any, _order: Any) -> None:
+        self.fills += 1
+
+
+def slope_per_second(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (t, value) points, or None for fewer than two."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return None
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+
+
+def bound_plugins(keep: int) -> None:
+    """Diagnosis (``--bound-plugins N``): the connectors keep at most ``keep`` final
+    orders (and the FIX one ``10 * keep`` execution ids) instead of their own defaults,
+    to tell their memory from the core's. ib_insync's own lists of trades and fills are
+    left as they are."""
+    import stockfish_fix.tracking as fix_tracking
+    import stockfish_ibkr.orders as ibkr_orders
+
+    defaults = fix_tracking.OrderTracker.__init__.__kwdefaults__
+    assert defaults is not None
+    defaults.update(max_final=keep, max_exec_ids=10 * keep)
+    ibkr_orders.KEEP_FINAL = keep  # type: ignore[misc]
+
+
+async def soak(args: argparse.Namespace) -> dict[str, Any]:
+    duration = args.minutes * 60.0
+    if args.bound_plugins:
+        bound_plugins(args.bound_plugins)
+    async with contextlib.AsyncExitStack() as stack:
+        settings = {name: await stack.enter_async_context(simulator_process(name))
+                    for name, _r, _s in VENUES}
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="stockfish-soak-"))
+        journal = str(Path(tmp) / "journal.sqlite")
+        raw = {
+            "connectors": {name: {**role, **settings[name]} for name, role, _s in VENUES},
+            "manager": {"health_check_interval": 0.5, "staleness": 5.0, "journal": journal,
+                        **({"keep_final_seconds": args.keep_final_seconds}
+                           if args.keep_final_seconds is not None else {})},
+            "subscriptions": [
+                {"symbols": ["SPY", "QQQ"], "type": "price_tick", "connectors": ["ibkr", "fix"]},
+                {"symbols": ["SPY"], "type": "orderbook", "depth": 5, "connectors": ["fix"]},
+                {"symbols": ["BTCUSD", "ETHUSD"], "type": "price_tick", "connectors": ["zmq"]},
+            ],
+        }
+        registry = PluginRegistry()
+        manager = ExchangeManager.from_config(parse_config(raw, registry), registry)
+        counts = Counts()
+        manager.add_subscriber(counts)
+        samples: list[dict[str, Any]] = []
+        sent = rejected = 0
+        snapshots: list[Any] = []
+
+        def trace(elapsed: float) -> None:
+            """--trace: where the memory allocated since the second sample lives."""
+            import tracemalloc
+
+            if not tracemalloc.is_tracing():
+                tracemalloc.start(1)
+                return
+            snapshot = tracemalloc.take_snapshot()
+            if not snapshots:
+                snapshots.append(snapshot)
+                return
+            print(f"-- allocations grown since the first snapshot, at {elapsed:.0f} s")
+            for stat in snapshot.compare_to(snapshots[0], "lineno")[:args.trace]:
+                print(f"{stat.size_diff / 1024:9.1f} KB {stat.count_diff:+7d}")
+                for line in stat.traceback.format()[-2:]:
+                    print("     ", line)
+
+        async with manager:
+            started = time.monotonic()
+            cpu0 = time.process_time()
+            next_sample = 0.0
+            interval = 1.0 / args.rate
+            to_cancel: list[str] = []
+            order_venues = [v for v in args.order_venues.split(",") if v]
+            i = 0
+            while (elapsed := time.monotonic() - started) < duration:
+                if elapsed >= next_sample:
+                    if args.trace:
+                        trace(elapsed)
+                    stats = manager.get_stats()
+                    journal_size = await asyncio.to_thread(os.path.getsize, journal)
+                    samples.append({
+                        "t_s": round(elapsed, 1), "rss_mb": round(rss_bytes() / 2**20, 2),
+                        "orders": sent, "updates": counts.updates, "fills": counts.fills,
+                        "orders_in_memory": stats.get("orders_in_memory"),
+                        "journal_mb": round(journal_size / 2**20, 2),
+                    })
+                    print(f"{elapsed:6.0f} s  RSS {samples[-1]['rss_mb']:7.2f} MB  orders "
+                          f"{sent:6d}  updates {counts.updates:8d}  in memory "
+                          f"{samples[-1]['orders_in_memory']}", flush=True)
+                    next_sample += args.sample
+                venue = order_venues[i % len(order_venues)]
+                try:
+                    if to_cancel:
+                        manager.cancel_order(to_cancel.pop())
+                    if i % 4 == 0:
+                        order_id = await manager.send_order_async(
+                            Order("SPY", "BUY", 1, OrderType.LIMIT, price="1.25"), venue)
+                        to_cancel.append(order_id)
+                    else:
+                        await manager.send_order_async(
+                            Order("SPY", "BUY" if i % 3 else "SELL", 1), venue)
+                    sent += 1
+                except OrderRejected:
+                    rejected += 1
+                i += 1
+                await asyncio.sleep(interval)  # the soak's own pacing
+            cpu = time.process_time() - cpu0
+            wall = time.monotonic() - started
+            final_stats = manager.get_stats()
+        manager.journal.close()
+
+    after = [(s["t_s"], s["rss_mb"]) for s in samples if s["t_s"] >= args.warmup]
+    slope = slope_per_second(after)  # MB per second
+    order_rate = sent / wall if wall else 0.0
+    growth_mb_h = None if slope is None else slope * 3600
+    per_order_kb = None if slope is None or not order_rate else slope / order_rate * 1024
+    rss = [value for _t, value in after]
+    return {
+        "minutes": args.minutes, "wall_s": round(wall, 1), "orders": sent,
+        "orders_rejected": rejected, "orders_per_s": round(order_rate, 2),
+        "updates": counts.updates, "fills": counts.fills,
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_order_and_updates": round(cpu / max(1, sent + counts.updates) * 1e3, 4),
+        "warmup_s": args.warmup, "keep_final_seconds": args.keep_final_seconds,
+        "order_venues": args.order_venues, "bound_plugins": args.bound_plugins,
+        "samples": samples,
+        "rss_start_mb": samples[0]["rss_mb"] if samples else None,
+        "rss_end_mb": samples[-1]["rss_mb"] if samples else None,
+        "rss_after_warmup_min_mb": min(rss) if rss else None,
+        "rss_after_warmup_max_mb": max(rss) if rss else None,
+        "growth_mb_per_hour": None if growth_mb_h is None else round(growth_mb_h, 2),
+        "growth_kb_per_order": None if per_order_kb is None else round(per_order_kb, 4),
+        "orders_in_memory_end": final_stats.get("orders_in_memory"),
+        "orders_retired": final_stats.get("orders_retired"),
+        "by_status": final_stats.get("orders"),
+        "python": platform.python_version(), "machine": platform.machine(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
+    parser.add_argument("--rate", type=float, default=18.0, help="orders per second")
+    parser.add_argument("--warmup", type=float, default=120.0,
+                        help="seconds left out of the growth fit (default 120)")
+    parser.add_argument("--order-venues", default="ibkr,fix",
+                        help="connectors the orders go to, in turn (default ibkr,fix)")
+    parser.add_argument("--keep-final-seconds", type=float, default=None,
+                        help="ManagerConfig.keep_final_seconds (default: its default)")
+    parser.add_argument("--bound-plugins", type=int, default=0, metavar="N",
+                        help="diagnosis: the fix and ibkr connectors keep N final orders")
+    parser.add_argument("--trace", type=int, default=0, metavar="N",
+                        help="print the N largest growing allocations (tracemalloc)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return asyncio.run(serve(args.serve))
+    if args.minutes * 60 <= args.warmup:
+        args.warmup = args.minutes * 60 / 4
+    result = asyncio.run(soak(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{result['orders']} orders ({result['orders_per_s']}/s), {result['updates']} "
+          f"updates, {result['fills']} fills in {result['wall_s']} s")
+    print(f"RSS {result['rss_start_mb']} MB -> {result['rss_end_mb']} MB; after "
+          f"{result['warmup_s']:.0f} s: {result['rss_after_warmup_min_mb']} to "
+          f"{result['rss_after_warmup_max_mb']} MB")
+    print(f"growth after warm-up: {result['growth_mb_per_hour']} MB/hour, "
+          f"{result['growth_kb_per_order']} KB/order; orders in memory at the end "
+          f"{result['orders_in_memory_end']}, retired {result['orders_retired']}")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
