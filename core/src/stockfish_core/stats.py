@@ -56,6 +56,7 @@ class ConnectorStats:
         "updates_received", "updates_delivered", "by_type", "standby", "gaps", "duplicates",
         "out_of_order", "data_errors", "venue_errors", "orders_submitted", "orders_acknowledged",
         "orders_filled", "orders_cancelled", "orders_rejected", "fills", "duplicate_fills",
+        "fill_disagreements", "reconciled_fills",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
     )
@@ -78,6 +79,11 @@ class ConnectorStats:
         self.orders_rejected = 0
         self.fills = 0
         self.duplicate_fills = 0
+        #: Reports whose fills the core refused, or whose CumQty disagreed with the core's
+        #: count (each answered by a STATUS request, at most one per order at a time).
+        self.fill_disagreements = 0
+        #: Fills made from a venue's CumQty and AvgPx for executions not heard of.
+        self.reconciled_fills = 0
         self.reconnect_attempts = 0
         self.reconnects = 0
         self.disconnects = 0
