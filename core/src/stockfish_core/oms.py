@@ -322,7 +322,8 @@ class OrderBook:
             self.save(order)
         if order.is_final:
             self.unacked.pop(order.client_order_id or "", None)
-        outcome.disagreement = _disagreement(order, cum)
+        outcome.disagreement = _disagreement(
+            order, cum, stale=update.possible_duplicate or outcome.duplicate_fill)
         return outcome
 
     @staticmethod
@@ -365,8 +366,10 @@ class OrderBook:
         self._position(fill.symbol).apply(fill)
 
 
-def _disagreement(order: Order, cum: Decimal | None) -> str | None:
-    if cum is None or cum == order.filled_quantity:
+def _disagreement(order: Order, cum: Decimal | None, *, stale: bool = False) -> str | None:
+    """How the venue's CumQty differs from the count of fills (None: it does not). A
+    resent report (``stale``) may show less than was filled since: that is no news."""
+    if cum is None or cum == order.filled_quantity or (stale and cum < order.filled_quantity):
         return None
     return f"the venue reports {cum} filled, {order.filled_quantity} counted here"
 
