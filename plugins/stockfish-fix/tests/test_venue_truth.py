@@ -149,3 +149,42 @@ async def test_an_answered_resend_releases_what_waited(
                      "the probe's answer", recheck=0.05)
     assert session._resend_timer is None and session.stuck_resends == 0
     assert h.connector.status is ConnectorStatus.CONNECTED
+
+
+async def test_the_manager_reconnects_a_session_stuck_on_a_resend(
+    raw_peer: RawFixPeer, manager_on: Callable[..., Any]
+) -> None:
+    """What issue 22 saw: fills held back by an unanswered ResendRequest while the
+    connector showed CONNECTED at health 100. Now the loss is reported once, counted, and
+    the manager reconnects (a new Logon) and asks about its open orders."""
+    manager: ExchangeManager = await manager_on(resend_timeout=1)
+    statuses: list[tuple[ConnectorStatus, str]] = []
+
+    class Statuses:
+        def on_connector_status(self, name: str, status: ConnectorStatus, reason: str) -> None:
+            statuses.append((status, reason))
+
+    manager.add_subscriber(Statuses())
+    cid = await manager.send_order_async(Order("SPY", "BUY", 10, "LIMIT", price=10))
+    await raw_peer.read_until("D")
+    raw_peer.seq += 3
+    raw_peer.send("8", execution_report(cid, "E1", "F", "2", last="10", cum="10", leaves="0"))
+    await raw_peer.read_until("2")  # never answered
+    connections = raw_peer.connections
+    await wait_until(lambda: raw_peer.connections > connections, asyncio.Event(), 10,
+                     "the manager to reconnect", recheck=0.05)
+    lost = [reason for status, reason in statuses if "ResendRequest" in reason]
+    assert statuses[0][0] is ConnectorStatus.DISCONNECTED and len(lost) == 1
+    assert "left our ResendRequest unanswered for 1s" in lost[0]
+    assert manager.get_health_status()["fix"]["score"] == 0
+    stats = manager.get_stats()["connectors"]["fix"]
+    assert (stats["disconnects"], stats["venue_errors"]) == (1, 1)
+    # The new session: the peer starts afresh (a venue that lost its store), and the
+    # manager asks about its open order, whose fill the answer brings.
+    raw_peer.seq = 0
+    await raw_peer.logon()
+    question = await raw_peer.read_until("H")
+    assert question["11"] == cid
+    raw_peer.send("8", execution_report(cid, "S1", "I", "2", cum="10", leaves="0"))
+    done = await manager.wait_for_order_async(cid, timeout=5)
+    assert (done.status, done.filled_quantity) == (OrderStatus.FILLED, Decimal(10))
