@@ -538,9 +538,9 @@ class FixSession:
                           "SessionRejectReason")
         if f.get("371"):
             reason += f" (tag {f['371']})"
-        what = f"{f['372']} message" if f.get("372") else "message"
+        what = f"MsgType {f['372']}" if f.get("372") else "a message"
         self.connector.report_error(
-            f"refused {what} {f.get('45', '?')} from {self.peer}: {reason}",
+            f"refused {what} (MsgSeqNum {f.get('45', '?')}) from {self.peer}: {reason}",
             code=f"3-sent:{code}" if code else "3-sent", data=True)
 
     def _on_md_reject(self, f: dict[str, str]) -> None:
