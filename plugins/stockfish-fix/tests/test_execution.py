@@ -9,10 +9,12 @@ trade corrections, FIX 4.2's ExecTransType.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from stockfish_core import Connector, Order, OrderAction, OrderStatus, OrderUpdate
+from stockfish_core.journal import Journal
 from stockfish_core.oms import OrderBook
 from stockfish_core.testing import RecordingListener
 from stockfish_fix.execution import ExecutionHandler
@@ -287,3 +289,37 @@ def test_business_and_session_rejects_of_our_requests(handler: ExecutionHandler)
     assert refused.reason == "cancel rejected by session reject: value is incorrect"
     assert not handler.refused("business reject", "V", "md1", "x")
     assert not handler.refused("business reject", "D", "nobody", "x")
+
+
+def test_reports_for_an_order_restored_from_the_journal_count_once(
+    handler: ExecutionHandler, tmp_path: Path
+) -> None:
+    """The connector no longer remembers ExecIDs: after a restart of the manager, the
+    reports the venue resends (PossDup) and the status answer are still applied once,
+    because the core's ExecIDs and fills come back from its journal."""
+    track(handler, qty=10)
+    fill = report("F", "1", exec_id="E1", **{"38": "10", "32": "4", "31": "10", "14": "4",
+                                            "151": "6", "6": "10"})
+    journal = Journal(tmp_path / "journal.sqlite")
+    book = OrderBook(journal)
+    book.add(Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
+                   connector="fix"))
+    first = handler.execution_report(fill, 1)
+    assert first is not None and book.apply(first, "fix") is not None
+    journal.close()
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    book = OrderBook(journal)
+    (order,) = book.restore()
+    assert order.filled_quantity == Decimal(4)
+    fresh = ExecutionHandler(handler.connector, OrderTracker())  # a new process's connector
+    resent = fresh.execution_report(dict(fill, **{"43": "Y"}), 2)
+    answer = fresh.execution_report(report("I", "1", exec_id="S1", **{
+        "38": "10", "14": "4", "151": "6", "6": "10"}), 3)
+    assert resent is not None and answer is not None
+    outcomes = [book.apply(resent, "fix"), book.apply(answer, "fix")]
+    assert outcomes[0] is not None and outcomes[0].duplicate_fill
+    assert outcomes[1] is not None and outcomes[1].fill is None
+    assert not any(o.disagreement for o in outcomes if o is not None)
+    assert (order.filled_quantity, order.status) == (Decimal(4), OrderStatus.PARTIALLY_FILLED)
+    journal.close()
