@@ -9,6 +9,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,10 @@ from .supervision import VenueState
 
 log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
+
+#: Seconds between two STATUS requests for one order whose fills the venue and the core
+#: count differently.
+RECONCILE_INTERVAL = 5.0
 
 
 def _is_final(order: Order) -> bool:
@@ -87,6 +92,12 @@ class OrderRouting:
             stats.orders_acknowledged += 1
         if outcome.duplicate_fill:
             stats.duplicate_fills += 1
+        if outcome.reconciled:
+            stats.reconciled_fills += 1
+        if outcome.disagreement is not None:
+            self._disagreement(venue, order, outcome.disagreement)
+        elif order.is_final:
+            self.orders.reconciling.pop(order.client_order_id or "", None)
         if outcome.fill is not None:
             stats.fills += 1
             for handler in self._fill_handlers:
@@ -111,6 +122,24 @@ class OrderRouting:
         if outcome.status_changed or outcome.fill is not None or update.replaced \
                 or update.rejected_request:
             self._order_changed(order)
+
+    def _disagreement(self, venue: VenueState, order: Order, why: str) -> None:
+        """The venue's account of an order's fills and ours differ (a refused fill, a
+        CumQty that is not our count): counted, then the venue is asked for the order's
+        status, which reconciles it; at most one question per order every
+        RECONCILE_INTERVAL seconds, and one log line per question."""
+        venue.stats.fill_disagreements += 1
+        cid = order.client_order_id or ""
+        now = time.monotonic()
+        asked = self.orders.reconciling.get(cid)
+        if asked is not None and now - asked < RECONCILE_INTERVAL:
+            return
+        self.orders.reconciling[cid] = now
+        connected = venue.connector.is_connected
+        log.warning("order %s: %s (reported by %s); %s", cid, why, venue.name,
+                    "asking for its status" if connected else "reconciled when it reconnects")
+        if connected:
+            self._spawn(self._send(venue, OrderRequest(OrderAction.STATUS, order)))
 
     def _order_changed(self, order: Order) -> None:
         for handler in self._order_handlers:

@@ -79,7 +79,7 @@ class Outcome:
     """What applying one report changed (for stats and subscriber notification)."""
 
     __slots__ = ("order", "fill", "status_changed", "duplicate_fill", "refused", "first_ack",
-                 "late_fill")
+                 "late_fill", "disagreement", "reconciled")
 
     def __init__(self, order: Order) -> None:
         self.order = order
@@ -90,6 +90,11 @@ class Outcome:
         self.first_ack = False
         #: The fill came after the order's final status (and was applied).
         self.late_fill = False
+        #: How the venue's CumQty and this manager's count of the order's fills differ
+        #: after the report (None: they agree, or the venue does not say).
+        self.disagreement: str | None = None
+        #: ``fill`` was made here from the venue's CumQty and AvgPx (fills not heard of).
+        self.reconciled = False
 
 
 class _Alerts:
@@ -144,6 +149,9 @@ class OrderBook:
         self.sent_at: dict[str, int] = {}
         self.illegal_transitions = 0
         self.unknown_reports = 0
+        #: Orders asked about (STATUS) because the venue's CumQty and our count of their
+        #: fills disagreed, with the monotonic time asked (one question at a time).
+        self.reconciling: dict[str, float] = {}
         #: Changes waiting for the next journal flush (see :meth:`defer_writes`).
         self._dirty: dict[str, Order] = {}
         self._dirty_fills: list[Fill] = []
@@ -439,9 +447,19 @@ class OrderBook:
                 order.stop_price = update.stop_price
         target = update.status
         fill = update.fill
+        cum = update.cum_qty
+        if fill is not None and cum is not None and cum <= order.filled_quantity \
+                and (connector, fill.execution_id) not in self._executions:
+            # The venue's total was reached already (a reconciliation counted it).
+            outcome.duplicate_fill = True
+            fill = None
+        elif fill is None and cum is not None and cum > order.filled_quantity:
+            fill = self._reconciliation_fill(order, update, cum, connector)
+            outcome.reconciled = fill is not None
         if fill is not None:
             self._apply_fill(order, fill, connector, outcome)
             if outcome.refused is not None:
+                outcome.disagreement = _disagreement(order, cum) or outcome.refused
                 return outcome
             if outcome.late_fill:  # final stays final: the fill and the order's row
                 self._write(order, outcome.fill, row=True)
@@ -451,23 +469,30 @@ class OrderBook:
         if fill is not None:
             if order.filled_quantity >= order.quantity:
                 target = OrderStatus.FILLED
-            elif target in (OrderStatus.SUBMITTED, OrderStatus.PENDING):
-                target = OrderStatus.PARTIALLY_FILLED
+            elif target in (OrderStatus.SUBMITTED, OrderStatus.PENDING, OrderStatus.FILLED):
+                target = OrderStatus.PARTIALLY_FILLED  # FILLED: the rest has not reached us
         elif target is OrderStatus.FILLED and order.filled_quantity < order.quantity:
             # Status before its executions (IB sends orderStatus first): the fills follow.
             target = OrderStatus.PARTIALLY_FILLED if order.filled_quantity else order.status
         elif target is OrderStatus.PARTIALLY_FILLED and not order.filled_quantity:
             target = order.status if order.status is not OrderStatus.PENDING \
                 else OrderStatus.SUBMITTED
+        elif target is OrderStatus.SUBMITTED and order.filled_quantity:
+            target = OrderStatus.PARTIALLY_FILLED  # live, and some of it filled
         if update.reason and target in (OrderStatus.REJECTED, OrderStatus.CANCELLED,
                                         OrderStatus.ERROR):
             order.reason = update.reason
         try:
             outcome.status_changed = order.transition(target, at_ns=update.timestamp_ns)
         except IllegalTransition as exc:
-            self.illegal_transitions += 1
             outcome.refused = str(exc)
-            log.error("%s (reported by %s; kept %s)", exc, connector, order.status.value)
+            if update.possible_duplicate:  # a resent report, older than what followed it
+                log.info("order %s: resent report from %s (%s) is older than the order's "
+                         "state %s; ignored", order.client_order_id, connector,
+                         update.status.value, order.status.value)
+            else:
+                self.illegal_transitions += 1
+                log.error("%s (reported by %s; kept %s)", exc, connector, order.status.value)
         row = row or order.is_final
         if order.is_final:
             self._retire(order)
@@ -475,7 +500,30 @@ class OrderBook:
             self._write(order, outcome.fill, row=row)  # fill and order, one transaction
         elif row and (outcome.status_changed or update.replaced):
             self.save(order)
+        outcome.disagreement = _disagreement(
+            order, cum, stale=update.possible_duplicate or outcome.duplicate_fill)
         return outcome
+
+    @staticmethod
+    def _reconciliation_fill(order: Order, update: OrderUpdate, cum: Decimal,
+                             connector: str) -> Fill | None:
+        """One fill for what the venue says filled beyond this manager's count, at the
+        price that brings the average to the venue's AvgPx (None without a usable one)."""
+        avg = update.avg_price
+        missing = cum - order.filled_quantity
+        if avg is None or avg <= 0 or cum > order.quantity:
+            return None
+        known = (order.avg_fill_price or Decimal(0)) * order.filled_quantity
+        price = (avg * cum - known) / missing
+        if price <= 0:
+            return None
+        venue_id = update.venue_order_id or order.venue_order_id or order.client_order_id
+        log.warning("order %s: %s reports %s filled, %s counted here; the %s not heard of "
+                    "are reconciled at %s", order.client_order_id, connector, cum,
+                    order.filled_quantity, missing, price)
+        return Fill(order.client_order_id or "", f"reconciled:{venue_id}:{cum}", order.symbol,
+                    order.side, missing, price, Decimal(0), connector, update.venue_order_id,
+                    update.timestamp_ns)
 
     def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
         key = (connector, fill.execution_id)
@@ -549,6 +597,14 @@ def _bad_terms(order: Order, update: OrderUpdate) -> str | None:
     if update.quantity is not None and update.quantity < order.filled_quantity:
         return f"quantity {update.quantity} is below the filled {order.filled_quantity}"
     return None
+
+
+def _disagreement(order: Order, cum: Decimal | None, *, stale: bool = False) -> str | None:
+    """How the venue's CumQty differs from the count of fills (None: it does not). A
+    resent report (``stale``) may show less than was filled since: that is no news."""
+    if cum is None or cum == order.filled_quantity or (stale and cum < order.filled_quantity):
+        return None
+    return f"the venue reports {cum} filled, {order.filled_quantity} counted here"
 
 
 def _with_connector(fill: Fill, connector: str) -> Fill:

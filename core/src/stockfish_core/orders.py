@@ -449,3 +449,13 @@ class OrderUpdate:
     #: Set when the venue refused a CANCEL or REPLACE request (FIX 9, IB error 10147...):
     #: ``status`` is then the order's current, unchanged status and ``reason`` says why.
     rejected_request: OrderAction | None = None
+    #: The venue's own totals as of this report, for venues that state them with every
+    #: report, in order with the fills (FIX CumQty 14, LeavesQty 151, AvgPx 6); None when
+    #: the venue does not say. They are the truth: the core checks its count of the
+    #: order's fills against ``cum_qty`` (a disagreement is counted, logged and
+    #: reconciled with a STATUS request), fills in what a report without a fill shows
+    #: filled beyond its count (at the price that brings the average to ``avg_price``),
+    #: and does not apply again a fill that ``cum_qty`` shows it already counted.
+    cum_qty: Decimal | None = None
+    leaves_qty: Decimal | None = None
+    avg_price: Decimal | None = None

@@ -62,6 +62,7 @@ class ConnectorStats:
         "stale_alerts", "orders_submitted", "orders_acknowledged",
         "orders_filled", "orders_cancelled", "orders_rejected", "orders_errored", "fills",
         "duplicate_fills",
+        "fill_disagreements", "reconciled_fills",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
     )
@@ -101,6 +102,11 @@ class ConnectorStats:
         self.orders_errored = 0
         self.fills = 0
         self.duplicate_fills = 0
+        #: Reports whose fills the core refused, or whose CumQty disagreed with the core's
+        #: count (each answered by a STATUS request, at most one per order at a time).
+        self.fill_disagreements = 0
+        #: Fills made from a venue's CumQty and AvgPx for executions not heard of.
+        self.reconciled_fills = 0
         self.reconnect_attempts = 0
         self.reconnects = 0
         self.disconnects = 0

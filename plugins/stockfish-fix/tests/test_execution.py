@@ -9,10 +9,13 @@ trade corrections, FIX 4.2's ExecTransType.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from stockfish_core import Connector, Order, OrderAction, OrderStatus
+from stockfish_core import Connector, Order, OrderAction, OrderStatus, OrderUpdate
+from stockfish_core.journal import Journal
+from stockfish_core.oms import OrderBook
 from stockfish_core.testing import RecordingListener
 from stockfish_fix.execution import ExecutionHandler
 from stockfish_fix.tracking import OrderTracker
@@ -33,6 +36,22 @@ def listener(handler: ExecutionHandler) -> RecordingListener:
 def track(handler: ExecutionHandler, cid: str = "O1", qty: int = 100) -> None:
     handler.tracker.add(Order("SPY", "BUY", qty, "LIMIT", price=Decimal("10.05"),
                               client_order_id=cid))
+
+
+def core_order(handler: ExecutionHandler, cid: str = "O1", qty: int = 100) -> Order:
+    """What the core makes of every update reported so far for ``cid`` (its OrderBook
+    applies them: it counts and de-duplicates fills, not the connector)."""
+    book = OrderBook(None)
+    order = Order("SPY", "BUY", qty, "LIMIT", price=Decimal("10.05"), client_order_id=cid,
+                  connector="fix")
+    book.add(order)
+    for update in reported(handler, cid):
+        book.apply(update, "fix")
+    return order
+
+
+def reported(handler: ExecutionHandler, cid: str) -> list[OrderUpdate]:
+    return [u for u in listener(handler).order_updates if u.client_order_id == cid]
 
 
 def report(exec_type: str, ord_status: str, cid: str = "O1", exec_id: str = "E1",
@@ -61,7 +80,10 @@ def test_new_partial_fill_fill_in_fix44(handler: ExecutionHandler) -> None:
         "32": "60", "31": "10.04", "14": "100", "12": "0.01", "13": "1"}), 3)
     assert done is not None and done.status is OrderStatus.FILLED
     assert done.fill is not None and done.fill.commission == Decimal("0.60")
-    assert handler.tracker.orders["O1"].avg_px == Decimal("10.044")
+    assert (done.cum_qty, done.leaves_qty) == (Decimal(100), Decimal(100))
+    order = core_order(handler)
+    assert order.avg_fill_price == Decimal("10.044")
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, Decimal(100))
 
 
 def test_fix42_fills_and_exec_trans_type(handler: ExecutionHandler) -> None:
@@ -155,17 +177,60 @@ def test_a_rejected_request_leaves_the_order_as_it_was(handler: ExecutionHandler
     assert rejected.rejected_request is OrderAction.REPLACE
 
 
-def test_duplicates_are_dropped(handler: ExecutionHandler) -> None:
+def test_duplicates_reach_the_core_which_applies_them_once(handler: ExecutionHandler) -> None:
+    # The connector reports every report as it came; the core de-duplicates (both did it
+    # before, and a refused fill then hid every later one: see the next test).
     track(handler)
     fill = report("F", "1", exec_id="E2", **{"32": "40", "31": "10", "14": "40"})
     assert handler.execution_report(fill, 1) is not None
     again = dict(fill, **{"43": "Y"})
-    assert handler.execution_report(again, 2) is None  # same ExecID: dropped
-    # A different ExecID for an execution already counted (CumQty not beyond ours).
+    resent = handler.execution_report(again, 2)  # same ExecID
+    assert resent is not None and resent.possible_duplicate and resent.fill is not None
+    # A different ExecID for an execution already counted (CumQty not beyond the count).
     other = dict(fill, **{"17": "E2b", "43": "Y"})
     update = handler.execution_report(other, 3)
-    assert update is not None and update.fill is None and update.possible_duplicate
-    assert [u.fill.quantity for u in listener(handler).order_updates if u.fill] == [40]
+    assert update is not None and update.possible_duplicate and update.cum_qty == 40
+    order = core_order(handler)
+    assert order.filled_quantity == Decimal(40)
+    assert order.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_a_refused_fill_hides_no_later_fill(handler: ExecutionHandler) -> None:
+    """Issue 22 item 1: an order of 10; a fill of 5, a bogus fill of 10 (CumQty 15), then
+    the genuine fill of 5 (CumQty 10). The bogus one is refused by the core as an
+    overfill; the genuine one is reported and applied: FILLED 10, not 5 forever."""
+    track(handler, qty=10)
+    book = OrderBook(None)
+    order = Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
+                  connector="fix")
+    book.add(order)
+    outcomes = []
+    for exec_id, last, cum, status in (("E1", "5", "5", "1"), ("E2", "10", "15", "2"),
+                                       ("E3", "5", "10", "2")):
+        update = handler.execution_report(report("F", status, exec_id=exec_id, **{
+            "38": "10", "32": last, "31": "10", "14": cum, "151": "0", "6": "10"}), 1)
+        assert update is not None and update.fill is not None
+        outcome = book.apply(update, "fix")
+        assert outcome is not None
+        outcomes.append(outcome)
+    assert [o.fill is not None for o in outcomes] == [True, False, True]
+    assert outcomes[1].refused is not None and "overfills" in outcomes[1].refused
+    # The disagreement is the core's to alert on and reconcile (a STATUS request).
+    assert outcomes[1].disagreement is not None and outcomes[2].disagreement is None
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, Decimal(10))
+    assert book.positions["SPY"].quantity == Decimal(10)
+
+
+def test_a_fill_report_that_cannot_be_read_is_counted(handler: ExecutionHandler) -> None:
+    track(handler, qty=10)
+    update = handler.execution_report(report("F", "1", exec_id="E1", **{
+        "38": "10", "32": "abc", "31": "10", "14": "4", "6": "10"}), 1)
+    assert update is not None and update.fill is None and update.cum_qty == 4
+    error = listener(handler).errors[-1]
+    assert error.code == "8:bad-fill" and error.data
+    # The core sees CumQty 4 beyond its count: it reconciles the 4 from AvgPx.
+    order = core_order(handler, qty=10)
+    assert order.filled_quantity == Decimal(4)
 
 
 def test_status_answer_reconciles_what_filled_unseen(handler: ExecutionHandler) -> None:
@@ -175,10 +240,20 @@ def test_status_answer_reconciles_what_filled_unseen(handler: ExecutionHandler) 
     answer = handler.execution_report(report("I", "2", exec_id="S1", **{
         "14": "100", "151": "0", "6": "10.06"}), 2)
     assert answer is not None and answer.status is OrderStatus.FILLED
-    assert answer.fill is not None
-    assert answer.fill.quantity == 60
-    assert answer.fill.price == Decimal("10.1")  # 40 @ 10 + 60 @ 10.1 = 100 @ 10.06
-    assert answer.fill.execution_id == "reconciled:V1:100"
+    assert answer.fill is None  # the facts: the core fills in what it did not hear of
+    assert (answer.cum_qty, answer.avg_price) == (Decimal(100), Decimal("10.06"))
+    book = OrderBook(None)
+    order = Order("SPY", "BUY", 100, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
+                  connector="fix")
+    book.add(order)
+    outcomes = [book.apply(u, "fix") for u in reported(handler, "O1")]
+    last = outcomes[-1]
+    assert last is not None and last.reconciled and last.fill is not None
+    assert last.fill.quantity == 60
+    assert last.fill.price == Decimal("10.1")  # 40 @ 10 + 60 @ 10.1 = 100 @ 10.06
+    assert last.fill.execution_id == "reconciled:V1:100"
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, Decimal(100))
+    assert order.avg_fill_price == Decimal("10.06")
 
 
 def test_unknown_order_is_rejected_and_foreign_reports_adopted(
@@ -214,3 +289,37 @@ def test_business_and_session_rejects_of_our_requests(handler: ExecutionHandler)
     assert refused.reason == "cancel rejected by session reject: value is incorrect"
     assert not handler.refused("business reject", "V", "md1", "x")
     assert not handler.refused("business reject", "D", "nobody", "x")
+
+
+def test_reports_for_an_order_restored_from_the_journal_count_once(
+    handler: ExecutionHandler, tmp_path: Path
+) -> None:
+    """The connector no longer remembers ExecIDs: after a restart of the manager, the
+    reports the venue resends (PossDup) and the status answer are still applied once,
+    because the core's ExecIDs and fills come back from its journal."""
+    track(handler, qty=10)
+    fill = report("F", "1", exec_id="E1", **{"38": "10", "32": "4", "31": "10", "14": "4",
+                                            "151": "6", "6": "10"})
+    journal = Journal(tmp_path / "journal.sqlite")
+    book = OrderBook(journal)
+    book.add(Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
+                   connector="fix"))
+    first = handler.execution_report(fill, 1)
+    assert first is not None and book.apply(first, "fix") is not None
+    journal.close()
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    book = OrderBook(journal)
+    (order,) = book.restore()
+    assert order.filled_quantity == Decimal(4)
+    fresh = ExecutionHandler(handler.connector, OrderTracker())  # a new process's connector
+    resent = fresh.execution_report(dict(fill, **{"43": "Y"}), 2)
+    answer = fresh.execution_report(report("I", "1", exec_id="S1", **{
+        "38": "10", "14": "4", "151": "6", "6": "10"}), 3)
+    assert resent is not None and answer is not None
+    outcomes = [book.apply(resent, "fix"), book.apply(answer, "fix")]
+    assert outcomes[0] is not None and outcomes[0].duplicate_fill
+    assert outcomes[1] is not None and outcomes[1].fill is None
+    assert not any(o.disagreement for o in outcomes if o is not None)
+    assert (order.filled_quantity, order.status) == (Decimal(4), OrderStatus.PARTIALLY_FILLED)
+    journal.close()

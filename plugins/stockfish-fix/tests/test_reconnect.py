@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from stockfish_core import (
@@ -21,6 +22,7 @@ from stockfish_core import (
     Subscription,
     VenueUnavailable,
 )
+from stockfish_core.oms import OrderBook
 from stockfish_core.testing import ConnectorHarness
 from stockfish_fix.messages import flat
 from stockfish_fix.testing import FixExchange
@@ -49,6 +51,28 @@ async def final_status(h: ConnectorHarness, cid: str, timeout: float = 10.0) -> 
     return status
 
 
+@attrs.frozen
+class Applied:
+    order: Order
+    fills: list[Decimal]
+    duplicates: int
+
+
+def apply_in_core(h: ConnectorHarness, order: Order) -> Applied:
+    """Every update reported for ``order``, applied as the core applies them."""
+    book = OrderBook(None)
+    order.connector = h.connector.name
+    book.add(order)
+    fills, duplicates = [], 0
+    for update in seen(h, order.client_order_id or ""):
+        outcome = book.apply(update, h.connector.name)
+        assert outcome is not None and outcome.refused is None, outcome and outcome.refused
+        if outcome.fill is not None:
+            fills.append(outcome.fill.quantity)
+        duplicates += outcome.duplicate_fill
+    return Applied(order, fills, duplicates)
+
+
 def client_sequence(h: ConnectorHarness) -> tuple[int, int]:
     import quickfix
 
@@ -70,7 +94,8 @@ async def test_exchange_killed_and_restarted_mid_session(
     assert await final_status(h, "B") is OrderStatus.FILLED
     # An order the exchange takes in but never answers: its outcome is unknown.
     exchange.ignore_next(1)
-    await submit(h, Order("SPY", "SELL", 10, "LIMIT", price=Decimal("60"), client_order_id="C"))
+    unknown = Order("SPY", "SELL", 10, "LIMIT", price=Decimal("60"), client_order_id="C")
+    await submit(h, unknown)
     # Once this is answered the exchange has read C (a session is processed in order).
     await h.execute(OrderRequest(OrderAction.STATUS, resting))
     await update_of(h, "A")
@@ -87,7 +112,12 @@ async def test_exchange_killed_and_restarted_mid_session(
 
     exchange.start()
     await h.wait_status(ConnectorStatus.CONNECTED, 15)
-    # The subscription is renewed by the connector, as a new stream.
+    # What the core does once the connector is back (it owns resubscription and
+    # reconciliation): subscribe again, and ask for the state of each open order.
+    await h.subscribe(Subscription("SPY", DataType.PRICE_TICK))
+    for order in (resting, unknown):
+        await h.execute(OrderRequest(OrderAction.STATUS, order))
+    # The subscription is a new one, as a new stream.
     again = await h.next_update(10, lambda u: u.stream != first.stream)
     assert again.symbol == "SPY" and again.payload.bid == 50.0
     # The unknown order is asked about and found never to have reached the book.
@@ -168,11 +198,18 @@ async def test_reports_resent_after_a_lost_store_write_are_dropped(
     mark = len(h.listener.order_updates)
     await h.connect()
     await h.execute(OrderRequest(OrderAction.STATUS, order))  # answered after the resend
-    after = await h.listener.wait_for(lambda: h.listener.order_updates[mark:], 10, "the answer")
+    after = await h.listener.wait_for(
+        lambda: [u for u in h.listener.order_updates[mark:] if not u.possible_duplicate], 10,
+        "the answer")
     assert [(u.client_order_id, u.status, u.fill) for u in after] == [
-        ("P", OrderStatus.FILLED, None)]  # the resent reports were not reported again
-    assert len(seen(h, "P")) == count + 1
-    assert [u.fill.quantity for u in seen(h, "P") if u.fill] == [Decimal(10)]
+        ("P", OrderStatus.FILLED, None)]
+    # The resent reports are reported again, marked as such, as facts: the core, which
+    # de-duplicates fills by ExecID (and by CumQty), applies the fill once.
+    resent = [u for u in h.listener.order_updates[mark:] if u.possible_duplicate]
+    assert len(seen(h, "P")) == count + 1 + len(resent)
+    applied = apply_in_core(h, Order("SPY", "BUY", 10, client_order_id="P"))
+    assert applied.fills == [Decimal(10)] and applied.duplicates == len(resent)
+    assert applied.order.status is OrderStatus.FILLED
 
 
 async def test_a_logon_refused_on_reconnect_waits_before_trying_again(

@@ -48,6 +48,15 @@ PROBE = "probe"
 LOGOUT_PROBE = "logout"
 #: An order message not resent (its FIX string): the loop reconciles what it asked for.
 SKIPPED = "skipped"
+#: A ResendRequest of ours (its FIX string): the loop checks that it is answered.
+RESEND = "resend"
+#: A session Reject QuickFIX sent for an inbound message it refused (its FIX string): the
+#: message never reaches the application, so the loop counts it.
+REFUSED = "refused"
+#: TestReqID (112) prefix of the TestRequest that follows a ResendRequest of ours: its
+#: Heartbeat comes after the counterparty's answer, so its arrival shows that the gap was
+#: filled and nothing is queued behind it any more.
+RESEND_PROBE = "resend-check-"
 
 _ORDER_TYPES = frozenset({"D", "F", "G"})
 _ADMIN_KEPT = frozenset({"3", "5"})
@@ -132,8 +141,14 @@ class FixApplication(quickfix.Application):  # type: ignore[misc]
             if kind == "A":
                 for tag, value in self.logon_fields.items():
                     message.setField(tag, value)
-            elif kind == "1" and message.getField(112) != LOGOUT_PROBE:
-                self.inbox.put((PROBE, time.time_ns(), ""))
+            elif kind == "1":
+                probe = message.getField(112)
+                if probe != LOGOUT_PROBE and not probe.startswith(RESEND_PROBE):
+                    self.inbox.put((PROBE, time.time_ns(), ""))
+            elif kind == "2":
+                self.inbox.put((RESEND, time.time_ns(), message.toString()))
+            elif kind == "3":
+                self.inbox.put((REFUSED, time.time_ns(), message.toString()))
         except Exception:
             log.exception("%s: toAdmin failed", self.name)
 

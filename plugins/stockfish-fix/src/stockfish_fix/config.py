@@ -55,10 +55,10 @@ class ReconnectMode(str, enum.Enum):
 
     ``manager`` (the default): the connector reports DISCONNECTED and the manager
     reconnects (disconnect, then connect, with backoff), subscribes again and reconciles
-    its open orders. ``session``: the connector does all of that itself (for use without
-    a manager): exponential backoff, RECONNECTING meanwhile, then after the Logon the
-    subscriptions renewed and an OrderStatusRequest for every order whose outcome it does
-    not know.
+    its open orders. ``session``: the connector reconnects by itself, with exponential
+    backoff, reporting RECONNECTING meanwhile; once it reports CONNECTED again the
+    manager subscribes again and reconciles its open orders, as in the other mode (the
+    core owns both).
     """
 
     SESSION = "session"
@@ -174,6 +174,10 @@ class FixConfig:
     reconnect_max_delay: float = 30.0
     #: Seconds the connect hook waits for the Logon reply.
     logon_timeout: float = 10.0
+    #: Seconds a ResendRequest of ours may stay unanswered, with the counterparty's
+    #: messages queued behind the gap and none of them processed, before the session is
+    #: reported lost (and reconnected). Each answered message restarts the wait.
+    resend_timeout: float = 10.0
     #: Account (1) on every order, unless the order names its own.
     account: str | None = None
     #: HandlInst (21); FIX 4.2 requires it.
@@ -209,6 +213,8 @@ class FixConfig:
             raise ValueError("reconnect delays must satisfy 0 < initial <= max")
         if self.logon_timeout <= 0:
             raise ValueError(f"logon_timeout must be positive, got {self.logon_timeout}")
+        if not self.resend_timeout > 0:
+            raise ValueError(f"resend_timeout must be positive, got {self.resend_timeout}")
         if self.default_depth <= 0:
             raise ValueError(f"default_depth must be positive, got {self.default_depth}")
 

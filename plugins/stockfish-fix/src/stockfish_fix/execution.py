@@ -8,10 +8,13 @@ and status answers as ExecType I. Statuses the core does not have become the ord
 status with a reason: pending cancel, pending replace, done for day, suspended. Expired is
 CANCELLED with reason "expired".
 
-A fill counts once: a report whose ExecID was seen is dropped (reports resent after a
-reconnect carry PossDupFlag), and so is a fill whose CumQty (14) the order had already
-reached. A status answer showing more filled than we know produces one fill for the
-difference, at the price that makes the average come out at the venue's AvgPx.
+Every report is a fact handed to the core as it came: a fill with the venue's ExecID,
+LastQty and LastPx, and with every report the venue's CumQty (14), LeavesQty (151) and
+AvgPx (6). The core owns what follows: it de-duplicates fills by ExecID (reports resent
+after a reconnect carry PossDupFlag), checks its count of the order's fills against
+CumQty, fills in from a status answer what filled unseen, and asks for the order's status
+when the two disagree. A fill report this module cannot read (no valid LastQty or LastPx)
+is counted with ``report_error`` and its CumQty still goes to the core.
 """
 
 from __future__ import annotations
@@ -82,12 +85,26 @@ _LIVE_REASONS = {
 
 
 def _dec(value: str | None) -> Decimal | None:
+    """A finite Decimal from a FIX field, None if it is missing or not a number."""
     if value is None or value == "":
         return None
     try:
-        return Decimal(value)
+        result = Decimal(value)
     except InvalidOperation:
         return None
+    return result if result.is_finite() else None
+
+
+def _quantity(value: str | None) -> Decimal | None:
+    """A quantity the venue states (CumQty, LeavesQty): None unless a number >= 0."""
+    result = _dec(value)
+    return result if result is not None and result >= 0 else None
+
+
+def _price(value: str | None) -> Decimal | None:
+    """A price the venue states (AvgPx): None unless a number > 0."""
+    result = _dec(value)
+    return result if result is not None and result > 0 else None
 
 
 def _cancel_reason(code: str, text: str | None) -> str:
@@ -119,9 +136,6 @@ class ExecutionHandler:
         exec_id = f.get("17", "")
         cl_ord_id = f.get("11")
         possdup = f.get("43") == "Y" or f.get("97") == "Y"
-        if exec_id not in ("", "0") and self.tracker.seen(exec_id):
-            log.debug("%s: report %s seen before, dropped", self.connector.name, exec_id)
-            return None
         tracked = self._resolve_report(f)
         if tracked is None:
             self.connector.report_error(
@@ -142,14 +156,16 @@ class ExecutionHandler:
             tracked.venue_order_id = f["37"]
         ts = utc_timestamp_ns(f.get("60")) or recv_ns
         ord_status = f.get("39", "")
-        cum = _dec(f.get("14"))
+        cum = _quantity(f.get("14"))
+        if cum is not None:
+            tracked.cum_qty = cum
         is_status_answer = exec_type == "I" or exec_trans == "3"
         fill: Fill | None = None
         reason: str | None = None
         replaced = False
         rejected_request: OrderAction | None = None
         if exec_type in _FILL_TYPES and not is_status_answer:
-            fill = self._fill(tracked, f, exec_id, cum, ts)
+            fill = self._fill(tracked, f, exec_id, ts)
             status = self._status_from(tracked, ord_status)
         elif exec_type == "8" or (is_status_answer and ord_status == "8"):
             reason = describe(f.get("58"), f.get("103"), ORD_REJ_REASONS, "OrdRejReason")
@@ -160,6 +176,7 @@ class ExecutionHandler:
                 rejected_request = _REQUEST_ACTION[request]
             else:
                 status = OrderStatus.REJECTED
+                cum = None  # a venue that does not know the order states no fills of it
         elif exec_type in ("4", "C"):
             status = OrderStatus.CANCELLED
             reason = _cancel_reason(exec_type, f.get("58"))
@@ -171,8 +188,6 @@ class ExecutionHandler:
             self._update_terms(tracked, f)
             status = self._status_from(tracked, ord_status)
         else:
-            if is_status_answer:
-                fill = self._reconcile(tracked, f, cum, ts)
             if exec_type == "D":
                 self._update_terms(tracked, f)
             status = self._status_from(tracked, ord_status)
@@ -191,6 +206,7 @@ class ExecutionHandler:
             price=tracked.price if replaced else None,
             stop_price=tracked.stop_price if replaced else None,
             possible_duplicate=possdup, timestamp_ns=ts, rejected_request=rejected_request,
+            cum_qty=cum, leaves_qty=_quantity(f.get("151")), avg_price=_price(f.get("6")),
         )
         self._set_status(tracked, status)
         self.connector.report_order(update)
@@ -223,64 +239,31 @@ class ExecutionHandler:
             tracked.stop_price = stop
 
     def _fill(self, tracked: TrackedOrder, f: dict[str, str], exec_id: str,
-              cum: Decimal | None, ts: int) -> Fill | None:
+              ts: int) -> Fill | None:
         last_qty = _dec(f.get("32"))
         last_px = _dec(f.get("31"))
-        if last_qty is None or last_qty <= 0 or last_px is None or last_px <= 0:
-            return None
-        if cum is not None and cum <= tracked.cum_qty:
-            log.info("%s: order %s execution %s (CumQty %s) already counted, not re-applied",
-                     self.connector.name, tracked.client_order_id, exec_id, cum)
+        if last_qty is None or last_qty <= 0 or last_px is None or last_px <= 0 \
+                or not exec_id:
+            self.connector.report_error(
+                f"order {tracked.client_order_id}: fill report {exec_id or '(no ExecID)'} "
+                f"without a valid LastQty ({f.get('32')!r}), LastPx ({f.get('31')!r}) or "
+                "ExecID; its CumQty is passed on for reconciliation",
+                symbol=tracked.symbol, code="8:bad-fill", data=True)
             return None
         commission = _dec(f.get("12")) or _ZERO
+        if commission < 0:
+            commission = _ZERO
         if f.get("13") == "1":  # per unit
             commission *= last_qty
-        fill = Fill(
+        return Fill(
             tracked.client_order_id, exec_id, tracked.symbol, tracked.side, last_qty, last_px,
             commission, self.connector.name, tracked.venue_order_id, ts,
         )
-        self._apply(tracked, last_qty, last_px)
-        return fill
-
-    def _reconcile(self, tracked: TrackedOrder, f: dict[str, str], cum: Decimal | None,
-                   ts: int) -> Fill | None:
-        """A status answer: one fill for what filled that we did not hear of."""
-        if cum is None or cum <= tracked.cum_qty:
-            return None
-        avg = _dec(f.get("6"))
-        if avg is None or avg <= 0:
-            return None
-        missing = cum - tracked.cum_qty
-        known_value = (tracked.avg_px or _ZERO) * tracked.cum_qty
-        price = (avg * cum - known_value) / missing
-        if price <= 0:
-            return None
-        fill = Fill(
-            tracked.client_order_id,
-            f"reconciled:{tracked.venue_order_id or tracked.client_order_id}:{cum}",
-            tracked.symbol, tracked.side, missing, price, _ZERO, self.connector.name,
-            tracked.venue_order_id, ts,
-        )
-        log.warning("%s: order %s: %s filled while we were not listening; reconciled at %s",
-                    self.connector.name, tracked.client_order_id, missing, price)
-        self._apply(tracked, missing, price)
-        return fill
-
-    @staticmethod
-    def _apply(tracked: TrackedOrder, qty: Decimal, px: Decimal) -> None:
-        """Count a fill we report. What the venue says filled beyond that (CumQty) is not
-        counted here: a status answer reconciles it."""
-        value = (tracked.avg_px or _ZERO) * tracked.cum_qty + px * qty
-        tracked.cum_qty += qty
-        tracked.avg_px = value / tracked.cum_qty
 
     @staticmethod
     def _status_from(tracked: TrackedOrder, ord_status: str) -> OrderStatus:
-        """The core status for an OrdStatus, given what we know has filled."""
-        final = _FINAL_ORD_STATUS.get(ord_status)
-        if final is OrderStatus.FILLED and tracked.cum_qty < tracked.quantity:
-            return tracked.open_status  # the fills that complete it have not reached us
-        return final or tracked.open_status
+        """The core status for an OrdStatus (a live one by the venue's CumQty)."""
+        return _FINAL_ORD_STATUS.get(ord_status) or tracked.open_status
 
     def _set_status(self, tracked: TrackedOrder, status: OrderStatus) -> None:
         tracked.status = status

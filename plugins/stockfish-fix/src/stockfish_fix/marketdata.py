@@ -134,14 +134,6 @@ class MarketData:
         self.by_subscription[subscription] = sub
         return sub, True
 
-    def renew(self, sub: MdSubscription) -> None:
-        """Give a subscription a new MDReqID (asked for again after a reconnect): its
-        updates are a new stream, whose sequence numbers start afresh."""
-        self.by_req_id.pop(sub.md_req_id, None)
-        sub.md_req_id = f"{self.connector_name}-md{next(self._ids)}"
-        sub.book.clear()
-        self.by_req_id[sub.md_req_id] = sub
-
     def remove(self, subscription: Subscription) -> MdSubscription | None:
         sub = self.by_subscription.pop(subscription, None)
         if sub is not None:

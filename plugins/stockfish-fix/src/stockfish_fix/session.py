@@ -12,9 +12,9 @@ counterparty's reason when it refuses the Logon; RECONNECTING (``reconnect: sess
 DISCONNECTED (``reconnect: manager``) when a session is lost. A TestRequest sent to a
 silent counterparty is reported as CONNECTED with that reason, until it answers.
 
-After every Logon the session asks for the state of each order whose outcome it does not
-know (OrderStatusRequest), and, when it reconnected by itself, renews the market-data
-subscriptions.
+After a reconnect (by the manager, or by the session itself with ``reconnect: session``)
+the core subscribes again and asks for the state of its open orders: the session keeps no
+subscription across a lost session and reconciles nothing itself.
 """
 
 from __future__ import annotations
@@ -154,6 +154,13 @@ class FixSession:
         self._closing = False
         self._logout_reason = ""
         self._probing = False
+        #: The ResendRequest of ours being watched: (TestReqID of its probe, expected target
+        #: MsgSeqNum when last checked), and the timer of the next check.
+        self._resend: tuple[str, int] | None = None
+        self._resend_timer: asyncio.TimerHandle | None = None
+        self._resend_probes = 0
+        #: ResendRequests left unanswered for resend_timeout (each reported as a loss).
+        self.stuck_resends = 0
 
     @property
     def peer(self) -> str:
@@ -181,6 +188,7 @@ class FixSession:
     async def close(self) -> None:
         """Log out and release QuickFIX; safe to call at any time, more than once."""
         self._closing = True
+        self._resend_answered()
         task, self._reconnect_task = self._reconnect_task, None
         if task is not None and task is not asyncio.current_task():
             await cancel_and_wait([task])
@@ -315,6 +323,10 @@ class FixSession:
                     self._on_rejected(payload)
                 elif kind == app.SKIPPED:
                     self._on_skipped(payload)
+                elif kind == app.RESEND:
+                    self._on_resend_requested(payload)
+                elif kind == app.REFUSED:
+                    self._on_refused_inbound(payload)
                 elif kind == app.PROBE:
                     self._probing = True
                     self.connector.set_status(
@@ -337,24 +349,71 @@ class FixSession:
         waiter = self._logon_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self.config.reconnect is not ReconnectMode.SESSION:
-            return  # the manager subscribes again and reconciles its open orders
-        unresolved = self.tracker.unresolved()
-        if unresolved:
-            log.warning("%s: asking %s for the state of %d order(s) whose outcome is unknown",
-                        self.name, self.peer, len(unresolved))
-        with contextlib.suppress(VenueUnavailable):  # lost again already: next logon
-            for sub in list(self.market.by_req_id.values()):
-                self.market.renew(sub)
-                self._send_md(sub, subscribe=True)
-            for order in unresolved:
-                self.ask_status(order)
+        # After a reconnect, the core subscribes again and asks for the state of its open
+        # orders (it owns resubscription and reconciliation), in either reconnect mode.
 
     def _logged_on_text(self) -> str:
         cfg = self.config
         return f"logged on to {self.peer} as {cfg.sender_comp_id} ({cfg.begin_string})"
 
+    # -- a ResendRequest of ours, until it is answered ----------------------------------
+    def _on_resend_requested(self, raw: str) -> None:
+        """QuickFIX asked the counterparty to resend from BeginSeqNo (7), and queues every
+        later message until the gap is filled. A TestRequest follows it: the Heartbeat
+        that answers it is processed only once nothing is queued before it. The check
+        after ``resend_timeout`` reports the session lost if no message was processed
+        since (the expected target MsgSeqNum did not move)."""
+        if self._resend is not None:
+            return  # the one being watched covers this one: its probe comes after both
+        self._resend_probes += 1
+        probe = f"{app.RESEND_PROBE}{self._resend_probes}"
+        self._resend = (probe, self._expected_target())
+        log.info("%s: asked %s to resend from MsgSeqNum %s; later messages wait for it",
+                 self.name, self.peer, field(raw, "7") or "?")
+        with contextlib.suppress(quickfix.SessionNotFound):
+            quickfix.Session.sendToTarget(new_message(quickfix, "1", [(112, probe)]),
+                                          self.session_id)
+        self._schedule_resend_check()
+
+    def _schedule_resend_check(self) -> None:
+        if self._resend_timer is not None:
+            self._resend_timer.cancel()
+        self._resend_timer = asyncio.get_running_loop().call_later(
+            self.config.resend_timeout, self._check_resend)
+
+    def _expected_target(self) -> int:
+        session = quickfix.Session.lookupSession(self.session_id)
+        return int(session.getExpectedTargetNum()) if session is not None else 0
+
+    def _resend_answered(self) -> None:
+        self._resend = None
+        if self._resend_timer is not None:
+            self._resend_timer.cancel()
+            self._resend_timer = None
+
+    def _check_resend(self) -> None:
+        self._resend_timer = None
+        watched = self._resend
+        if watched is None or not self.logged_on or self._closing:
+            self._resend = None
+            return
+        probe, target = watched
+        now = self._expected_target()
+        if now != target:  # messages are being processed: the answer is under way
+            self._resend = (probe, now)
+            self._schedule_resend_check()
+            return
+        self._resend = None
+        self.stuck_resends += 1
+        reason = (f"{self.peer} left our ResendRequest unanswered for "
+                  f"{self.config.resend_timeout:g}s; its later messages are held back "
+                  f"(expecting MsgSeqNum {now})")
+        self.connector.report_error(reason, code="resend-unanswered")
+        self.logged_on = False  # the Logout that follows is ours, not a second loss
+        self._lost(reason)
+
     def _on_logout(self) -> None:
+        self._resend_answered()
         was_logged_on, self.logged_on = self.logged_on, False
         if self._closing or not was_logged_on:
             return
@@ -368,6 +427,9 @@ class FixSession:
         session = quickfix.Session.lookupSession(self.session_id)
         if session is not None:
             session.logout()  # QuickFIX does not reconnect by itself; we decide when
+        # The counterparty forgets the subscriptions with the session: the core subscribes
+        # again once it is back, and each is then a new one (new MDReqID, new stream).
+        self.market.clear()
         if self.config.reconnect is ReconnectMode.MANAGER:
             log.warning("%s: %s; the manager reconnects", self.name, reason)
             self.connector.set_status(ConnectorStatus.DISCONNECTED, reason)
@@ -458,11 +520,28 @@ class FixSession:
         if mtype == "5":
             self._logout_reason = f.get("58", "")
         elif mtype == "0":
+            if self._resend is not None and f.get("112") == self._resend[0]:
+                log.info("%s: the resend from %s is complete", self.name, self.peer)
+                self._resend_answered()
             if self._probing:
                 self._probing = False
                 self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
         elif mtype == "3":
             self._on_session_reject(f)
+
+    def _on_refused_inbound(self, raw: str) -> None:
+        """QuickFIX refused a message of the counterparty's (a session Reject went back:
+        a wrong type, a missing field, an unknown MsgType...): counted as a bad message."""
+        f = flat(raw)
+        code = f.get("373", "")
+        reason = describe(f.get("58"), code or None, SESSION_REJECT_REASONS,
+                          "SessionRejectReason")
+        if f.get("371"):
+            reason += f" (tag {f['371']})"
+        what = f"MsgType {f['372']}" if f.get("372") else "a message"
+        self.connector.report_error(
+            f"refused {what} (MsgSeqNum {f.get('45', '?')}) from {self.peer}: {reason}",
+            code=f"3-sent:{code}" if code else "3-sent", data=True)
 
     def _on_md_reject(self, f: dict[str, str]) -> None:
         md_req_id = f.get("262", "")

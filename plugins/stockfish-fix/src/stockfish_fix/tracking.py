@@ -3,9 +3,9 @@
 FIX gives every request its own ClOrdID (11): a cancel or a replace carries a new one and
 names the order's current one in OrigClOrdID (41). The core knows an order by one
 ``client_order_id``; :class:`OrderTracker` maps every ClOrdID of an order's chain back to
-it, remembers which requests are still unanswered (for reconciliation after a
-disconnect), which ExecIDs were seen (reports resent after a reconnect are dropped), and
-which message went out under which MsgSeqNum (so a session Reject can be attributed).
+it, remembers which requests are still unanswered (a refused one is reported as not
+done), and which message went out under which MsgSeqNum (so a session Reject can be
+attributed). Fills are the core's to count and de-duplicate: nothing here does.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ class TrackedOrder:
     pending: dict[str, str] = attrs.Factory(dict)
     venue_order_id: str | None = None
     status: OrderStatus = OrderStatus.PENDING
+    #: The venue's CumQty in its last report (what it says filled; the core counts fills).
     cum_qty: Decimal = _ZERO
-    avg_px: Decimal | None = None
     #: Whether the venue has said anything about the order yet.
     acknowledged: bool = False
     requests: int = 0
@@ -61,13 +61,6 @@ class TrackedOrder:
         """The status of a live order: SUBMITTED, or PARTIALLY_FILLED once anything filled."""
         return OrderStatus.PARTIALLY_FILLED if self.cum_qty > 0 else OrderStatus.SUBMITTED
 
-    @property
-    def unresolved(self) -> bool:
-        """Whether its outcome is unknown: never acknowledged, or a request unanswered."""
-        if self.status.is_final:
-            return False
-        return not self.acknowledged or bool(self.pending)
-
 
 @attrs.frozen
 class SentMessage:
@@ -80,11 +73,9 @@ class SentMessage:
 class OrderTracker:
     """Orders by client order id and by every ClOrdID of their chains."""
 
-    def __init__(self, *, max_exec_ids: int = 100_000, max_final: int = 10_000) -> None:
+    def __init__(self, *, max_final: int = 10_000) -> None:
         self.orders: dict[str, TrackedOrder] = {}
         self._aliases: dict[str, TrackedOrder] = {}
-        self._exec_ids: OrderedDict[str, None] = OrderedDict()
-        self._max_exec_ids = max_exec_ids
         self._final: OrderedDict[str, None] = OrderedDict()
         self._max_final = max_final
         self._sent: OrderedDict[int, SentMessage] = OrderedDict()
@@ -161,20 +152,6 @@ class OrderTracker:
         while len(self._final) > self._max_final:
             cid, _ = self._final.popitem(last=False)
             self.discard(cid)
-
-    def unresolved(self) -> list[TrackedOrder]:
-        """Orders whose outcome is unknown, oldest first."""
-        return [o for o in self.orders.values() if o.unresolved]
-
-    # -- executions --------------------------------------------------------------------
-    def seen(self, exec_id: str) -> bool:
-        """Whether ``exec_id`` was seen before; remembers it if not."""
-        if exec_id in self._exec_ids:
-            return True
-        self._exec_ids[exec_id] = None
-        if len(self._exec_ids) > self._max_exec_ids:
-            self._exec_ids.popitem(last=False)
-        return False
 
     # -- sent messages -----------------------------------------------------------------
     def sent(self, seq_num: int, msg_type: str, key: str) -> None:
