@@ -74,3 +74,44 @@ def test_bundled_pip_installs_every_connector(tmp_path: Path) -> None:
             cwd=ROOT, capture_output=True, text=True, timeout=300,
         )
         assert "does not provide the extra 'ib_insync'" in old.stdout + old.stderr
+
+
+def _python310() -> str | None:
+    """A Python 3.10 on this machine (the oldest the project supports), if there is one."""
+    for candidate in ("python3.10", str(Path.home() / ".pyenv/versions/3.10.13/bin/python3")):
+        found = subprocess.run(["sh", "-c", f"command -v {candidate}"], capture_output=True,
+                               text=True, check=False).stdout.strip()
+        if found:
+            check = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"],
+                                   capture_output=True, text=True, check=False, timeout=60)
+            if check.returncode == 0 and check.stdout.strip() == "(3, 10)":
+                return found
+    return None
+
+
+@pytest.mark.timeout(600)
+def test_bundled_pip_of_python_3_10_installs_the_ib_extra(tmp_path: Path) -> None:
+    # The extras are what differs between pips: the core and the IBKR connector with
+    # its documented extra, by the pip a fresh Python 3.10 venv ships (no quickfix to
+    # build: the FIX connector's install is the same on every pip).
+    python310 = _python310()
+    if python310 is None:
+        pytest.skip("no Python 3.10 on this machine")
+    env_dir = tmp_path / "venv310"
+    subprocess.run([python310, "-m", "venv", str(env_dir)], check=True, timeout=120)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--disable-pip-version-check", "./core",
+         "./plugins/stockfish-ibkr[ibinsync]"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    assert "does not provide the extra" not in install.stdout + install.stderr
+    listing = subprocess.run([env_dir / "bin" / "stockfish", "plugins", "--json"],
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    rows = {r["name"]: r for r in json.loads(listing.stdout)["plugins"]}
+    assert rows["ibkr"]["status"] == "loaded", rows["ibkr"]
+    library = subprocess.run([python, "-c", "import ib_insync"], capture_output=True,
+                             text=True, timeout=120)
+    assert library.returncode == 0, library.stderr
