@@ -55,8 +55,8 @@ def test_defaults_are_bounded_and_documented() -> None:
 @pytest.mark.parametrize(
     ("manager", "message"),
     [
-        ({"keep_final_orders": -1}, "keep_final_orders must be an integer >= 0"),
-        ({"keep_final_seconds": -0.5}, "keep_final_seconds must be a number of seconds >= 0"),
+        ({"keep_final_orders": -1}, "keep_final_orders: must not be negative"),
+        ({"keep_final_seconds": -0.5}, "keep_final_seconds: must not be negative"),
         ({"keep_final_seconds": float("nan")}, "expected a finite number"),
         ({"keep_final_orders": 1.5}, "expected an integer"),
     ],

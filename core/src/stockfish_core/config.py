@@ -99,6 +99,10 @@ class SettingError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
 
 
 def positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -582,7 +586,7 @@ def _flatten(exc: BaseException, path: str) -> list[ConfigProblem]:
     if isinstance(exc, KeyError):
         return [ConfigProblem(path, "required setting is missing")]
     if isinstance(exc, SettingError):
-        return [ConfigProblem(_join(path, exc.key), str(exc))]
+        return [ConfigProblem(_join(path, exc.key), exc.message)]
     if isinstance(exc, _Expected):
         return [ConfigProblem(path, str(exc))]
     if isinstance(exc, (TypeError, ValueError)):
