@@ -627,7 +627,9 @@ class KeyAlias:
     written, for the config class to check).
     """
 
+    #: The key's current name.
     key: str
+    #: Earlier spellings of values and what they are now (``FIX44`` -> ``FIX.4.4``).
     values: Mapping[Any, Any] = attrs.field(factory=dict)
 
 
@@ -642,7 +644,9 @@ class ConfigCompat:
       YAML leaves it out. A value written in the YAML always wins.
     """
 
+    #: Earlier key names and the keys they are now.
     aliases: Mapping[str, KeyAlias] = attrs.field(factory=dict)
+    #: Keys filled from environment variables when the YAML leaves them out.
     env: Mapping[str, Sequence[str]] = attrs.field(factory=dict)
 
 

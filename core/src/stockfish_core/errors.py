@@ -61,8 +61,11 @@ class VenueUnavailable(StockfishError):
 class ConfigProblem:
     """One thing wrong with a configuration file."""
 
+    #: Where in the file, as dotted keys (``connectors.fix.port``; empty: the whole file).
     path: str
+    #: What is wrong, or for a note, what to write instead.
     message: str
+    #: The file the problem is in, when it came from one.
     file: str | None = None
 
     def __str__(self) -> str:
