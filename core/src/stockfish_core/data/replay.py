@@ -39,6 +39,7 @@ from ..connector import Capabilities, Connector, PluginSpec, Subscription
 from ..errors import OrderRejected
 from ..models import ConnectorStatus, DataType, MarketUpdate
 from ..orders import OrderRequest
+from ..plugin_api import sequencer_for
 from ..plugins import hookimpl
 from . import INSTALL_HINT
 from .settings import to_ns
@@ -139,6 +140,11 @@ def stockfish_connect(connector: Connector) -> None:
     if not Path(config.path).is_dir():
         connector.set_status(ConnectorStatus.ERROR, f"no recording at {config.path}")
         raise FileNotFoundError(f"replay {connector.name}: no recording at {config.path}")
+    # A recording holds the stream as the manager delivered it: in order, de-duplicated,
+    # its gaps already counted, and a selection skips numbers on purpose. The replay takes
+    # the core's sequencer for its stream (and never offers it anything), so the manager
+    # neither holds nor checks the recorded sequence numbers again.
+    sequencer_for(connector, stream="recording")
     state = connector.state
     if not isinstance(state, ReplayState):
         state = connector.state = ReplayState(config)
