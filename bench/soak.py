@@ -122,16 +122,35 @@ def slope_per_second(points: list[tuple[float, float]]) -> float | None:
 
 def bound_plugins(keep: int) -> None:
     """Diagnosis (``--bound-plugins N``): the connectors keep at most ``keep`` final
-    orders (and the FIX one ``10 * keep`` execution ids) instead of their own defaults,
-    to tell their memory from the core's. ib_insync's own lists of trades and fills are
-    left as they are."""
+    orders (here and in the IB library's caches) instead of their own defaults (the
+    core's: 1,000 and 60 s), to tell their memory from the core's."""
     import stockfish_fix.tracking as fix_tracking
     import stockfish_ibkr.orders as ibkr_orders
 
     defaults = fix_tracking.OrderTracker.__init__.__kwdefaults__
     assert defaults is not None
-    defaults.update(max_final=keep, max_exec_ids=10 * keep)
-    ibkr_orders.KEEP_FINAL = keep  # type: ignore[misc]
+    defaults.update(max_final=keep)
+    ibkr_orders.KEEP_FINAL = keep
+
+
+def plugin_state(manager: ExchangeManager) -> dict[str, int | None]:
+    """What the connectors hold per order: orders they follow, and the IB library's
+    trades and executions (None where a connector or its session is absent)."""
+    connectors = manager.connectors
+    found: dict[str, int | None] = {"ibkr_orders": None, "ib_trades": None,
+                                    "ib_fills": None, "fix_orders": None}
+    ibkr = getattr(connectors.get("ibkr"), "state", None)
+    if ibkr is not None:
+        found["ibkr_orders"] = len(ibkr.orders.by_coid)
+        session = ibkr.session
+        if session is not None:
+            found["ib_trades"] = len(session.ib.wrapper.trades)
+            found["ib_fills"] = len(session.ib.wrapper.fills)
+    fix = getattr(connectors.get("fix"), "state", None)
+    tracker = getattr(fix, "tracker", None)
+    if tracker is not None:
+        found["fix_orders"] = len(tracker.orders)
+    return found
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -198,10 +217,14 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                         "orders": sent, "updates": counts.updates, "fills": counts.fills,
                         "orders_in_memory": stats.get("orders_in_memory"),
                         "journal_mb": round(journal_size / 2**20, 2),
+                        **plugin_state(manager),
                     })
                     print(f"{elapsed:6.0f} s  RSS {samples[-1]['rss_mb']:7.2f} MB  orders "
                           f"{sent:6d}  updates {counts.updates:8d}  in memory "
-                          f"{samples[-1]['orders_in_memory']}", flush=True)
+                          f"{samples[-1]['orders_in_memory']}  ibkr {samples[-1]['ibkr_orders']}"
+                          f" (IB trades {samples[-1]['ib_trades']}, fills "
+                          f"{samples[-1]['ib_fills']})  fix {samples[-1]['fix_orders']}",
+                          flush=True)
                     next_sample += args.sample
                 venue = order_venues[i % len(order_venues)]
                 try:

@@ -323,3 +323,49 @@ def test_reports_for_an_order_restored_from_the_journal_count_once(
     assert not any(o.disagreement for o in outcomes if o is not None)
     assert (order.filled_quantity, order.status) == (Decimal(4), OrderStatus.PARTIALLY_FILLED)
     journal.close()
+
+
+def test_final_orders_are_forgotten_by_count_and_age(handler: ExecutionHandler) -> None:
+    """Memory stays flat: the tracker keeps the latest final orders only (count), and
+    none older than its age limit; open orders stay whatever their age."""
+    tracker = handler.tracker = OrderTracker(max_final=3, keep_final_seconds=3600.0)
+    track(handler, "OPEN")
+    for n in range(10):
+        cid = f"F{n}"
+        track(handler, cid)
+        handler.execution_report(report("F", "2", cid, exec_id=f"E{n}", **{
+            "32": "100", "31": "10", "14": "100", "151": "0", "6": "10"}), 1)
+    assert set(tracker.orders) == {"OPEN", "F7", "F8", "F9"}
+    assert {t.client_order_id for t in tracker._aliases.values()} == set(tracker.orders)
+    assert tracker.forgotten == 7
+    tracker.keep_final_seconds = 0.0
+    tracker.prune()
+    assert set(tracker.orders) == {"OPEN"} and len(tracker._aliases) == 1
+
+
+def test_a_late_report_of_a_forgotten_order_reaches_the_core(
+    handler: ExecutionHandler, tmp_path: Path
+) -> None:
+    """A fill that raced a cancel, reported after the connector forgot the order, still
+    reaches the core, which reads the order back from its journal and applies it."""
+    handler.tracker = OrderTracker(max_final=1, keep_final_seconds=3600.0)
+    journal = Journal(tmp_path / "journal.sqlite")
+    book = OrderBook(journal, keep_final=0, keep_final_seconds=0.0)
+    for cid in ("O1", "O2"):
+        book.add(Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id=cid,
+                       connector="fix"))
+        track(handler, cid, qty=10)
+        update = handler.execution_report(report("4", "4", cid, exec_id=f"X{cid}", **{
+            "38": "10", "151": "0"}), 1)
+        assert update is not None and book.apply(update, "fix") is not None
+        book.flush()
+    assert "O1" not in handler.tracker.orders and "O1" not in book.orders
+    late = handler.execution_report(report("F", "4", "O1", exec_id="LATE", **{
+        "38": "10", "32": "3", "31": "10", "14": "3", "151": "0", "6": "10"}), 2)
+    assert late is not None and late.fill is not None and late.fill.quantity == 3
+    outcome = book.apply(late, "fix")
+    assert outcome is not None and outcome.late_fill
+    book.flush()
+    stored = book.lookup("O1")
+    assert stored is not None and stored.filled_quantity == 3 and book.late_fills == 1
+    journal.close()

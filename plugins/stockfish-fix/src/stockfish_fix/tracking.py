@@ -6,16 +6,24 @@ names the order's current one in OrigClOrdID (41). The core knows an order by on
 it, remembers which requests are still unanswered (a refused one is reported as not
 done), and which message went out under which MsgSeqNum (so a session Reject can be
 attributed). Fills are the core's to count and de-duplicate: nothing here does.
+
+A final order is forgotten once it is beyond the latest ``keep_final`` final orders or
+older than ``keep_final_seconds`` (the core's defaults, ``ManagerConfig.keep_final_orders``
+and ``keep_final_seconds``): the core answers for it from its journal. A late
+ExecutionReport for it is still reported: the report names the order (ClOrdID, Side,
+OrderQty, Symbol), so it is adopted again (and forgotten again later).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from decimal import Decimal
 
 import attrs
 
+from stockfish_core.oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
 from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
 
 __all__ = ["OrderTracker", "SentMessage", "TrackedOrder"]
@@ -73,11 +81,16 @@ class SentMessage:
 class OrderTracker:
     """Orders by client order id and by every ClOrdID of their chains."""
 
-    def __init__(self, *, max_final: int = 10_000) -> None:
+    def __init__(self, *, max_final: int = KEEP_FINAL_ORDERS,
+                 keep_final_seconds: float = KEEP_FINAL_SECONDS) -> None:
         self.orders: dict[str, TrackedOrder] = {}
         self._aliases: dict[str, TrackedOrder] = {}
-        self._final: OrderedDict[str, None] = OrderedDict()
+        #: Final orders, oldest first, with when they became final (time.monotonic()).
+        self._final: OrderedDict[str, float] = OrderedDict()
         self._max_final = max_final
+        self.keep_final_seconds = keep_final_seconds
+        #: Final orders forgotten so far.
+        self.forgotten = 0
         self._sent: OrderedDict[int, SentMessage] = OrderedDict()
 
     # -- orders ------------------------------------------------------------------------
@@ -95,6 +108,7 @@ class OrderTracker:
             )
             self.orders[cid] = tracked
             self._alias(cid, tracked)
+        self.prune()
         return tracked
 
     def discard(self, client_order_id: str) -> None:
@@ -148,10 +162,24 @@ class OrderTracker:
 
     def finished(self, tracked: TrackedOrder) -> None:
         """Note that an order reached a final status; the oldest final ones are dropped."""
-        self._final[tracked.client_order_id] = None
-        while len(self._final) > self._max_final:
-            cid, _ = self._final.popitem(last=False)
-            self.discard(cid)
+        self._final.setdefault(tracked.client_order_id, time.monotonic())
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget final orders beyond ``max_final`` or older than ``keep_final_seconds``."""
+        final = self._final
+        if not final:
+            return
+        cutoff = time.monotonic() - self.keep_final_seconds
+        while final:
+            cid, at = next(iter(final.items()))
+            if len(final) <= self._max_final and at > cutoff:
+                return
+            del final[cid]
+            tracked = self.orders.get(cid)
+            if tracked is not None and tracked.status.is_final:
+                self.discard(cid)
+                self.forgotten += 1
 
     # -- sent messages -----------------------------------------------------------------
     def sent(self, seq_num: int, msg_type: str, key: str) -> None:

@@ -17,6 +17,13 @@ unknown to IB on a STATUS       REJECTED "unknown order" if IB never acknowledge
                                 it; ERROR "order vanished at IB" if it did
 ==============================  ============================================
 
+A final order leaves memory, here and in the IB library's caches (its ``Trade``, fills
+and their events), once its last report is handled and it is beyond the latest
+``keep_final`` final orders or older than ``keep_final_seconds`` (the core's defaults,
+:data:`~stockfish_core.oms.KEEP_FINAL_ORDERS` and ``KEEP_FINAL_SECONDS``); the core answers
+for it from its journal. A late execution of such an order still reaches the core: the
+library keeps no trade to attach it to, so the session hands it to :meth:`Orders.on_orphan_exec`.
+
 A STATUS request is answered with every fill of the order again (``possible_duplicate``)
 and then its current status. The core owns what follows a reconnect and the fills'
 de-duplication: it asks STATUS for each open order after every (re)connect and applies
@@ -31,7 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +57,7 @@ from stockfish_core import (
     VenueUnavailable,
 )
 from stockfish_core.models import now_ns
+from stockfish_core.oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
 
 from . import errors as codes
 from .errors import UnknownSymbol
@@ -65,7 +74,11 @@ _ACK = frozenset({"PreSubmitted", "Submitted"})
 #: IB's answers to a cancel it will not do: not cancellable (161), not found (10147,
 #: 10148), already being cancelled (10149).
 CANCEL_REFUSED = frozenset({161, 10147, 10148, 10149})
-KEEP_FINAL = 10_000
+#: Final orders kept in memory (count, seconds): the core's defaults.
+KEEP_FINAL = KEEP_FINAL_ORDERS
+KEEP_SECONDS = KEEP_FINAL_SECONDS
+#: Library objects of orders no longer followed are swept once per this many forgotten.
+SWEEP_EVERY = 256
 _CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 
 
@@ -101,6 +114,10 @@ class Tracked:
     error: tuple[int, str] | None = None
     cancel_reason: str | None = None
     cancel_requested: bool = False
+    #: Execution ids reported for the order (dropped from the library's cache with it).
+    exec_ids: list[str] = attrs.Factory(list)
+    #: Known only from a late execution (the order had left memory): leaves again after.
+    orphan: bool = False
 
     @property
     def coid(self) -> str:
@@ -142,16 +159,26 @@ def _decimal(value: float) -> Decimal:
 class Orders:
     """Our orders at IB, across reconnects (the tracker lives with the connector)."""
 
-    def __init__(self, state: IBKRState) -> None:
+    def __init__(self, state: IBKRState, *, keep_final: int | None = None,
+                 keep_final_seconds: float | None = None) -> None:
         self.state = state
+        self.keep_final = KEEP_FINAL if keep_final is None else keep_final
+        self.keep_final_seconds = KEEP_SECONDS if keep_final_seconds is None \
+            else keep_final_seconds
         self.by_coid: dict[str, Tracked] = {}
         self.by_ib_id: dict[int, Tracked] = {}
         self.by_perm: dict[int, Tracked] = {}
         #: The highest IB order id this connector has used: never used again.
         self.max_order_id = 0
-        #: Final orders, oldest first; beyond KEEP_FINAL the oldest are forgotten (a STATUS
+        #: Final orders, oldest first, with when they became final (time.monotonic());
+        #: beyond ``keep_final`` or ``keep_final_seconds`` they are forgotten (a STATUS
         #: query for one is still answered from what IB reports).
-        self._finals: deque[str] = deque()
+        self._finals: OrderedDict[str, float] = OrderedDict()
+        #: Final orders that left memory, and late executions of such orders.
+        self.forgotten = 0
+        self.orphan_executions = 0
+        #: Live executions the library attached to a trade (see session.py).
+        self.exec_events = 0
         self._flush_handle: asyncio.Handle | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
 
@@ -187,6 +214,7 @@ class Orders:
             raise VenueUnavailable(f"order {coid} not sent: {exc}") from None
         tracked = Tracked(order, contract, trade.order.orderId, trade=trade)
         self.by_coid[coid] = tracked
+        self._prune()
         self.by_ib_id[tracked.ib_order_id] = tracked
         self.max_order_id = max(self.max_order_id, tracked.ib_order_id)
         log.info("%s: order %s sent as IB order %d: %s %s %s %s", self.state.connector.name,
@@ -270,6 +298,7 @@ class Orders:
             self._schedule()
 
     def on_exec(self, trade: Any, fill: Any) -> None:
+        self.exec_events += 1
         tracked = self._track_trade(trade)
         if tracked is not None:
             tracked.queue.append(_Event("fill", fill, self._now()))
@@ -277,6 +306,42 @@ class Orders:
 
     def on_commission(self, trade: Any, fill: Any, report: Any) -> None:
         self._schedule()
+
+    def on_orphan_exec(self, fill: Any) -> None:
+        """A live execution the library had no trade for: one of ours that left memory
+        (its commission, if any, arrives in the same ``fill`` within commission_wait)."""
+        ex = fill.execution
+        coid = ex.orderRef
+        if type(coid) is not str or not coid or ex.clientId != self.state.client_id:
+            return  # not placed by this connector
+        self.orphan_executions += 1
+        tracked = self.by_coid.get(coid)
+        if tracked is None:
+            try:
+                qty = _cumulative(ex.cumQty) or _positive(ex.shares, "shares")
+                side = OrderSide.BUY if ex.side == "BOT" else OrderSide.SELL
+                order = Order(self._symbol(fill.contract), side, qty, client_order_id=coid)
+            except Exception as exc:  # noqa: BLE001 - reported, never raised into the library
+                self.state.connector.report_error(
+                    f"order {coid}: unreadable late execution {ex.execId!r} from IB: "
+                    f"{type(exc).__name__}: {exc}", code="bad-report")
+                return
+            tracked = Tracked(order, fill.contract, ex.orderId or 0, perm_id=ex.permId or 0,
+                              orphan=True)
+            self.by_coid[coid] = tracked
+            self._finals[coid] = time.monotonic()
+        log.info("%s: late execution %s of order %s, which had left memory",
+                 self.state.connector.name, ex.execId, coid)
+        tracked.queue.append(_Event("fill", fill, self._now()))
+        self._schedule()
+
+    def _symbol(self, contract: Any) -> str:
+        """The connector's symbol for a contract (as the order named it), else IB's."""
+        con_id = getattr(contract, "conId", 0)
+        for symbol, known in self.state.contracts.cache_items():
+            if con_id and getattr(known, "conId", None) == con_id:
+                return symbol
+        return str(contract.localSymbol or contract.symbol)
 
     def on_error(self, req_id: int, code: int, message: str) -> bool:
         """An error about one of our orders (its IB order id); False if it is not ours."""
@@ -343,6 +408,7 @@ class Orders:
                         symbol=tracked.order.symbol, code="bad-report")
         if soonest is not None:
             self._schedule(max(soonest, 0.001))
+        self._prune()
 
     def _handle(self, tracked: Tracked, event: _Event) -> None:
         if event.kind == "fill":
@@ -360,20 +426,90 @@ class Orders:
         was_final = tracked.final
         tracked.reported = update.status
         self.state.connector.report_order(update)
-        if update.status.is_final and not was_final:
-            self._finals.append(tracked.coid)
-            while len(self._finals) > KEEP_FINAL:
-                self._forget(self._finals.popleft())
+        if update.status.is_final and not was_final and tracked.coid not in self._finals:
+            self._finals[tracked.coid] = time.monotonic()
+
+    # -- retention -----------------------------------------------------------------------
+    def _prune(self) -> None:
+        """Final orders beyond ``keep_final`` or older than ``keep_final_seconds`` leave
+        memory once their last report is handled (oldest first)."""
+        finals = self._finals
+        if not finals:
+            return
+        cutoff = time.monotonic() - self.keep_final_seconds
+        while finals:
+            coid, at = next(iter(finals.items()))
+            if len(finals) <= self.keep_final and at > cutoff:
+                return
+            tracked = self.by_coid.get(coid)
+            if tracked is not None and tracked.queue:
+                return  # a report is still waiting (for its commission): after it
+            del finals[coid]
+            self._forget(coid)
 
     def _forget(self, coid: str) -> None:
         tracked = self.by_coid.get(coid)
-        if tracked is None or not tracked.final or tracked.queue:
+        if tracked is None or not (tracked.final or tracked.orphan) or tracked.queue:
             return
         del self.by_coid[coid]
         if self.by_ib_id.get(tracked.ib_order_id) is tracked:
             del self.by_ib_id[tracked.ib_order_id]
         if self.by_perm.get(tracked.perm_id) is tracked:
             del self.by_perm[tracked.perm_id]
+        self._drop_from_library(tracked)
+        self.forgotten += 1
+        if self.forgotten % SWEEP_EVERY == 0:
+            self.sweep_library()
+
+    def _wrapper(self) -> Any:
+        session = self.state.session
+        return None if session is None else getattr(session.ib, "wrapper", None)
+
+    def _drop_from_library(self, tracked: Tracked) -> None:
+        """Drop the order's Trade (with its fills, log and events) and executions from the
+        library's caches: the library keeps every one for the life of the connection."""
+        wrapper = self._wrapper()
+        if wrapper is None:
+            return
+        fills = wrapper.fills
+        for exec_id in tracked.exec_ids:
+            fills.pop(exec_id, None)
+        candidates = [tracked.trade]
+        tracked.trade = None
+        if tracked.perm_id:
+            candidates += [wrapper.permId2Trade.get(tracked.perm_id),
+                           wrapper.trades.get(tracked.perm_id)]
+        for found in candidates:
+            if found is None or found.order.orderRef != tracked.coid:
+                continue
+            for fill in found.fills:
+                fills.pop(fill.execution.execId, None)
+            o = found.order
+            for key in ((o.clientId, o.orderId), o.permId):
+                if wrapper.trades.get(key) is found:
+                    del wrapper.trades[key]
+            if wrapper.permId2Trade.get(o.permId) is found:
+                del wrapper.permId2Trade[o.permId]
+
+    def sweep_library(self) -> int:
+        """Drop from the library's caches the finished trades and the executions of orders
+        this connector no longer follows (brought back by a status query, or placed by
+        other clients); returns how many objects were dropped."""
+        wrapper = self._wrapper()
+        if wrapper is None:
+            return 0
+        followed = self.by_coid
+        dropped = 0
+        for cache in (wrapper.trades, wrapper.permId2Trade):
+            for key, trade in list(cache.items()):
+                if trade.order.orderRef not in followed and trade.isDone():
+                    del cache[key]
+                    dropped += 1
+        for exec_id, fill in list(wrapper.fills.items()):
+            if fill.execution.orderRef not in followed:
+                del wrapper.fills[exec_id]
+                dropped += 1
+        return dropped
 
     def _report_fill(self, tracked: Tracked, fill: Any, *, again: bool = False) -> None:
         """Report one execution as IB gave it; ``again`` (a status query's answer) marks
@@ -382,6 +518,8 @@ class Orders:
         exec_id = ex.execId
         if type(exec_id) is not str or not exec_id:
             raise BadReport(f"execution without an execution id: {exec_id!r}")
+        if exec_id not in tracked.exec_ids:
+            tracked.exec_ids.append(exec_id)
         qty = _positive(ex.shares, "shares")
         price = _positive(ex.price, "price")
         if ex.side not in ("BOT", "SLD"):

@@ -83,6 +83,7 @@ class IBSession:
         ib.orderStatusEvent += orders.on_status
         ib.execDetailsEvent += orders.on_exec
         ib.commissionReportEvent += orders.on_commission
+        self._catch_orphan_executions()
         loop = asyncio.get_running_loop()
         self._refused = loop.create_future()
         attempt = loop.create_task(ib.connectAsync(
@@ -122,6 +123,25 @@ class IBSession:
             await self.set_market_data_type(self.market_data_type)
         # Open orders are reconciled by the core (a STATUS query for each, see orders.py).
         self.update_status()
+
+    def _catch_orphan_executions(self) -> None:
+        """Hand a live execution the library has no trade for (one of an order that left
+        memory, see orders.py) to the orders: the library stores it and emits nothing."""
+        wrapper = self.ib.wrapper
+        library_exec_details = wrapper.execDetails
+        orders = self.state.orders
+
+        def exec_details(req_id: int, contract: Any, execution: Any) -> None:
+            live = req_id not in wrapper._futures
+            new = execution.execId not in wrapper.fills
+            attached = orders.exec_events
+            library_exec_details(req_id, contract, execution)
+            if live and new and orders.exec_events == attached:
+                fill = wrapper.fills.get(execution.execId)
+                if fill is not None:
+                    orders.on_orphan_exec(fill)
+
+        wrapper.execDetails = exec_details
 
     async def close(self) -> None:
         """Disconnect and release everything; safe to call twice."""
