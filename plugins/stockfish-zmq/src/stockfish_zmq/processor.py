@@ -134,7 +134,7 @@ class FeedProcessor:
         #: symbol (topic) -> the message kinds subscribed; None: everything.
         self.interest: dict[str, set[str]] | None = None if config.subscribe_all else {}
         self.depth_levels: dict[str, int] = {}
-        self.errors = RateLimitedLog(log)
+        self.errors = RateLimitedLog(log, burst=5)
         #: Order books: depth messages, invalidation and resynchronisation.
         self.depth = DepthBooks(self)
         self.streams: dict[str, Stream] = {}

@@ -1,13 +1,13 @@
-"""Counters of one connector (``connector.state.stats``) and rate-limited logging."""
+"""Counters of one connector (``connector.state.stats``); rate-limited logging is the
+core's (:class:`stockfish_core.plugin_api.RateLimitedLog`), re-exported here."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from stockfish_core.plugin_api import RateLimitedLog
 
 __all__ = ["FeedStats", "RateLimitedLog"]
 
@@ -44,37 +44,3 @@ class FeedStats:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
-
-
-class RateLimitedLog:
-    """Log at most ``burst`` lines per key per ``interval`` seconds; count the rest.
-
-    The first line after a quiet period says how many were suppressed meanwhile.
-    """
-
-    def __init__(self, logger: logging.Logger, *, interval: float = 10.0, burst: int = 5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger = logger
-        self.interval = interval
-        self.burst = burst
-        self.clock = clock
-        self._windows: dict[str, list[float | int]] = {}
-
-    def log(self, level: int, key: str, msg: str, *args: Any) -> bool:
-        """Log unless this key is over its budget; return whether it was logged."""
-        now = self.clock()
-        window = self._windows.get(key)
-        if window is None or now - window[0] >= self.interval:
-            suppressed = int(window[2]) if window is not None else 0
-            self._windows[key] = [now, 1, 0]
-            if suppressed:
-                msg += " (%d similar messages suppressed in the last %.0fs)"
-                args = (*args, suppressed, self.interval)
-            self.logger.log(level, msg, *args, stacklevel=2)
-            return True
-        if window[1] < self.burst:
-            window[1] += 1
-            self.logger.log(level, msg, *args, stacklevel=2)
-            return True
-        window[2] += 1
-        return False
