@@ -22,6 +22,14 @@ INSTALL = ["./core", "./plugins/stockfish-zmq", "./plugins/stockfish-fix",
            "./plugins/stockfish-ibkr[ibinsync]"]
 
 
+def test_the_readme_gives_these_install_lines() -> None:
+    readme = (ROOT / "README.md").read_text()
+    lines = [line.split("#")[0].split() for line in readme.splitlines()
+             if line.startswith("pip install ")]
+    given = {arg.strip("'") for line in lines for arg in line[2:]}
+    assert set(INSTALL) <= given, sorted(set(INSTALL) - given)
+
+
 @pytest.mark.timeout(600)
 def test_bundled_pip_installs_every_connector(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
