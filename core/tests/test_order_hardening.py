@@ -91,7 +91,7 @@ async def test_an_illegal_replace_is_refused_before_it_is_sent(
         manager.replace_order(order_id, **changes)
     order = manager.get_order(order_id)
     assert order.quantity == 5 and order.price == Decimal("1.00")
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # an absence to observe: a send would have run by now
     assert sent == []  # nothing reached the venue
     # The order still works, and a legal replace still goes through.
     assert manager.replace_order(order_id, quantity=7)
