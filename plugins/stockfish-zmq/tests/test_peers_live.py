@@ -19,8 +19,9 @@ from stockfish_core import ConnectorStatus, ExchangeManager, MarketUpdate, Subsc
 from stockfish_core.testing import wait_until
 
 #: A publisher as the seeds describe it: single-frame JSON, no topic, no session. It binds
-#: the port given (0: a free one), prints it, waits until a subscription arrives (an XPUB
-#: sees them) and sends COUNT tickers of SYMBOLS in turn, RATE per second (0: at once).
+#: the port given (0: a free one), prints it, waits until a symbol is subscribed (an XPUB
+#: sees each subscription; messages sent before it would rightly be filtered out) and
+#: sends COUNT tickers of SYMBOLS in turn, RATE per second (0: at once).
 BARE_PUBLISHER = textwrap.dedent('''
     import json, sys, time, zmq
     port, count, rate = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
@@ -35,9 +36,13 @@ BARE_PUBLISHER = textwrap.dedent('''
     print(f"PORT {port}", flush=True)
     poller = zmq.Poller()
     poller.register(pub, zmq.POLLIN)
-    if not poller.poll(60_000):
-        sys.exit("no subscriber")
-    print("SUBSCRIBED " + repr(pub.recv()), flush=True)
+    while True:  # until a symbol is asked for: '{' alone comes before the subscriptions
+        if not poller.poll(60_000):
+            sys.exit("no subscriber")
+        topic = pub.recv()
+        if topic[:1] == b"\x01" and topic[1:] != b"{":
+            break
+    print("SUBSCRIBED " + repr(topic), flush=True)
     started = time.perf_counter()
     for n in range(count):
         symbol = symbols[n % len(symbols)]
