@@ -440,10 +440,10 @@ async def test_replay_keeps_the_recorded_pace_or_a_multiple(tmp_path: Path) -> N
 
 
 async def test_replay_settings_and_a_missing_recording_are_clear_errors(tmp_path: Path) -> None:
-    for settings, problem in (({"speed": -1}, "speed must be >= 0"),
+    for settings, problem in (({"speed": -1}, "replay.speed: must not be negative"),
                               ({"start": "yesterday"}, "not an ISO date or time: 'yesterday'"),
                               ({"types": ["quotes"]}, "quotes"),
-                              ({"batch_size": 0}, "batch_size must be positive")):
+                              ({"batch_size": 0}, "replay.batch_size: must be positive")):
         with pytest.raises(ConfigError) as err:
             parse_config({"connectors": {"replay": {"path": str(tmp_path), **settings}}},
                          registry=registry())

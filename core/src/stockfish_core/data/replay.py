@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..__about__ import API_VERSION
+from ..config import non_negative, positive
 from ..connector import Capabilities, Connector, PluginSpec, Subscription
 from ..errors import OrderRejected
 from ..models import ConnectorStatus, DataType, MarketUpdate
@@ -54,16 +55,6 @@ __all__ = ["ReplayConfig", "ReplayState"]
 log = logging.getLogger("stockfish.replay")
 
 
-def _not_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0 (0: as fast as possible), got {value}")
-
-
-def _positive(_: Any, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be positive, got {value}")
-
-
 def _time(_: Any, attribute: attrs.Attribute, value: str | None) -> None:  # type: ignore[type-arg]
     to_ns(value)
 
@@ -75,7 +66,7 @@ class ReplayConfig:
     #: The recording's folder.
     path: str
     #: 1.0 plays at the recorded pace, N at N times it, 0 as fast as possible.
-    speed: float = attrs.field(default=0.0, validator=_not_negative)
+    speed: float = attrs.field(default=0.0, validator=non_negative)
     #: Symbols to play (default: all; news counts when it names one of them).
     symbols: list[str] | None = None
     #: Data types to play (default: all).
@@ -87,7 +78,7 @@ class ReplayConfig:
     #: The end of the receive-time range (exclusive), ISO 8601.
     end: str | None = attrs.field(default=None, validator=_time)
     #: Updates handed to the manager at most at once.
-    batch_size: int = attrs.field(default=1000, validator=_positive)
+    batch_size: int = attrs.field(default=1000, validator=positive)
     #: Start playing at connect instead of at the first subscription.
     autostart: bool = False
 
