@@ -2,7 +2,7 @@
 """ZeroMQ feed: the connector through the ExchangeManager against a bare pyzmq loop,
 interleaved in one run; rate, CPU time per message, and publish-to-callback latency.
 
-Throughput. A publisher process (``python -m stockfish_zmq.publisher --pregenerate``)
+Throughput. A publisher process (``python -m stockfish_zmq.testing --pregenerate``)
 encodes ``--count`` ticker messages, waits for its subscriber, and sends them all into
 the subscriber's unbounded queue; the clock starts when it has sent everything, so a run
 measures the subscriber alone, by wall clock (the rate) and by this process's CPU time
@@ -55,7 +55,7 @@ from stockfish_core.connector import Connector
 from stockfish_core.models import MarketUpdate
 from stockfish_zmq import plugin
 from stockfish_zmq.schema import JSON_BACKEND
-from stockfish_zmq.synthetic import symbol_names
+from stockfish_zmq.testing.synthetic import symbol_names
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Callback = Callable[[MarketUpdate], None]
@@ -63,11 +63,11 @@ Callback = Callable[[MarketUpdate], None]
 
 # -- the publisher process ---------------------------------------------------------
 class PublisherProcess:
-    """``stockfish_zmq.publisher`` in a subprocess, driven by its READY/DONE lines."""
+    """``python -m stockfish_zmq.testing`` in a subprocess, driven by its READY/DONE lines."""
 
     def __init__(self, wire: str, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stockfish_zmq.publisher", "--endpoint",
+            [sys.executable, "-m", "stockfish_zmq.testing", "--endpoint",
              "tcp://127.0.0.1:*", "--types", "ticker", "--wait-subscribers", "1",
              "--wait-timeout", "120", "--sndhwm", "0", "--linger", "120",
              "--wire-format", wire, *args],

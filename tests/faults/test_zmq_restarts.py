@@ -6,7 +6,7 @@ joiner), so the first number received after the restart may be anywhere from 1 t
 thousand. Whatever it is, the manager delivers the new stream from the first message it
 received: nothing of the new stream is dropped as a duplicate or held as out of order,
 and the restart is counted once. Two publishers: the plugin's own
-(``stockfish_zmq.publisher``, two frames) and a bare pyzmq PUB loop sending the seeds'
+(``stockfish_zmq.testing.publisher``, two frames) and a bare pyzmq PUB loop sending the seeds'
 single-frame JSON.
 """
 
@@ -36,7 +36,7 @@ RUN_OFFSET = 1_000_000.0
 
 PROJECT_PUBLISHER = r"""
 import sys, time
-from stockfish_zmq.publisher import Publisher
+from stockfish_zmq.testing.publisher import Publisher
 endpoint, run, session, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 
 def messages():

@@ -303,7 +303,7 @@ class _NewsWatch(_Watch):
 @pytest.mark.slow
 async def test_subscribe_news_and_macro(private_state: Path) -> None:
     pytest.importorskip("zmq")
-    from stockfish_zmq.publisher import Publisher
+    from stockfish_zmq.testing.publisher import Publisher
 
     publisher = Publisher().start()
     manager = ExchangeManager(journal=":memory:")

@@ -17,7 +17,7 @@ from stockfish_core import Connector, Order, OrderAction, OrderStatus, OrderUpda
 from stockfish_core.journal import Journal
 from stockfish_core.oms import OrderBook
 from stockfish_core.testing import RecordingListener
-from stockfish_fix.execution import ExecutionHandler
+from stockfish_fix.orders import ExecutionHandler
 from stockfish_fix.tracking import OrderTracker
 
 

@@ -47,7 +47,7 @@ def test_entry_point_of_the_installed_distribution() -> None:
     assert entry.value == "stockfish_fix.plugin"
     assert entry.dist is not None and entry.dist.metadata["Name"] == "stockfish-fix"
     scripts = {ep.name: ep.value for ep in metadata.entry_points(group="console_scripts")}
-    assert scripts.get("stockfish-fix-exchange") == "stockfish_fix.testing.__main__:main"
+    assert scripts.get("stockfish-fix-exchange") == "stockfish_fix.testing.cli:main"
 
 
 async def test_hooks_before_any_session() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stockfish_zmq.publisher import Publisher
+from stockfish_zmq.testing.publisher import Publisher
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ import pytest
 
 from stockfish_core import ConnectorStatus, DataType, MarketUpdate, Subscription
 from stockfish_core.connector import Connector
-from stockfish_zmq.publisher import GARBAGE, Faults, Publisher
-from stockfish_zmq.synthetic import SyntheticMarket
 from stockfish_zmq.testing import (
     errors_with,
     stats_of,
@@ -21,6 +19,8 @@ from stockfish_zmq.testing import (
     wait_stats,
     zmq_harness,
 )
+from stockfish_zmq.testing.publisher import GARBAGE, Faults, Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket
 
 Factory = Callable[..., Publisher]
 

@@ -11,8 +11,8 @@ import pytest
 from stockfish_core import DataType, PluginRegistry
 from stockfish_core.testing.conformance import ConnectorConformance, VenueUnderTest
 from stockfish_zmq import plugin
-from stockfish_zmq.publisher import Publisher
-from stockfish_zmq.synthetic import SyntheticMarket
+from stockfish_zmq.testing.publisher import Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket
 
 
 class _Feed:

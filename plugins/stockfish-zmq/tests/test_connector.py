@@ -23,9 +23,9 @@ from stockfish_core import (
     OrderType,
     Subscription,
 )
-from stockfish_zmq.publisher import Publisher
-from stockfish_zmq.synthetic import SyntheticMarket
 from stockfish_zmq.testing import errors_with, stats_of, subscribe_and_wait, zmq_harness
+from stockfish_zmq.testing.publisher import Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket
 
 MODES = ["loop", "thread"]
 

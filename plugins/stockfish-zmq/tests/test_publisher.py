@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import zmq
 
-from stockfish_zmq.publisher import Faults, Publisher
 from stockfish_zmq.schema import parse_iso_ns
-from stockfish_zmq.synthetic import SyntheticMarket
+from stockfish_zmq.testing.publisher import Faults, Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket
 
 Factory = Callable[..., Publisher]
 
@@ -152,14 +152,14 @@ def test_replay_publishes_the_file_in_order(publisher_factory: Factory, ctx: zmq
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockfish_zmq.publisher", *args],
+    return subprocess.run([sys.executable, "-m", "stockfish_zmq.testing", *args],
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_command_line_publishes_to_a_subscriber_and_reports(ctx: zmq.Context[Any],
                                                            tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stockfish_zmq.publisher", "--endpoint", "tcp://127.0.0.1:*",
+        [sys.executable, "-m", "stockfish_zmq.testing", "--endpoint", "tcp://127.0.0.1:*",
          "--snapshot-endpoint", "tcp://127.0.0.1:*", "--symbols", "2", "--types",
          "ticker,depth", "--count", "200", "--rate", "0", "--wait-subscribers", "1",
          "--wait-timeout", "20"],

@@ -15,9 +15,9 @@ from stockfish_core.config import parse_config
 from stockfish_core.errors import ConfigError
 from stockfish_zmq import plugin
 from stockfish_zmq.config import ZmqConfig
-from stockfish_zmq.publisher import Publisher
-from stockfish_zmq.synthetic import SyntheticMarket
 from stockfish_zmq.testing import errors_with, subscribe_and_wait, zmq_harness
+from stockfish_zmq.testing.publisher import Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket
 
 Factory = Callable[..., Publisher]
 

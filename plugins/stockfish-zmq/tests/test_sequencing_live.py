@@ -13,8 +13,6 @@ import pytest
 
 from stockfish_core import DataType, MarketUpdate, Subscription
 from stockfish_core.testing import ConnectorHarness
-from stockfish_zmq.publisher import Faults, Publisher
-from stockfish_zmq.synthetic import SyntheticMarket, symbol_names
 from stockfish_zmq.testing import (
     errors_with,
     stats_of,
@@ -22,6 +20,8 @@ from stockfish_zmq.testing import (
     wait_stats,
     zmq_harness,
 )
+from stockfish_zmq.testing.publisher import Faults, Publisher
+from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
 
 DEPTH = DataType.ORDERBOOK_SNAPSHOT
 

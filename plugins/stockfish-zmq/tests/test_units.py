@@ -12,7 +12,7 @@ import pytest
 from stockfish_zmq.book import BookError, OrderBook
 from stockfish_zmq.schema import format_iso, parse_iso_ns, topic_of
 from stockfish_zmq.stats import RateLimitedLog
-from stockfish_zmq.synthetic import SyntheticMarket, symbol_names
+from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
 
 
 # -- timestamps ------------------------------------------------------------------------

@@ -35,14 +35,14 @@ from stockfish_core.tasks import cancel_and_wait
 
 from . import application as app
 from .config import FixConfig, ReconnectMode, StoreKind
-from .execution import (
+from .marketdata import MarketData, MdSubscription
+from .messages import field, flat, msg_type, new_message
+from .orders import (
     BUSINESS_REJECT_REASONS,
     SESSION_REJECT_REASONS,
     ExecutionHandler,
     describe,
 )
-from .marketdata import MarketData, MdSubscription
-from .messages import field, flat, msg_type, new_message
 from .requests import MD_ENTRY_TYPES, market_data_request, status_request
 from .settings import QuickFixSettings, initiator_settings
 from .storage import StorageError, private_directories, private_files

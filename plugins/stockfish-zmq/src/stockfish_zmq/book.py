@@ -19,7 +19,7 @@ from typing import Any
 
 from stockfish_core.models import OrderBookLevel, OrderBookSnapshot
 
-from .normalize import show
+from .payloads import show
 
 __all__ = ["BookError", "Levels", "OrderBook", "parse_columns", "parse_levels"]
 

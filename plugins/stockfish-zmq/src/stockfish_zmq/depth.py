@@ -19,10 +19,10 @@ from stockfish_core.models import DataType, MarketUpdate, now_ns
 from stockfish_core.plugin_api import Tracker
 
 from .book import BookError, OrderBook
-from .normalize import DataError, check_data, show, venue_ts
+from .payloads import DataError, check_data, show, venue_ts
 
 if TYPE_CHECKING:
-    from .processor import FeedProcessor, Stream
+    from .marketdata import FeedProcessor, Stream
 
 __all__ = ["BookState", "DepthBooks"]
 

@@ -1,7 +1,7 @@
 """Reading SUB sockets in batches, on the event loop or in a receiving thread.
 
 Both modes drain a socket with ``NOBLOCK`` until it is empty or ``batch_size`` messages
-were read, and hand the whole batch (a :class:`~stockfish_zmq.processor.FrameBatch`) to
+were read, and hand the whole batch (a :class:`~stockfish_zmq.marketdata.FrameBatch`) to
 ``feed`` on the event loop: one call, one normalize, per batch, never per message.
 
 - :class:`LoopReceiver` watches each socket's ``zmq.FD`` with ``loop.add_reader``. That
@@ -31,7 +31,7 @@ import zmq
 
 from stockfish_core.models import now_ns
 
-from .processor import FrameBatch, Stream
+from .marketdata import FrameBatch, Stream
 
 __all__ = ["LoopReceiver", "Receiver", "ThreadReceiver", "make_receiver", "reconnect"]
 

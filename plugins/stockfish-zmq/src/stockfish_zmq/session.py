@@ -36,7 +36,7 @@ from stockfish_core.models import ConnectorStatus, now_ns
 from stockfish_core.tasks import cancel_and_wait
 
 from .config import CurveKeys, ZmqConfig, load_normalizer
-from .processor import FeedProcessor, FrameBatch, Stream
+from .marketdata import FeedProcessor, FrameBatch, Stream
 from .receiver import Receiver, make_receiver
 from .schema import BARE_JSON_TOPIC, DATA_TYPE_KIND
 from .snapshot import SnapshotClient

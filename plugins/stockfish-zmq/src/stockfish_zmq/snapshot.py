@@ -24,7 +24,7 @@ from .schema import loads
 
 if TYPE_CHECKING:
     from .config import CurveKeys
-    from .processor import FeedProcessor, Stream
+    from .marketdata import FeedProcessor, Stream
 
 __all__ = ["REQUEST", "SnapshotClient"]
 

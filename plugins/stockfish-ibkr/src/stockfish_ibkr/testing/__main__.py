@@ -1,7 +1,8 @@
-"""``python -m stockfish_ibkr.testing``: run the gateway simulator."""
+"""``python -m stockfish_ibkr.testing`` (``stockfish-ibkr-sim``): run the gateway simulator."""
 
-import sys
+from __future__ import annotations
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

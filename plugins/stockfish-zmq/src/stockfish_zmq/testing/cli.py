@@ -29,8 +29,8 @@ from typing import Any
 import zmq
 import zmq.auth
 
+from ..schema import dumps, topic_of
 from .publisher import WIRE_FORMATS, Faults, Publisher, make_message
-from .schema import dumps, topic_of
 from .synthetic import SyntheticMarket, symbol_names
 
 __all__ = ["build_parser", "main"]

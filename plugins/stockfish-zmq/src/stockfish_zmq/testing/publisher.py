@@ -9,7 +9,7 @@ In process::
     pub.stream(SyntheticMarket(["BTCUSD"]), rate=1000)
     pub.stop()
 
-As a command: ``stockfish-zmq-publisher --help`` (or ``python -m stockfish_zmq.publisher``).
+As a command: ``stockfish-zmq-publisher --help`` (or ``python -m stockfish_zmq.testing``).
 
 Messages go out as one frame ``TOPIC {json}`` by default (``wire_format``: also
 ``frames``, two frames ``[TOPIC, json]``, and ``json``, the bare JSON of the seeds).
@@ -36,9 +36,9 @@ from typing import Any
 import attrs
 import zmq
 
-from .book import BookError, OrderBook
-from .schema import dumps, format_iso, topic_of
-from .snapshot import REQUEST
+from ..book import BookError, OrderBook
+from ..schema import dumps, format_iso, topic_of
+from ..snapshot import REQUEST
 
 __all__ = ["GARBAGE", "WIRE_FORMATS", "Faults", "Publisher", "make_message"]
 
@@ -271,7 +271,7 @@ class Publisher:
     def stream(self, source: Iterable[tuple[str, str, dict[str, Any]]] | Iterable[dict[str, Any]],
                *, rate: float = 1000.0, count: int | None = None) -> None:
         """Publish from ``source`` on the publisher thread: ``(kind, symbol, data)`` tuples
-        (a :class:`~stockfish_zmq.synthetic.SyntheticMarket`) or whole messages (replay).
+        (a :class:`~stockfish_zmq.testing.synthetic.SyntheticMarket`) or whole messages (replay).
         ``rate`` is messages per second (0: as fast as possible); stops after ``count``."""
         messages = self._messages(iter(source))
         with self._changed:
@@ -569,6 +569,6 @@ def _drain(sock: zmq.Socket[bytes]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - the command line
-    from stockfish_zmq.cli import main
+    from stockfish_zmq.testing.cli import main
 
     raise SystemExit(main())

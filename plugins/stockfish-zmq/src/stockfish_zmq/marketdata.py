@@ -30,7 +30,7 @@ from stockfish_core.plugin_api import Sequencer, Tracker, sequencer_for
 
 from . import schema
 from .depth import BookState, DepthBooks
-from .normalize import (
+from .payloads import (
     DataError,
     build_bar,
     build_custom,

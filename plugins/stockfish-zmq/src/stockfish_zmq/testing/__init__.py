@@ -22,9 +22,9 @@ from stockfish_core.connector import Subscription
 from stockfish_core.plugins import PluginRegistry
 from stockfish_core.testing import ConnectorHarness, ReportedError
 
-from . import plugin
+from .. import plugin
+from ..stats import FeedStats
 from .publisher import Faults, Publisher
-from .stats import FeedStats
 from .synthetic import SyntheticMarket
 
 __all__ = [
