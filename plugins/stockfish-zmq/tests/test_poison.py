@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from stockfish_core.book import L2Book
 from stockfish_core.testing import ConnectorHarness
-from stockfish_zmq.book import OrderBook
 from stockfish_zmq.schema import loads
 from stockfish_zmq.testing import stats_of, zmq_harness
 
@@ -148,7 +148,7 @@ def test_book_building_keeps_the_best_levels_whatever_the_order(levels: int) -> 
     asks = [[float(p), 1.0] for p in range(levels + 1, 2 * levels + 1)]
     rng.shuffle(bids)
     rng.shuffle(asks)
-    book = OrderBook("X", max_levels=100)
+    book = L2Book("X", max_levels=100)
     book.apply({"snapshot": True, "bids": bids, "asks": asks}, 1)
     kept = min(levels, 100)
     assert book.bids.prices == [float(p) for p in range(levels - kept + 1, levels + 1)]
@@ -171,7 +171,7 @@ def test_a_large_book_costs_n_log_n_not_n_squared() -> None:
         data = {"snapshot": True, "bids": bids[::2] + bids[1::2], "asks": []}
         best = float("inf")
         for _ in range(3):
-            book = OrderBook("X", max_levels=levels)
+            book = L2Book("X", max_levels=levels)
             started = time.thread_time()
             book.apply(data, 1)
             best = min(best, time.thread_time() - started)

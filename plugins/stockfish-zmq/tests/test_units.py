@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stockfish_zmq.book import BookError, OrderBook
+from stockfish_core.book import BookError, L2Book
 from stockfish_zmq.schema import format_iso, parse_iso_ns, topic_of
 from stockfish_zmq.stats import RateLimitedLog
 from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
@@ -52,7 +52,7 @@ def test_topic_is_the_symbol_or_else_the_type() -> None:
 
 # -- book ------------------------------------------------------------------------------
 def test_book_applies_snapshot_then_updates_and_deletes() -> None:
-    book = OrderBook("X")
+    book = L2Book("X")
     book.apply({"snapshot": True, "bids": [[99.0, 1], [98.0, 2]], "asks": [[101.0, 3, 4]]}, 1)
     book.apply({"bids": [[99.5, 5.0], [98.0, 0]], "asks": [[100.5, 1.5]]}, 2)
     snap = book.snapshot(10, 7)
@@ -66,7 +66,7 @@ def test_book_applies_snapshot_then_updates_and_deletes() -> None:
 
 
 def test_emitted_snapshots_do_not_change_afterwards() -> None:
-    book = OrderBook("X")
+    book = L2Book("X")
     book.apply({"snapshot": True, "bids": [[99.0, 1]], "asks": [[101.0, 1]]}, 1)
     first = book.snapshot(5, 0)
     book.apply({"bids": [[99.0, 7]]}, 2)
@@ -75,7 +75,7 @@ def test_emitted_snapshots_do_not_change_afterwards() -> None:
 
 
 def test_book_keeps_at_most_max_levels_dropping_the_far_ones() -> None:
-    book = OrderBook("X", max_levels=3)
+    book = L2Book("X", max_levels=3)
     book.apply({"snapshot": True, "bids": [[float(p), 1] for p in range(90, 100)],
                 "asks": [[float(p), 1] for p in range(101, 111)]}, 1)
     assert [lv.price for lv in book.snapshot(10, 0).bids] == [99.0, 98.0, 97.0]
@@ -96,7 +96,7 @@ def test_book_keeps_at_most_max_levels_dropping_the_far_ones() -> None:
     ],
 )
 def test_bad_depth_data_raises_book_error_with_a_code(data: dict[str, Any], code: str) -> None:
-    book = OrderBook("X")
+    book = L2Book("X")
     book.apply({"snapshot": True, "bids": [[99.0, 1]], "asks": [[101.0, 1]]}, 1)
     with pytest.raises(BookError) as info:
         book.apply(data, 2)
@@ -131,7 +131,7 @@ def test_rate_limited_log_keeps_a_budget_per_key_and_counts_the_rest(
 # -- synthetic market -------------------------------------------------------------------
 def test_synthetic_market_books_are_never_crossed_and_tickers_match_them() -> None:
     market = SyntheticMarket(symbol_names(3), levels=5, snapshot_every=7, seed=3)
-    books = {s: OrderBook(s) for s in market.symbols}
+    books = {s: L2Book(s) for s in market.symbols}
     kinds = set()
     for n, (kind, symbol, data) in enumerate(market):
         if n >= 3000:

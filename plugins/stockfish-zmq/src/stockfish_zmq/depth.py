@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stockfish_core.book import BookError, L2Book
 from stockfish_core.models import DataType, MarketUpdate, now_ns
 from stockfish_core.plugin_api import Tracker
 
-from .book import BookError, OrderBook
 from .payloads import DataError, check_data, show, venue_ts
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class BookState:
     __slots__ = ("book", "pending", "required", "session", "valid")
 
     def __init__(self, symbol: str, max_levels: int) -> None:
-        self.book = OrderBook(symbol, max_levels)
+        self.book = L2Book(symbol, max_levels)
         self.valid = False
         #: A snapshot must be at least at this sequence to be usable (-1: any).
         self.required = -1

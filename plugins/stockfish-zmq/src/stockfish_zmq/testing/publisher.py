@@ -36,7 +36,8 @@ from typing import Any
 import attrs
 import zmq
 
-from ..book import BookError, OrderBook
+from stockfish_core.book import BookError, L2Book
+
 from ..schema import dumps, format_iso, topic_of
 from ..snapshot import REQUEST
 
@@ -132,7 +133,7 @@ class Publisher:
         self.snapshot_endpoint: str | None = None
         self.sent = 0
         self.snapshot_requests = 0
-        self.books: dict[str, OrderBook] = {}
+        self.books: dict[str, L2Book] = {}
         self.subscriptions: Counter[bytes] = Counter()
         self._seq: dict[str, int] = {}
         #: Last sequence handed to the socket (or dropped on purpose), per topic.
@@ -496,7 +497,7 @@ class Publisher:
         symbol = msg["symbol"]
         book = self.books.get(symbol)
         if book is None:
-            book = self.books[symbol] = OrderBook(symbol, self.book_levels)
+            book = self.books[symbol] = L2Book(symbol, self.book_levels)
         data = msg.get("data")
         if isinstance(data, dict):
             try:

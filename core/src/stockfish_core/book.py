@@ -1,7 +1,9 @@
-"""A price-level order book maintained from depth snapshots and incremental updates.
+"""The L2 (price-level) order book plugins maintain from depth snapshots and incremental
+updates: one implementation for every plugin, from :mod:`stockfish_core.plugin_api`.
 
-Used by the connector (one book per publisher and symbol, with a validity flag for
-resynchronisation) and by the publisher (the state its snapshot service answers with).
+The zmq connector keeps one per publisher and symbol (with a validity flag for
+resynchronisation) and its publisher the state its snapshot service answers with; the
+FIX connector one per market-data subscription.
 
 A level is ``[price, size]`` or ``[price, size, orders]`` on the wire; in an update a
 size of 0 removes the level. Each side keeps at most ``max_levels`` levels (the ones
@@ -11,17 +13,16 @@ furthest from the top are dropped), so memory is bounded whatever a publisher se
 from __future__ import annotations
 
 import heapq
+import reprlib
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 from operator import itemgetter
 from sys import float_info
 from typing import Any
 
-from stockfish_core.models import OrderBookLevel, OrderBookSnapshot
+from .models import OrderBookLevel, OrderBookSnapshot
 
-from .payloads import show
-
-__all__ = ["BookError", "Levels", "OrderBook", "parse_columns", "parse_levels"]
+__all__ = ["BookError", "L2Book", "Levels", "parse_columns", "parse_levels"]
 
 _NUMBER = (int, float)
 _NUMBER_TYPES = frozenset(_NUMBER)
@@ -37,6 +38,28 @@ _BULK = 32
 #: when no level has a third element), in the order of the message.
 Levels = tuple[list[float], list[float], "list[int | None] | None"]
 _NO_LEVELS: Levels = ([], [], None)
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def show(value: Any, limit: int = 40) -> str:
+    """A short ``repr`` of any decoded value, safe for a poison message: bounded depth,
+    bounded length, huge integers shortened."""
+    kind = type(value)
+    if kind is int and not -10**30 < value < 10**30:
+        text = f"<an integer of {value.bit_length()} bits>"
+    elif kind is str or kind is bytes:
+        text = repr(value[:limit])
+    else:
+        try:
+            text = _REPR.repr(value)
+        except Exception:  # noqa: BLE001 - a description must never fail
+            text = f"<{kind.__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class BookError(ValueError):
@@ -203,8 +226,8 @@ class _Side:
         return out
 
 
-class OrderBook:
-    """The book of one symbol from one publisher."""
+class L2Book:
+    """The price-level book of one symbol (of one publisher or subscription)."""
 
     __slots__ = ("asks", "bids", "max_levels", "sequence", "symbol")
 
