@@ -1,4 +1,32 @@
-"""What a plugin uses from the core beyond the hooks: shared helpers.
+"""Everything a plugin uses from the core, in one module: the plugin API.
+
+A plugin's runtime modules import from ``stockfish_core`` only this module (its test
+simulators and tests may also use :mod:`stockfish_core.testing`)::
+
+    from stockfish_core.plugin_api import (
+        API_VERSION, Capabilities, Connector, DataType, MarketUpdate, PluginSpec,
+        PriceTick, Subscription, hookimpl,
+    )
+
+The plugin API version (:data:`API_VERSION`, declared by a plugin in its
+:class:`PluginSpec`) covers exactly the names of ``__all__`` below: a name is added in a
+minor version and removed or changed only in a major one. What is here:
+
+- the hook marker :data:`hookimpl` and the plugin's declaration of itself
+  (:class:`PluginSpec`, :class:`Capabilities`), the :class:`Connector` a hook is called
+  with and the :class:`Subscription` it serves;
+- the models: market data (:class:`MarketUpdate` and its payloads), orders, order updates,
+  fills, positions and their enums;
+- the errors a hook raises (:class:`VenueUnavailable`, :class:`OrderRejected`, ...);
+- what a plugin's config class uses: :class:`Secret`, :class:`ConfigCompat` and
+  :class:`KeyAlias`, the setting validators (:func:`positive`, :func:`non_negative`,
+  :func:`in_range`, :data:`port_number`) and :class:`SettingError`;
+- shared helpers, so that no plugin writes its own: the L2 order book
+  (:class:`L2Book`), the sequencer (:func:`sequencer_for`), rate-limited logging
+  (:class:`RateLimitedLog`), time (:func:`now_ns`, :func:`to_ns`,
+  :func:`ns_to_datetime`, :func:`parse_interval`), exact decimals (:func:`to_decimal`),
+  task cancellation (:func:`cancel_and_wait`) and the retention of final orders
+  (:data:`KEEP_FINAL_ORDERS`, :data:`KEEP_FINAL_SECONDS`).
 
 Sequence accounting belongs to the core: a plugin sets ``MarketUpdate.sequence_number``
 (and ``session``) and the manager counts gaps, duplicates, reordering and restarts per
@@ -15,19 +43,120 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .connector import Connector
+from .__about__ import API_VERSION
+from .book import BookError, L2Book
+from .config import (
+    ConfigCompat,
+    KeyAlias,
+    SettingError,
+    in_range,
+    non_negative,
+    port_number,
+    positive,
+)
+from .connector import Capabilities, Connector, PluginSpec, Subscription
+from .data.settings import HistoryRequest, to_ns
+from .errors import (
+    ConfigError,
+    InvalidOrderError,
+    OrderRejected,
+    StockfishError,
+    VenueUnavailable,
+)
+from .models import (
+    PAYLOAD_TYPES,
+    ConnectorStatus,
+    DataType,
+    MacroEvent,
+    MarketUpdate,
+    NewsEvent,
+    OHLCVBar,
+    OrderBookLevel,
+    OrderBookSnapshot,
+    PriceTick,
+    Trade,
+    now_ns,
+    ns_to_datetime,
+)
+from .oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
+from .orders import (
+    Fill,
+    Order,
+    OrderAction,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Position,
+    TimeInForce,
+    to_decimal,
+)
 from .plugins import hookimpl
+from .secret import Secret
 from .sequencing import NoEvents, SequenceEvents, Sequencer, Tracker
+from .sim.market import parse_interval
 from .stats import RateLimitedLog
+from .tasks import cancel_and_wait
 
 __all__ = [
+    "API_VERSION",
+    "KEEP_FINAL_ORDERS",
+    "KEEP_FINAL_SECONDS",
+    "PAYLOAD_TYPES",
+    "BookError",
+    "Capabilities",
+    "ConfigCompat",
+    "ConfigError",
+    "Connector",
+    "ConnectorStatus",
+    "DataType",
+    "Fill",
+    "HistoryRequest",
+    "InvalidOrderError",
+    "KeyAlias",
+    "L2Book",
+    "MacroEvent",
+    "MarketUpdate",
+    "NewsEvent",
     "NoEvents",
+    "OHLCVBar",
+    "Order",
+    "OrderAction",
+    "OrderBookLevel",
+    "OrderBookSnapshot",
+    "OrderRejected",
+    "OrderRequest",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
+    "OrderUpdate",
+    "PluginSpec",
+    "Position",
+    "PriceTick",
     "RateLimitedLog",
+    "Secret",
     "SequenceEvents",
     "Sequencer",
+    "SettingError",
+    "StockfishError",
+    "Subscription",
+    "TimeInForce",
     "Tracker",
+    "Trade",
+    "VenueUnavailable",
+    "cancel_and_wait",
     "hookimpl",
+    "in_range",
+    "non_negative",
+    "now_ns",
+    "ns_to_datetime",
+    "parse_interval",
+    "port_number",
+    "positive",
     "sequencer_for",
+    "to_decimal",
+    "to_ns",
 ]
 
 

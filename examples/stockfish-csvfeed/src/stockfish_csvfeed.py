@@ -17,23 +17,24 @@ from typing import Any
 
 import attrs
 
-from stockfish_core import (
+from stockfish_core.plugin_api import (
     API_VERSION,
     Capabilities,
     Connector,
     ConnectorStatus,
     DataType,
+    HistoryRequest,
     MarketUpdate,
+    OHLCVBar,
     OrderRejected,
     OrderRequest,
     PluginSpec,
     PriceTick,
     Subscription,
     hookimpl,
+    now_ns,
+    parse_interval,
 )
-from stockfish_core.data import HistoryRequest
-from stockfish_core.models import OHLCVBar, now_ns
-from stockfish_core.sim.market import parse_interval
 
 __version__ = "0.1.0"
 

@@ -34,14 +34,22 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..__about__ import API_VERSION
-from ..config import non_negative, positive
-from ..connector import Capabilities, Connector, PluginSpec, Subscription
-from ..errors import OrderRejected
-from ..models import ConnectorStatus, DataType, MarketUpdate
-from ..orders import OrderRequest
-from ..plugin_api import sequencer_for
-from ..plugins import hookimpl
+from ..plugin_api import (
+    API_VERSION,
+    Capabilities,
+    Connector,
+    ConnectorStatus,
+    DataType,
+    MarketUpdate,
+    OrderRejected,
+    OrderRequest,
+    PluginSpec,
+    Subscription,
+    hookimpl,
+    non_negative,
+    positive,
+    sequencer_for,
+)
 from . import INSTALL_HINT
 from .settings import to_ns
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..plugins import PluginRegistry
 from .harness import ConnectorHarness, RecordingListener, ReportedError, wait_until
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConnectorConformance",
     "ConnectorHarness",
+    "PluginRegistry",
     "RecordingListener",
     "ReportedError",
     "VenueUnderTest",

@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from stockfish_core.config import ConfigCompat, KeyAlias, Secret
+from stockfish_core.plugin_api import ConfigCompat, KeyAlias, Secret
 
 from .dictionaries import APPL_VER_IDS, BEGIN_STRINGS
 

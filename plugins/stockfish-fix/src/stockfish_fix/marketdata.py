@@ -18,13 +18,14 @@ from typing import Any
 
 import attrs
 
-from stockfish_core.connector import Connector, Subscription
-from stockfish_core.models import (
+from stockfish_core.plugin_api import (
+    Connector,
     DataType,
     MarketUpdate,
     OrderBookLevel,
     OrderBookSnapshot,
     PriceTick,
+    Subscription,
     Trade,
 )
 

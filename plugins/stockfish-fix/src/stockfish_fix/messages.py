@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from stockfish_core.orders import OrderSide, OrderType, TimeInForce
+from stockfish_core.plugin_api import OrderSide, OrderType, TimeInForce
 
 __all__ = [
     "ORD_TYPE",

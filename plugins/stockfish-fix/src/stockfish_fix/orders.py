@@ -22,8 +22,13 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 
-from stockfish_core.connector import Connector
-from stockfish_core.orders import Fill, OrderAction, OrderStatus, OrderUpdate
+from stockfish_core.plugin_api import (
+    Connector,
+    Fill,
+    OrderAction,
+    OrderStatus,
+    OrderUpdate,
+)
 
 from .messages import ORD_TYPE_FROM_FIX, SIDE_FROM_FIX, utc_timestamp_ns
 from .tracking import OrderTracker, TrackedOrder

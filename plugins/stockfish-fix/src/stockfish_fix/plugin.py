@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockfish_core import API_VERSION, Capabilities, PluginSpec, hookimpl
-from stockfish_core.connector import Connector, Subscription
-from stockfish_core.errors import OrderRejected, VenueUnavailable
-from stockfish_core.models import DataType, MarketUpdate
-from stockfish_core.orders import OrderAction, OrderRequest, OrderType, TimeInForce
+from stockfish_core.plugin_api import (
+    API_VERSION,
+    Capabilities,
+    Connector,
+    DataType,
+    MarketUpdate,
+    OrderAction,
+    OrderRejected,
+    OrderRequest,
+    OrderType,
+    PluginSpec,
+    Subscription,
+    TimeInForce,
+    VenueUnavailable,
+    hookimpl,
+)
 
 from .config import FixConfig
 from .requests import cancel_request, new_order_single, replace_request

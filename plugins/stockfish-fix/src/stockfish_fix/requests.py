@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stockfish_core.models import DataType
+from stockfish_core.plugin_api import DataType
 
 from .config import FixConfig
 from .messages import ORD_TYPE, SIDE, TIME_IN_FORCE, decimal_text, transact_time

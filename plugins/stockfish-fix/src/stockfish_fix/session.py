@@ -28,10 +28,15 @@ from typing import Any
 
 import quickfix
 
-from stockfish_core.connector import Connector, Subscription
-from stockfish_core.errors import OrderRejected, StockfishError, VenueUnavailable
-from stockfish_core.models import ConnectorStatus
-from stockfish_core.tasks import cancel_and_wait
+from stockfish_core.plugin_api import (
+    Connector,
+    ConnectorStatus,
+    OrderRejected,
+    StockfishError,
+    Subscription,
+    VenueUnavailable,
+    cancel_and_wait,
+)
 
 from . import application as app
 from .config import FixConfig, ReconnectMode, StoreKind

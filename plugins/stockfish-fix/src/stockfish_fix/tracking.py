@@ -23,8 +23,15 @@ from decimal import Decimal
 
 import attrs
 
-from stockfish_core.oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
-from stockfish_core.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
+from stockfish_core.plugin_api import (
+    KEEP_FINAL_ORDERS,
+    KEEP_FINAL_SECONDS,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 
 __all__ = ["OrderTracker", "SentMessage", "TrackedOrder"]
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from stockfish_core.config import ConfigCompat
+from stockfish_core.plugin_api import ConfigCompat
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

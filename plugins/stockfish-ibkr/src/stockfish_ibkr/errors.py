@@ -7,7 +7,7 @@ the connector acts on; the rest are logged and reported with their code.
 
 from __future__ import annotations
 
-from stockfish_core import StockfishError
+from stockfish_core.plugin_api import StockfishError
 
 __all__ = [
     "CLIENT_ID_IN_USE",

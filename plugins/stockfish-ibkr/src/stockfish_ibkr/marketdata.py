@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from stockfish_core import (
+from stockfish_core.plugin_api import (
     Connector,
     DataType,
     MarketUpdate,
@@ -26,8 +26,8 @@ from stockfish_core import (
     OrderBookSnapshot,
     PriceTick,
     Subscription,
+    now_ns,
 )
-from stockfish_core.models import now_ns
 
 if TYPE_CHECKING:
     from .session import IBSession

@@ -45,7 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from stockfish_core import (
+from stockfish_core.plugin_api import (
+    KEEP_FINAL_ORDERS,
+    KEEP_FINAL_SECONDS,
     Fill,
     Order,
     OrderAction,
@@ -55,9 +57,8 @@ from stockfish_core import (
     OrderType,
     OrderUpdate,
     VenueUnavailable,
+    now_ns,
 )
-from stockfish_core.models import now_ns
-from stockfish_core.oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
 
 from . import errors as codes
 from .errors import UnknownSymbol

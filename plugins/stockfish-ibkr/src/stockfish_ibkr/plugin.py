@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from stockfish_core import (
+from stockfish_core.plugin_api import (
     API_VERSION,
     Capabilities,
     Connector,

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core import ConnectorStatus, Position
-from stockfish_core.orders import to_decimal
+from stockfish_core.plugin_api import ConnectorStatus, Position, to_decimal
 
 from . import errors as codes
 from .config import MarketDataType

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from stockfish_core import Connector
+from stockfish_core.plugin_api import Connector
 
 from .config import IBKRConfig
 from .contracts import ContractResolver

@@ -15,7 +15,7 @@ import attrs
 import zmq
 import zmq.auth
 
-from stockfish_core.config import ConfigCompat, Secret
+from stockfish_core.plugin_api import ConfigCompat, Secret
 
 from .schema import KINDS
 

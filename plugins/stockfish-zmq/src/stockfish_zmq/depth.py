@@ -15,9 +15,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core.book import BookError, L2Book
-from stockfish_core.models import DataType, MarketUpdate, now_ns
-from stockfish_core.plugin_api import Tracker
+from stockfish_core.plugin_api import (
+    BookError,
+    DataType,
+    L2Book,
+    MarketUpdate,
+    Tracker,
+    now_ns,
+)
 
 from .payloads import DataError, check_data, show, venue_ts
 

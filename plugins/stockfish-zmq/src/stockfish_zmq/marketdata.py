@@ -19,14 +19,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core.models import (
+from stockfish_core.plugin_api import (
     PAYLOAD_TYPES,
     DataType,
     MarketUpdate,
     PriceTick,
+    Sequencer,
+    Tracker,
     now_ns,
+    sequencer_for,
 )
-from stockfish_core.plugin_api import Sequencer, Tracker, sequencer_for
 
 from . import schema
 from .depth import BookState, DepthBooks
@@ -47,7 +49,7 @@ from .stats import FeedStats, RateLimitedLog
 from .typed import TICKER_MARK, TickerMessage, decode_errors, decode_ticker
 
 if TYPE_CHECKING:
-    from stockfish_core.connector import Connector
+    from stockfish_core.plugin_api import Connector
 
     from .config import ZmqConfig
 

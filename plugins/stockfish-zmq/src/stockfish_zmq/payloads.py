@@ -13,7 +13,7 @@ import reprlib
 import sys
 from typing import Any
 
-from stockfish_core.models import (
+from stockfish_core.plugin_api import (
     MacroEvent,
     NewsEvent,
     OHLCVBar,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stockfish_core import (
+from stockfish_core.plugin_api import (
     API_VERSION,
     Capabilities,
     Connector,

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import zmq
 
-from stockfish_core.models import now_ns
+from stockfish_core.plugin_api import now_ns
 
 from .marketdata import FrameBatch, Stream
 

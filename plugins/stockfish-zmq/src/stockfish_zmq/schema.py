@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from stockfish_core.models import DataType
+from stockfish_core.plugin_api import DataType
 
 __all__ = [
     "BARE_JSON_TOPIC",

@@ -31,9 +31,12 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from stockfish_core.connector import Subscription
-from stockfish_core.models import ConnectorStatus, now_ns
-from stockfish_core.tasks import cancel_and_wait
+from stockfish_core.plugin_api import (
+    ConnectorStatus,
+    Subscription,
+    cancel_and_wait,
+    now_ns,
+)
 
 from .config import CurveKeys, ZmqConfig, load_normalizer
 from .marketdata import FeedProcessor, FrameBatch, Stream
@@ -43,7 +46,7 @@ from .snapshot import SnapshotClient
 from .stats import FeedStats, RateLimitedLog
 
 if TYPE_CHECKING:
-    from stockfish_core.connector import Connector
+    from stockfish_core.plugin_api import Connector
 
 __all__ = ["FeedSession"]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from stockfish_core.tasks import cancel_and_wait
+from stockfish_core.plugin_api import cancel_and_wait
 
 from .schema import loads
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -42,9 +43,7 @@ from typing import Any
 
 import quickfix
 
-from stockfish_core.models import OrderBookLevel, OrderBookSnapshot
-from stockfish_core.oms import OrderIdGenerator
-from stockfish_core.orders import to_decimal
+from stockfish_core.plugin_api import OrderBookLevel, OrderBookSnapshot, to_decimal
 from stockfish_core.sim import ExecEvent, MarketSimulator, MatchingEngine
 
 from ..messages import (
@@ -146,7 +145,7 @@ class FixExchange(OrderDesk):
             max_fill_qty=None if max_fill_qty is None else Decimal(max_fill_qty),
             commission_per_unit=Decimal(commission_per_unit),
             # Differs between runs, so execution ids never repeat across restarts.
-            id_prefix=f"{sender_comp_id}-{OrderIdGenerator('').session}",
+            id_prefix=f"{sender_comp_id}-{time.time_ns() // 1_000_000:x}{os.getpid() % 4096:03x}",
         )
         self.market = MarketSimulator(seed, start_prices=start_prices)
         self.publisher = Publisher()

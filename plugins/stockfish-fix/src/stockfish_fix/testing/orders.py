@@ -19,7 +19,12 @@ from typing import Any
 
 import attrs
 
-from stockfish_core.orders import OrderSide, OrderType, TimeInForce, to_decimal
+from stockfish_core.plugin_api import (
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    to_decimal,
+)
 from stockfish_core.sim import ExecEvent, ExecKind, MatchingEngine
 
 from ..messages import ORD_TYPE_FROM_FIX, SIDE_FROM_FIX, TIME_IN_FORCE_FROM_FIX, decimal_text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from stockfish_core.models import OrderBookSnapshot
+from stockfish_core.plugin_api import OrderBookSnapshot
 
 from ..messages import transact_time
 from ..requests import Body

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stockfish_core.orders import OrderSide, OrderStatus, OrderType, TimeInForce
+from stockfish_core.plugin_api import (
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from stockfish_core.sim import ExecEvent, ExecKind, OrderView
 
 from ..messages import ORD_TYPE, SIDE, TIME_IN_FORCE, decimal_text, transact_time

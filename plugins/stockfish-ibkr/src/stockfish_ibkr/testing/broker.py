@@ -26,7 +26,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from stockfish_core.orders import Fill, OrderSide, OrderType, Position, TimeInForce
+from stockfish_core.plugin_api import (
+    Fill,
+    OrderSide,
+    OrderType,
+    Position,
+    TimeInForce,
+)
 from stockfish_core.sim.market import MarketSimulator, MarketStep
 from stockfish_core.sim.matching import ExecEvent, ExecKind, MatchingEngine
 

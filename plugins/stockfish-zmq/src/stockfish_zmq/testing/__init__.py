@@ -18,9 +18,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from stockfish_core.connector import Subscription
-from stockfish_core.plugins import PluginRegistry
-from stockfish_core.testing import ConnectorHarness, ReportedError
+from stockfish_core.plugin_api import Subscription
+from stockfish_core.testing import ConnectorHarness, PluginRegistry, ReportedError
 
 from .. import plugin
 from ..stats import FeedStats

@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 import zmq
 
-from stockfish_core.book import BookError, L2Book
+from stockfish_core.plugin_api import BookError, L2Book
 
 from ..schema import dumps, format_iso, topic_of
 from ..snapshot import REQUEST
