@@ -265,6 +265,23 @@ class L2Book:
             raise BookError(f"book is crossed after this update: best bid {best_bid} > "
                             f"best ask {best_ask}", "crossed_book")
 
+    def set_level(self, bid: bool, price: float, size: float, orders: int | None = None) -> None:
+        """Set the level at ``price`` of the bids (``bid``) or the asks; a ``size`` of 0
+        removes it. The side keeps its ``max_levels`` levels nearest the top."""
+        side = self.bids if bid else self.asks
+        side.set(float(price), float(size), orders)
+        side.trim(self.max_levels)
+
+    def best_bid(self) -> OrderBookLevel | None:
+        """The highest bid, or None."""
+        price = self.bids.best()
+        return None if price is None else self.bids.levels[price]
+
+    def best_ask(self) -> OrderBookLevel | None:
+        """The lowest ask, or None."""
+        price = self.asks.best()
+        return None if price is None else self.asks.levels[price]
+
     def snapshot(self, depth: int, timestamp_ns: int) -> OrderBookSnapshot:
         """The top ``depth`` levels of each side as an immutable-by-convention snapshot."""
         return OrderBookSnapshot(self.symbol, self.bids.top(depth), self.asks.top(depth),

@@ -90,8 +90,8 @@ async def test_the_random_walk_market_streams(connected: ConnectorHarness,
     assert quote is not None
     # Once the three steps are through, the book's top is the engine's quote.
     await connected.listener.wait_for(
-        lambda: connected.connector.state.market.by_req_id["fix-md1"].book.top()[0][0]
-        == float(quote.bid), 5, "the last step")
+        lambda: getattr(connected.connector.state.market.by_req_id["fix-md1"].book.best_bid(),
+                        "price", None) == float(quote.bid), 5, "the last step")
 
 
 async def test_unknown_symbol_is_reported_with_the_symbol(connected: ConnectorHarness) -> None:

@@ -60,6 +60,33 @@ def test_snapshot_then_incremental_updates_of_a_book(
     assert update.sequence_number == 7
 
 
+def test_entries_at_one_price_add_up_and_an_empty_level_is_none(
+    market: tuple[MarketData, Connector],
+) -> None:
+    """The book is the core's L2 book: entries (by MDEntryID) at one price are one level."""
+    data, connector = market
+    data.add(Subscription("SPY", DataType.ORDERBOOK_SNAPSHOT, depth=5), 5)
+    (update,) = data.normalize(connector, [(1, raw(
+        (35, "W"), (55, "SPY"), (262, "fix-md1"), (268, 4),
+        (269, 0), (278, "B1"), (270, "99.5"), (271, 100),
+        (269, 0), (278, "B2"), (270, "99.5"), (271, 50),
+        (269, 1), (278, "A1"), (270, "100.5"), (271, 30),
+        (269, 1), (278, "A2"), (270, "100.0"), (271, 0)))])
+    book = update.payload
+    assert [(lv.price, lv.size) for lv in book.bids] == [(99.5, 150.0)]
+    assert [(lv.price, lv.size) for lv in book.asks] == [(100.5, 30.0)]
+    # B1 moves to another price (its old level keeps B2), B2 goes, A1 changes its size
+    # without a price.
+    (update,) = data.normalize(connector, [(2, raw(
+        (35, "X"), (262, "fix-md1"), (268, 3),
+        (279, 1), (269, 0), (278, "B1"), (55, "SPY"), (270, "99.0"), (271, 70),
+        (279, 2), (269, 0), (278, "B2"), (55, "SPY"),
+        (279, 1), (269, 1), (278, "A1"), (55, "SPY"), (271, 10)))])
+    book = update.payload
+    assert [(lv.price, lv.size) for lv in book.bids] == [(99.0, 70.0)]
+    assert [(lv.price, lv.size) for lv in book.asks] == [(100.5, 10.0)]
+
+
 def test_price_tick_and_trades(market: tuple[MarketData, Connector]) -> None:
     data, connector = market
     data.add(Subscription("QQQ", DataType.PRICE_TICK), 1)

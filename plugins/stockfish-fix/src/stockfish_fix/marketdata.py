@@ -1,11 +1,13 @@
 """Market data: MarketDataSnapshotFullRefresh (W) and MarketDataIncrementalRefresh (X)
 kept as books, normalized to OrderBookSnapshot, PriceTick and Trade.
 
-Every subscription has its own MDReqID (262) and its own book: W replaces it, X entries
-add (279=0), change (1) or delete (2) a level, found by MDEntryID (278) when the venue
-sends one, else by price. Trade entries (269=2) of X become Trades; the last one is also
-the PriceTick's ``last``. A message's ``sequence_number`` is its RptSeq (83) when the
-venue sends one; ``stream`` is the MDReqID; ``venue_ts_ns`` its SendingTime (52).
+Every subscription has its own MDReqID (262) and its own book (the core's
+:class:`~stockfish_core.plugin_api.L2Book`): W replaces it, X entries add (279=0),
+change (1) or delete (2) an entry, found by MDEntryID (278) when the venue sends one,
+else by price; entries at one price add up to its level, and a level of size 0 is none.
+Trade entries (269=2) of X become Trades; the last one is also the PriceTick's ``last``.
+A message's ``sequence_number`` is its RptSeq (83) when the venue sends one; ``stream`` is
+the MDReqID; ``venue_ts_ns`` its SendingTime (52).
 
 The raw messages fed to the core are ``(recv_ts_ns, fix_string)`` pairs.
 """
@@ -21,9 +23,8 @@ import attrs
 from stockfish_core.plugin_api import (
     Connector,
     DataType,
+    L2Book,
     MarketUpdate,
-    OrderBookLevel,
-    OrderBookSnapshot,
     PriceTick,
     Subscription,
     Trade,
@@ -31,7 +32,7 @@ from stockfish_core.plugin_api import (
 
 from .messages import fields, utc_timestamp_ns
 
-__all__ = ["Book", "MarketData", "MdSubscription"]
+__all__ = ["MarketData", "MdSubscription"]
 
 _BID, _OFFER, _TRADE = "0", "1", "2"
 #: Tags read inside an MDEntries group; anything else in an entry is ignored.
@@ -39,47 +40,62 @@ _ENTRY_TAGS = frozenset({"269", "270", "271", "278", "279", "55", "83", "1003", 
 
 
 @attrs.define(slots=True, eq=False)
-class Book:
-    """Price levels of one side each, keyed by MDEntryID or price text."""
+class MdSubscription:
+    """One market-data subscription: its MDReqID, its book and its last trade."""
 
-    bids: dict[str, tuple[float, float]] = attrs.Factory(dict)
-    asks: dict[str, tuple[float, float]] = attrs.Factory(dict)
+    md_req_id: str
+    subscription: Subscription
+    depth: int
+    #: The price levels of the subscription's symbol.
+    book: L2Book = attrs.field(init=False)
+    #: Each entry of the book, by side (True: bids) and MDEntryID (or price text): its price.
+    entries: dict[tuple[bool, str], float] = attrs.Factory(dict)
+    #: The sizes of the entries at each price of a side, which add up to its level.
+    at_price: dict[tuple[bool, float], dict[str, float]] = attrs.Factory(dict)
     last: float | None = None
     last_size: float | None = None
     volume: float = 0.0
 
-    def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
-
-    def side(self, entry_type: str) -> dict[str, tuple[float, float]] | None:
-        if entry_type == _BID:
-            return self.bids
-        if entry_type == _OFFER:
-            return self.asks
-        return None
-
-    def levels(self, depth: int) -> tuple[list[OrderBookLevel], list[OrderBookLevel]]:
-        bids = sorted(self.bids.values(), key=lambda lv: -lv[0])[:depth]
-        asks = sorted(self.asks.values(), key=lambda lv: lv[0])[:depth]
-        return ([OrderBookLevel(p, s) for p, s in bids], [OrderBookLevel(p, s) for p, s in asks])
-
-    def top(self) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-        bid = max(self.bids.values(), key=lambda lv: lv[0]) if self.bids else None
-        ask = min(self.asks.values(), key=lambda lv: lv[0]) if self.asks else None
-        return bid, ask
-
-
-@attrs.define(slots=True, eq=False)
-class MdSubscription:
-    md_req_id: str
-    subscription: Subscription
-    depth: int
-    book: Book = attrs.Factory(Book)
+    def __attrs_post_init__(self) -> None:
+        self.book = L2Book(self.subscription.symbol)
 
     @property
     def symbol(self) -> str:
         return self.subscription.symbol
+
+    def clear_book(self) -> None:
+        self.book.clear()
+        self.entries.clear()
+        self.at_price.clear()
+
+    def put(self, bid: bool, key: str, price: float, size: float) -> None:
+        """Add or change the entry ``key`` of a side."""
+        old = self.entries.get((bid, key))
+        if old is not None and old != price:
+            self._drop(bid, key, old)
+        self.entries[(bid, key)] = price
+        self.at_price.setdefault((bid, price), {})[key] = size
+        self._level(bid, price)
+
+    def delete(self, bid: bool, key: str) -> None:
+        price = self.entries.pop((bid, key), None)
+        if price is not None:
+            self._drop(bid, key, price)
+
+    def price_of(self, bid: bool, key: str) -> float | None:
+        return self.entries.get((bid, key))
+
+    def _drop(self, bid: bool, key: str, price: float) -> None:
+        sizes = self.at_price.get((bid, price))
+        if sizes is not None:
+            sizes.pop(key, None)
+            if not sizes:
+                del self.at_price[(bid, price)]
+        self._level(bid, price)
+
+    def _level(self, bid: bool, price: float) -> None:
+        sizes = self.at_price.get((bid, price))
+        self.book.set_level(bid, price, sum(sizes.values()) if sizes else 0.0)
 
 
 @attrs.define(slots=True, eq=False)
@@ -173,19 +189,17 @@ class MarketData:
             sub = self.by_req_id.get(md_req_id or "") or self._by_symbol(top.get("55"))
             if sub is None:
                 return
-            book = sub.book
-            book.clear()
+            sub.clear_book()
             seq = _int(top.get("83"))
             for entry in entries:
                 kind = entry.get("269", "")
                 seq = _int(entry.get("83")) or seq
-                side = book.side(kind)
                 price = float(entry["270"]) if "270" in entry else None
                 size = float(entry.get("271") or 0.0)
-                if side is not None and price is not None:
-                    side[entry.get("278") or entry["270"]] = (price, size)
+                if kind in (_BID, _OFFER) and price is not None:
+                    sub.put(kind == _BID, entry.get("278") or entry["270"], price, size)
                 elif kind == _TRADE and price is not None:
-                    book.last, book.last_size = price, size
+                    sub.last, sub.last_size = price, size
             self._emit(sub, None, seq, venue_ns, recv_ns, out)
             return
         if msg_type != "X":
@@ -222,26 +236,27 @@ class MarketData:
         """Apply one X entry to the book; a trade entry is returned as a Trade."""
         kind = entry.get("269", "")
         action = entry.get("279", "0")
-        book = sub.book
         if kind == _TRADE:
             if action == "2" or "270" not in entry:
                 return None
             price, size = float(entry["270"]), float(entry.get("271") or 0.0)
-            book.last, book.last_size = price, size
-            book.volume += size
+            sub.last, sub.last_size = price, size
+            sub.volume += size
             return Trade(sub.symbol, price, size, trade_id=entry.get("1003") or entry.get("278"),
                          timestamp_ns=venue_ns)
-        side = book.side(kind)
-        if side is None:
+        if kind not in (_BID, _OFFER):
             return None
+        bid = kind == _BID
         key = entry.get("278") or entry.get("270")
         if key is None:
             raise ValueError(f"X entry without MDEntryID or price for {sub.symbol}")
         if action == "2":
-            side.pop(key, None)
+            sub.delete(bid, key)
             return None
-        price = float(entry["270"]) if "270" in entry else side.get(key, (0.0, 0.0))[0]
-        side[key] = (price, float(entry.get("271") or 0.0))
+        known = float(entry["270"]) if "270" in entry else sub.price_of(bid, key)
+        if known is None:
+            raise ValueError(f"X entry changes {key!r} of {sub.symbol}, which the book lacks")
+        sub.put(bid, key, known, float(entry.get("271") or 0.0))
         return None
 
     def _emit(self, sub: MdSubscription, trades: list[tuple[Trade, int | None]] | None,
@@ -252,16 +267,16 @@ class MarketData:
         stream = sub.md_req_id
         book = sub.book
         if data_type is DataType.ORDERBOOK_SNAPSHOT:
-            bids, asks = book.levels(sub.depth)
-            snap = OrderBookSnapshot(sub.symbol, bids, asks, seq, venue_ns)
+            book.sequence = seq
+            snap = book.snapshot(sub.depth, venue_ns)
             out.append(MarketUpdate(data_type, snap, source, seq, venue_ns, recv_ns, stream))
         elif data_type is DataType.PRICE_TICK:
-            bid, ask = book.top()
+            bid, ask = book.best_bid(), book.best_ask()
             tick = PriceTick(
                 sub.symbol,
-                bid[0] if bid else None, ask[0] if ask else None, book.last,
-                bid[1] if bid else None, ask[1] if ask else None, book.last_size,
-                book.volume or None, venue_ns,
+                bid.price if bid else None, ask.price if ask else None, sub.last,
+                bid.size if bid else None, ask.size if ask else None, sub.last_size,
+                sub.volume or None, venue_ns,
             )
             out.append(MarketUpdate(data_type, tick, source, seq, venue_ns, recv_ns, stream))
         elif data_type is DataType.TRADE and trades:
