@@ -201,3 +201,11 @@ def test_command_line_help_names_the_options() -> None:
     assert result.returncode == 0
     for option in ("--replay", "--snapshot-endpoint", "--drop-every", "--curve-secret-key-file"):
         assert option in result.stdout
+
+
+def test_the_earlier_module_path_still_works_and_warns() -> None:
+    """``stockfish_zmq.publisher`` (documented before the simulator moved to testing/)."""
+    sys.modules.pop("stockfish_zmq.publisher", None)
+    with pytest.warns(DeprecationWarning, match="stockfish_zmq.testing.publisher"):
+        import stockfish_zmq.publisher as earlier
+    assert earlier.Publisher is Publisher and earlier.Faults is Faults

@@ -3,7 +3,7 @@ engine) that the connector's tests, the demo and the benchmark run against, and 
 scripted FIX peer for the misbehaviour a real acceptor never shows.
 
 Run the simulator on its own with ``python -m stockfish_fix.testing`` or
-``stockfish-fix-exchange``.
+``stockfish-fix-sim``.
 """
 
 from .exchange import DEFAULT_BEGIN_STRINGS, FixExchange, free_port

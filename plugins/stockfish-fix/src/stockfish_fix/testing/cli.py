@@ -1,5 +1,5 @@
-"""``python -m stockfish_fix.testing`` / ``stockfish-fix-exchange``: run the FIX exchange
-simulator until interrupted.
+"""``stockfish-fix-sim`` (or ``python -m stockfish_fix.testing``; earlier name
+``stockfish-fix-exchange``): run the FIX exchange simulator until interrupted.
 
 Prints one line ``READY <host> <port>`` once it accepts connections (scripts wait for it).
 """
@@ -18,7 +18,7 @@ from .exchange import DEFAULT_BEGIN_STRINGS, FixExchange
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="stockfish-fix-exchange",
+        prog="stockfish-fix-sim",
         description="A FIX 4.2 / 4.4 / 5.0SP2 exchange simulator on 127.0.0.1.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,6 +1,6 @@
 """A TWS-protocol gateway simulator for tests, demos and benchmarks.
 
-``python -m stockfish_ibkr.testing`` (or ``stockfish-ibkr-gateway``) runs it as a
+``python -m stockfish_ibkr.testing`` (or ``stockfish-ibkr-sim``) runs it as a
 command; :class:`GatewaySimulator` runs it inside a test's event loop. ib_insync and
 ib_async connect to it exactly as they connect to TWS or IB Gateway.
 """

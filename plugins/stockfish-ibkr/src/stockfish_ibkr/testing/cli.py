@@ -1,4 +1,5 @@
-"""``stockfish-ibkr-gateway`` / ``python -m stockfish_ibkr.testing``: run the simulator.
+"""``stockfish-ibkr-sim`` (or ``python -m stockfish_ibkr.testing``; earlier name
+``stockfish-ibkr-gateway``): run the gateway simulator.
 
 Prints ``listening on HOST:PORT`` once it accepts connections and runs until interrupted
 (Ctrl-C or SIGTERM). Point TWS clients (ib_insync, ib_async, this project's ``ibkr``
@@ -22,7 +23,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stockfish-ibkr-gateway",
+        prog="stockfish-ibkr-sim",
         description="A simulated TWS / IB Gateway speaking the TWS socket protocol (v176).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(_run(args))
     except OSError as exc:
-        print(f"stockfish-ibkr-gateway: cannot listen on {args.host}:{args.port}: {exc}",
+        print(f"stockfish-ibkr-sim: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
         return 1
     return 0

@@ -1,12 +1,13 @@
-"""``stockfish-zmq-publisher``: run the publisher from the command line.
+"""``stockfish-zmq-sim`` (or ``python -m stockfish_zmq.testing``; earlier name
+``stockfish-zmq-publisher``): run the publisher from the command line.
 
 Examples::
 
-    stockfish-zmq-publisher --symbols 5 --rate 1000                  # synthetic feed
-    stockfish-zmq-publisher --snapshot-endpoint tcp://127.0.0.1:5556  # + snapshot service
-    stockfish-zmq-publisher --replay day.jsonl --rate 0 --count 100000
-    stockfish-zmq-publisher --gen-keys ./keys                          # CURVE certificates
-    stockfish-zmq-publisher --curve-secret-key-file keys/server.key_secret
+    stockfish-zmq-sim --symbols 5 --rate 1000                  # synthetic feed
+    stockfish-zmq-sim --snapshot-endpoint tcp://127.0.0.1:5556  # + snapshot service
+    stockfish-zmq-sim --replay day.jsonl --rate 0 --count 100000
+    stockfish-zmq-sim --gen-keys ./keys                          # CURVE certificates
+    stockfish-zmq-sim --curve-secret-key-file keys/server.key_secret
 
 It prints ``READY endpoint=... snapshot=... session=...`` once bound, and
 ``DONE sent=N seconds=S rate=R`` when a bounded run (``--count``/``--duration``) ends,
@@ -38,7 +39,7 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stockfish-zmq-publisher",
+        prog="stockfish-zmq-sim",
         description="Publish market data in the stockfish-zmq wire format (synthetic or "
                     "replayed), with an optional snapshot service and fault injection.",
     )

@@ -9,7 +9,7 @@ In process::
     pub.stream(SyntheticMarket(["BTCUSD"]), rate=1000)
     pub.stop()
 
-As a command: ``stockfish-zmq-publisher --help`` (or ``python -m stockfish_zmq.testing``).
+As a command: ``stockfish-zmq-sim --help`` (or ``python -m stockfish_zmq.testing``).
 
 Messages go out as one frame ``TOPIC {json}`` by default (``wire_format``: also
 ``frames``, two frames ``[TOPIC, json]``, and ``json``, the bare JSON of the seeds).
