@@ -7,6 +7,12 @@ order book maintained from incremental updates must be invalidated and resynchro
 runs the core's :class:`Sequencer` itself, obtained here with :func:`sequencer_for`:
 it counts into the connector's stats (visible in ``get_stats()``), logs gaps and
 restarts, and from then on the manager does not check that connector's updates again.
+
+For venues that take orders: ``connector.spawn(coro, name=...)`` runs a reader loop whose
+death is reported as a lost connection (:func:`cancel_spawned` ends such tasks in the
+disconnect hook); :class:`Execution` reports a fill by client order id alone (the core
+completes it from the order it holds); :func:`answer_status` answers a STATUS request as
+the core expects (docs/order-contract.md).
 """
 
 from __future__ import annotations
@@ -16,18 +22,26 @@ from collections.abc import Callable
 from typing import Any
 
 from .connector import Connector
+from .orders import Execution
 from .plugins import hookimpl
+from .reporting import UNKNOWN_ORDER, answer_status
 from .sequencing import NoEvents, SequenceEvents, Sequencer, Tracker
 from .stats import RateLimitedLog
+from .tasks import cancel_spawned, spawned
 
 __all__ = [
+    "UNKNOWN_ORDER",
+    "Execution",
     "NoEvents",
     "RateLimitedLog",
     "SequenceEvents",
     "Sequencer",
     "Tracker",
+    "answer_status",
+    "cancel_spawned",
     "hookimpl",
     "sequencer_for",
+    "spawned",
 ]
 
 
