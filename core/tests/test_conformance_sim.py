@@ -20,7 +20,8 @@ class TestSimConformance(ConnectorConformance):
         registry.register(sim_plugin, "sim")
         return VenueUnderTest(
             "sim", registry, {"tick_interval": 0.005, "seed": 7},
-            data_types=(DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE),
+            data_types=(DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE,
+                        DataType.OHLCV_BAR),
             resting_order=lambda s: Order(s, "BUY", 5, OrderType.LIMIT, price=1),
             rejected_order=lambda s: Order(s, "BUY", 5),
             before_reject=lambda m: _sim(m).reject_orders(1),
