@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,8 @@ class PaperVenue:
         self.held = False
         self.orders: dict[str, _Order] = {}
         self.received: list[str] = []
+        #: Called with the client order id of every new order received.
+        self.on_received: Callable[[str], None] | None = None
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.StreamWriter, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -163,6 +166,8 @@ class PaperVenue:
     def _new(self, message: dict[str, Any]) -> None:
         order_id = message["id"]
         self.received.append(order_id)
+        if self.on_received is not None:
+            self.on_received(order_id)
         if order_id in self.orders:
             return  # a resent order is the same order
         if self.reject_next or message["symbol"] not in self.mid:
@@ -188,14 +193,21 @@ class PaperVenue:
         self._send_all({"ev": "fill", "id": order.id, **fill})
 
 
-def main() -> None:  # pragma: no cover - a manual tool
+def main() -> None:  # pragma: no cover - run in a process of its own by the fault tests
     parser = argparse.ArgumentParser(description="the paper venue on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=7001)
+    parser.add_argument("--port", type=int, default=7001, help="0: any free port")
+    parser.add_argument("--hold", action="store_true",
+                        help="take orders but answer nothing about them")
+    args = parser.parse_args()
     venue = PaperVenue()
-    venue.port = parser.parse_args().port
+    venue.port = args.port
+    venue.on_received = lambda order_id: print(f"received {order_id}", flush=True)
 
     async def run() -> None:
-        print(await venue.start(), flush=True)
+        settings = await venue.start()
+        if args.hold:
+            venue.hold()
+        print(f"listening on 127.0.0.1:{settings['port']}", flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.Event().wait()
 
