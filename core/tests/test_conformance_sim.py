@@ -27,4 +27,7 @@ class TestSimConformance(ConnectorConformance):
             before_reject=lambda m: _sim(m).reject_orders(1),
             reject_reason="rejected on demand",
             drop=lambda m: _sim(m).drop(),
+            # The next order reaches the venue, then the connection drops before its ack.
+            hold=lambda m: _sim(m).drop_on_next_submit(),
+            received_order_ids=lambda m: [o.order_id for o in _sim(m).engine.orders()],
         )
