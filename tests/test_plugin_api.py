@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SOURCES = [
     *sorted((ROOT / "plugins").glob("*/src/stockfish_*")),
     ROOT / "examples" / "stockfish-csvfeed" / "src",
+    ROOT / "examples" / "stockfish-papervenue" / "src",
 ]
 #: The core's own plugins that follow the same rule.
 CORE_PLUGIN_MODULES = [ROOT / "core" / "src" / "stockfish_core" / "data" / "replay.py"]
@@ -31,6 +32,8 @@ PLUGIN_API = {
     "API_VERSION", "KEEP_FINAL_ORDERS", "KEEP_FINAL_SECONDS", "PAYLOAD_TYPES",
     # declaring a plugin, the connector it serves
     "Capabilities", "Connector", "PluginSpec", "Subscription", "hookimpl",
+    # the order contract: fills by client order id, the STATUS answer, supervised tasks
+    "Execution", "UNKNOWN_ORDER", "answer_status", "cancel_spawned", "spawned",
     # market data
     "ConnectorStatus", "DataType", "MacroEvent", "MarketUpdate", "NewsEvent", "OHLCVBar",
     "OrderBookLevel", "OrderBookSnapshot", "PriceTick", "Trade",

@@ -20,10 +20,14 @@ class TestSimConformance(ConnectorConformance):
         registry.register(sim_plugin, "sim")
         return VenueUnderTest(
             "sim", registry, {"tick_interval": 0.005, "seed": 7},
-            data_types=(DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE),
+            data_types=(DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE,
+                        DataType.OHLCV_BAR),
             resting_order=lambda s: Order(s, "BUY", 5, OrderType.LIMIT, price=1),
             rejected_order=lambda s: Order(s, "BUY", 5),
             before_reject=lambda m: _sim(m).reject_orders(1),
             reject_reason="rejected on demand",
             drop=lambda m: _sim(m).drop(),
+            # The next order reaches the venue, then the connection drops before its ack.
+            hold=lambda m: _sim(m).drop_on_next_submit(),
+            received_order_ids=lambda m: [o.order_id for o in _sim(m).engine.orders()],
         )

@@ -35,6 +35,7 @@ from .models import (
     Trade,
 )
 from .orders import (
+    Execution,
     Fill,
     Order,
     OrderAction,
@@ -80,6 +81,7 @@ __all__ = [
     "ConnectorStatus",
     "DataType",
     "ExchangeManager",
+    "Execution",
     "FailoverStrategy",
     "Fill",
     "IllegalTransition",

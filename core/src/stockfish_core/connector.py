@@ -17,7 +17,7 @@ plugin whose library calls back on its own threads (QuickFIX) uses
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -26,6 +26,7 @@ from .models import ConnectorStatus, DataType, MarketUpdate
 from .orders import OrderType, OrderUpdate, TimeInForce
 from .sequencing import Sequencer
 from .stats import ConnectorStats
+from .tasks import spawn
 
 if TYPE_CHECKING:
     import asyncio
@@ -242,6 +243,13 @@ class Connector:
         self.listener.on_error(
             self, message, symbol=symbol, code=None if code is None else str(code), data=data
         )
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` (a reader loop) as a supervised task of this connector: an
+        exception that ends it is reported as a lost connection with the exception,
+        never silent (:func:`stockfish_core.tasks.spawn`); the disconnect hook ends such
+        tasks with ``await stockfish_core.plugin_api.cancel_spawned(connector)``."""
+        return spawn(self, coro, name=name)
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` on the manager's loop, from any thread."""

@@ -410,6 +410,8 @@ class OrderBook:
                         order.client_order_id, order.connector, connector)
             outcome.refused = "report from another connector"
             return outcome
+        if update.fill is None and update.execution is not None:
+            update.fill = update.execution.fill_for(order, connector)
         if update.client_order_id in self.unacked and update.rejected_request is None:
             self.unacked.pop(update.client_order_id)
             outcome.first_ack = True
@@ -486,7 +488,9 @@ class OrderBook:
             outcome.status_changed = order.transition(target, at_ns=update.timestamp_ns)
         except IllegalTransition as exc:
             outcome.refused = str(exc)
-            if update.possible_duplicate:  # a resent report, older than what followed it
+            # A resent report, older than what followed it: marked so, or carrying a
+            # fill already counted (a venue without a PossDup flag resending it).
+            if update.possible_duplicate or outcome.duplicate_fill:
                 log.info("order %s: resent report from %s (%s) is older than the order's "
                          "state %s; ignored", order.client_order_id, connector,
                          update.status.value, order.status.value)

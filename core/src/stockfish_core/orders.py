@@ -19,6 +19,7 @@ from .models import now_ns
 
 __all__ = [
     "FINAL_STATUSES",
+    "Execution",
     "Fill",
     "Order",
     "OrderAction",
@@ -366,6 +367,35 @@ class Fill:
             raise InvalidOrderError(f"fill price must be positive, got {self.price}")
 
 
+@attrs.define(slots=True, frozen=True)
+class Execution:
+    """A fill as a venue states it, without the order's symbol and side: reported in
+    ``OrderUpdate.execution``, it is completed into a :class:`Fill` by the core from the
+    order it holds (a plugin need not keep a map of its orders, and a fill for an order
+    the plugin has not seen since a restart is not lost)."""
+
+    execution_id: str
+    quantity: Decimal = attrs.field(converter=_qty)
+    price: Decimal = attrs.field(converter=_price)
+    commission: Decimal = attrs.field(default=Decimal(0), converter=_commission)
+    venue_order_id: str | None = None
+    timestamp_ns: int = attrs.field(factory=now_ns)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.execution_id:
+            raise InvalidOrderError("an execution needs its execution id")
+        if self.quantity <= 0:
+            raise InvalidOrderError(f"fill quantity must be positive, got {self.quantity}")
+        if self.price <= 0:
+            raise InvalidOrderError(f"fill price must be positive, got {self.price}")
+
+    def fill_for(self, order: Order, connector: str | None = None) -> Fill:
+        """This execution as a fill of ``order``."""
+        return Fill(order.client_order_id or "", self.execution_id, order.symbol, order.side,
+                    self.quantity, self.price, self.commission, connector,
+                    self.venue_order_id or order.venue_order_id, self.timestamp_ns)
+
+
 @attrs.define(slots=True)
 class Position:
     """Net position in one symbol, its average entry price and realised P&L."""
@@ -459,3 +489,6 @@ class OrderUpdate:
     cum_qty: Decimal | None = None
     leaves_qty: Decimal | None = None
     avg_price: Decimal | None = None
+    #: A fill stated with the client order id only (an :class:`Execution`): the core
+    #: completes it into ``fill`` from the order it holds. Set ``fill`` or this, not both.
+    execution: Execution | None = None

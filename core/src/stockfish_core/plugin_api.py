@@ -35,6 +35,12 @@ order book maintained from incremental updates must be invalidated and resynchro
 runs the core's :class:`Sequencer` itself, obtained here with :func:`sequencer_for`:
 it counts into the connector's stats (visible in ``get_stats()``), logs gaps and
 restarts, and from then on the manager does not check that connector's updates again.
+
+For venues that take orders: ``connector.spawn(coro, name=...)`` runs a reader loop whose
+death is reported as a lost connection (:func:`cancel_spawned` ends such tasks in the
+disconnect hook); :class:`Execution` reports a fill by client order id alone (the core
+completes it from the order it holds); :func:`answer_status` answers a STATUS request as
+the core expects (docs/order-contract.md).
 """
 
 from __future__ import annotations
@@ -80,6 +86,7 @@ from .models import (
 )
 from .oms import KEEP_FINAL_ORDERS, KEEP_FINAL_SECONDS
 from .orders import (
+    Execution,
     Fill,
     Order,
     OrderAction,
@@ -93,17 +100,19 @@ from .orders import (
     to_decimal,
 )
 from .plugins import hookimpl
+from .reporting import UNKNOWN_ORDER, answer_status
 from .secret import Secret
 from .sequencing import NoEvents, SequenceEvents, Sequencer, Tracker
 from .sim.market import parse_interval
 from .stats import RateLimitedLog
-from .tasks import cancel_and_wait
+from .tasks import cancel_and_wait, cancel_spawned, spawned
 
 __all__ = [
     "API_VERSION",
     "KEEP_FINAL_ORDERS",
     "KEEP_FINAL_SECONDS",
     "PAYLOAD_TYPES",
+    "UNKNOWN_ORDER",
     "BookError",
     "Capabilities",
     "ConfigCompat",
@@ -111,6 +120,7 @@ __all__ = [
     "Connector",
     "ConnectorStatus",
     "DataType",
+    "Execution",
     "Fill",
     "HistoryRequest",
     "InvalidOrderError",
@@ -145,7 +155,9 @@ __all__ = [
     "Tracker",
     "Trade",
     "VenueUnavailable",
+    "answer_status",
     "cancel_and_wait",
+    "cancel_spawned",
     "hookimpl",
     "in_range",
     "non_negative",
@@ -155,6 +167,7 @@ __all__ = [
     "port_number",
     "positive",
     "sequencer_for",
+    "spawned",
     "to_decimal",
     "to_ns",
 ]

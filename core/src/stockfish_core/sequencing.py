@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
+from .diagnostics import SEQUENCE_KEYS_HINT
 from .stats import RateLimitedLog
 
 __all__ = ["SequenceCounters", "SequenceEvents", "Sequencer", "Tracker"]
@@ -351,9 +352,9 @@ class Sequencer(Generic[T]):
         stats.gaps += 1
         stats.lost += received - expected
         self.errors.log(logging.WARNING, "gap", "%s: sequence gap on %s: expected %d, received "
-                        "%d (%d lost; gaps so far %d, %d lost)", self.label or "sequencer",
+                        "%d (%d lost; gaps so far %d, %d lost)%s", self.label or "sequencer",
                         tracker.key, expected, received, received - expected, stats.gaps,
-                        stats.lost)
+                        stats.lost, f"; {SEQUENCE_KEYS_HINT}" if stats.gaps <= 3 else "")
         self.events.on_gap(tracker, expected, received)
 
     def _release(self, tracker: Tracker, now: float) -> list[T]:

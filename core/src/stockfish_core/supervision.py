@@ -23,6 +23,7 @@ import attrs
 
 from .config import ManagerConfig
 from .connector import Connector, Subscription
+from .diagnostics import connect_hook_hung, connect_hook_silent
 from .marketdata import MarketDataHub
 from .models import ConnectorStatus, DataType, now_ns
 from .oms import OrderBook
@@ -102,10 +103,16 @@ class VenueState:
     async def open(self, timeout: float) -> None:
         """The connect hook, then CONNECTED within ``timeout``; raises otherwise."""
         connector = self.connector
-        await asyncio.wait_for(self.hook("stockfish_connect"), timeout)
+        try:
+            await asyncio.wait_for(self.hook("stockfish_connect"), timeout)
+        except asyncio.TimeoutError:
+            raise ConnectionError(connect_hook_hung(connector, timeout)) from None
         if not connector.is_connected:
-            await self.wait_status(lambda: connector.is_connected or connector.status in DOWN,
-                                   timeout)
+            try:
+                await self.wait_status(
+                    lambda: connector.is_connected or connector.status in DOWN, timeout)
+            except TimeoutError:
+                raise ConnectionError(connect_hook_silent(connector, timeout)) from None
         if not connector.is_connected:
             raise ConnectionError(connector.status_reason or connector.status.value)
 

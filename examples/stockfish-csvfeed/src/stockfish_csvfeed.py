@@ -61,7 +61,8 @@ class _Replay:
     #: Set by the first subscription: the replay starts then, so nothing is skipped.
     started: asyncio.Event = attrs.Factory(asyncio.Event)
     task: asyncio.Task[None] | None = None
-    sequence: int = 0
+    #: The core tracks sequences per (source, stream, symbol): one counter per symbol.
+    sequences: dict[str, int] = attrs.Factory(dict)
 
 
 @hookimpl
@@ -84,7 +85,7 @@ def stockfish_connect(connector: Connector) -> None:
     connector.set_status(ConnectorStatus.CONNECTING)
     state = _Replay()
     connector.state = state
-    state.task = asyncio.get_running_loop().create_task(_replay(connector, path, state))
+    state.task = connector.spawn(_replay(connector, path, state), name="replay")
     connector.set_status(ConnectorStatus.CONNECTED)
 
 
@@ -164,8 +165,8 @@ def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[Marke
         except (KeyError, ValueError, TypeError) as exc:
             connector.report_error(f"bad CSV row {row!r}: {exc}", data=True)
             continue
-        state.sequence += 1
-        updates.append(MarketUpdate(DataType.PRICE_TICK, tick, connector.name, state.sequence,
+        sequence = state.sequences[tick.symbol] = state.sequences.get(tick.symbol, 0) + 1
+        updates.append(MarketUpdate(DataType.PRICE_TICK, tick, connector.name, sequence,
                                     ts, received))
     return updates
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from stockfish_core import (
     PluginRegistry,
     Subscription,
 )
-from stockfish_core.testing import ConnectorHarness
+from stockfish_core.testing import ConnectorHarness, wait_until
 
 ROWS = """timestamp_ns,symbol,bid,ask,last,bid_size,ask_size,volume
 1000,SPY,449.5,450.5,450.0,10,12,100
@@ -138,3 +139,42 @@ def test_manager_history_from_the_csv_file_is_cached(tmp_path: Path) -> None:
         assert manager.history("SPY", 0, 3 * MINUTE, "1m").equals(frame)
     finally:
         manager.close()
+
+
+async def test_two_symbols_are_numbered_each_without_false_gaps(tmp_path: Path) -> None:
+    """The core tracks sequences per (source, stream, symbol): one counter across the
+    symbols of the file made every symbol's stream look full of gaps."""
+    from stockfish_core import ExchangeManager
+
+    simulator = stockfish_csvfeed.CsvFeedSimulator(["SPY", "QQQ"], rows=200)
+    settings = await simulator.start()
+    registry = PluginRegistry(entry_points=())
+    registry.register(stockfish_csvfeed, "csvfeed")
+    manager = ExchangeManager(registry=registry, journal=":memory:")
+    manager.add_connector("replay", "csvfeed", **{**settings, "loop": False})
+    try:
+        assert await manager.start()
+        assert await manager.subscribe_async([Subscription("SPY"), Subscription("QQQ")]) == {}
+        connector = manager.get_connector("replay")
+        await wait_until(lambda: connector.stats.updates_delivered >= 200, asyncio.Event(), 10,
+                         "the whole file", recheck=0.05)
+        assert (connector.stats.gaps, connector.stats.lost) == (0, 0)
+    finally:
+        await manager.stop()
+        manager.journal.close()
+        await simulator.stop()
+
+
+@pytest.fixture
+def not_utf8(tmp_path: Path) -> Path:
+    path = tmp_path / "broken.csv"
+    path.write_bytes(b"\xff\xfe not UTF-8")  # the replay's reader fails on it
+    return path
+
+
+async def test_a_replay_task_that_dies_is_a_lost_connection(not_utf8: Path) -> None:
+    async with harness({"path": str(not_utf8), "loop": True}) as h:
+        await h.connect()
+        h.connector.state.started.set()
+        await h.wait_status(ConnectorStatus.DISCONNECTED, timeout=5)
+        assert "task replay died: UnicodeDecodeError" in h.connector.status_reason

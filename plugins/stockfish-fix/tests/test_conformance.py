@@ -39,4 +39,9 @@ class TestFixConformance(ConnectorConformance):
             before_reject=lambda manager: fix_exchange.reject_orders(1),
             drop=lambda manager: fix_exchange.stop(kill=True),
             restore=lambda manager: fix_exchange.start(),
+            # The next order is executed, and the session dropped before its reports.
+            hold=lambda manager: fix_exchange.drop_before_reports(1),
+            received_order_ids=lambda manager: [c for _, c in fix_exchange.orders_received],
+            fill_resting=lambda manager, _order_id: fix_exchange.set_quote(
+                "SPY", Decimal("0.5"), Decimal("0.9")),
         )

@@ -36,5 +36,10 @@ class TestIBKRConformance(ConnectorConformance):
             reject_reason="rejected on demand",
             drop=lambda _m: gw.stop(),
             restore=lambda _m: gw.start(),
+            received_order_ids=lambda _m: [o.order_ref for o in gw.broker.orders.values()
+                                           if o.order_ref],
+            # The broker's back end lives on while the gateway is down: cross the order.
+            fill_resting=lambda _m, _order_id: gw.broker.set_quote(
+                gw.instrument("SPY"), 0.5, 0.9, 100, 100),
         )
         await gw.close()

@@ -49,6 +49,9 @@ class TestZmqConformance(ConnectorConformance):
             yield VenueUnderTest(
                 "zmq", registry, settings, symbol="SPY", orders=False,
                 data_types=(DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE),
+                not_served=dict.fromkeys(
+                    (DataType.OHLCV_BAR, DataType.NEWS, DataType.MACRO, DataType.CUSTOM),
+                    "the synthetic market publishes tickers, depth and trades only"),
                 drop=feed.drop, restore=feed.restore)
         finally:
             feed.pub.stop()

@@ -22,6 +22,7 @@ import attrs
 
 from ..config import structure_plugin_config
 from ..connector import Connector, Subscription
+from ..diagnostics import connect_hook_hung, connect_hook_silent
 from ..models import ConnectorStatus, MarketUpdate
 from ..orders import OrderRequest, OrderUpdate
 from ..plugins import PluginRegistry
@@ -144,8 +145,14 @@ class ConnectorHarness:
     async def connect(self, timeout: float = 10.0) -> None:
         """Call the connect hook and wait for CONNECTED."""
         self.connector.loop = asyncio.get_running_loop()
-        await asyncio.wait_for(self.call("stockfish_connect"), timeout)
-        await self.wait_status(ConnectorStatus.CONNECTED, timeout)
+        try:
+            await asyncio.wait_for(self.call("stockfish_connect"), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(connect_hook_hung(self.connector, timeout)) from None
+        try:
+            await self.wait_status(ConnectorStatus.CONNECTED, timeout)
+        except TimeoutError:
+            raise TimeoutError(connect_hook_silent(self.connector, timeout)) from None
 
     async def disconnect(self) -> None:
         await self.call("stockfish_disconnect")
