@@ -177,6 +177,26 @@ def heap_state() -> dict[str, Any]:
     return found
 
 
+def garbage(elapsed: float, top: int) -> None:
+    """--garbage: collect now, keeping what only the cycle collector could free, and print
+    the ``top`` most common types of it (objects in reference cycles wait for a
+    collection of their generation: the oldest is collected rarely, and RSS grows until
+    then). Collecting at every sample changes what is measured: a diagnosis only."""
+    import collections
+    import gc
+
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        found = len(gc.garbage)
+        gc.garbage.clear()
+    finally:
+        gc.set_debug(0)
+    print(f"-- at {elapsed:.0f} s, {found} objects in cycles: " + ", ".join(
+        f"{name} {n}" for name, n in kinds.most_common(top)))
+
+
 def plugin_state(manager: ExchangeManager) -> dict[str, int | None]:
     """What the connectors hold per order: orders they follow, and the IB library's
     trades and executions (None where a connector or its session is absent)."""
@@ -259,6 +279,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 if elapsed >= next_sample:
                     if args.trace:
                         trace(elapsed)
+                    if args.garbage:
+                        garbage(elapsed, args.garbage)
                     stats = manager.get_stats()
                     journal_size = await asyncio.to_thread(os.path.getsize, journal)
                     samples.append({
@@ -347,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnosis: the fix and ibkr connectors keep N final orders")
     parser.add_argument("--trace", type=int, default=0, metavar="N",
                         help="print the N largest growing allocations (tracemalloc)")
+    parser.add_argument("--garbage", type=int, default=0, metavar="N",
+                        help="diagnosis: at each sample, collect cycles and print the N most "
+                             "common types found in them")
     parser.add_argument("--trace-frames", type=int, default=1, metavar="N",
                         help="frames kept per allocation with --trace (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
