@@ -5,10 +5,16 @@ sampled every ``--sample`` seconds (default 30).
 
 Each simulator runs in a process of its own (``soak.py --serve NAME``, the plugin's
 ``stockfish_simulator``), so the RSS measured is the manager's process alone: the
-manager, the three connectors, their libraries and the journal. Orders go at ``--rate``
-per second (default 18), alternately to ibkr and fix (``--order-venues``): market orders,
-and limit orders resting far from the market that are cancelled a moment later.
-``--trace N`` prints the N allocations that grew most (tracemalloc; slows the run).
+manager, the three connectors, their libraries and the journal (the simulators' RSS is
+sampled too, apart). Each sample also splits the manager's memory: the C heap in use
+and free (glibc mallinfo2: QuickFIX, SQLite and the interpreter's large blocks), the
+Python allocator's block count, and with ``--trace`` the memory tracemalloc traces.
+
+Orders go at ``--rate`` per second (default 18), alternately to ibkr and fix
+(``--order-venues``): market orders, and limit orders resting far from the market that
+are cancelled a moment later.
+``--trace N`` prints the N allocations that grew most between the end of the warm-up and
+the end (tracemalloc: slows the run, and each snapshot stops it for seconds).
 
 Growth is the slope of a least-squares line through the samples after ``--warmup``
 seconds (default 120: the final orders kept in memory, ManagerConfig.keep_final_orders /
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -49,10 +56,15 @@ VENUES: list[tuple[str, dict[str, Any], list[str]]] = [
 ]
 
 
-def rss_bytes() -> int:
-    """This process's resident set size now (Linux /proc; else the peak, from getrusage)."""
+#: The simulators' process ids, by connector name (their RSS is reported apart).
+SIMULATOR_PIDS: dict[str, int] = {}
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """A process's resident set size now (Linux /proc; else this one's peak, from
+    getrusage)."""
     try:
-        with open("/proc/self/statm") as f:
+        with open(f"/proc/{pid}/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -83,8 +95,11 @@ async def simulator_process(name: str) -> AsyncIterator[dict[str, Any]]:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         if not line:
             raise RuntimeError(f"the {name} simulator did not start")
-        yield json.loads(line)
+        settings = json.loads(line)
+        SIMULATOR_PIDS[name] = proc.pid
+        yield settings
     finally:
+        SIMULATOR_PIDS.pop(name, None)
         if proc.stdin is not None:
             proc.stdin.close()
         try:
@@ -131,6 +146,55 @@ def bound_plugins(keep: int) -> None:
     assert defaults is not None
     defaults.update(max_final=keep)
     ibkr_orders.KEEP_FINAL = keep
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def heap_state() -> dict[str, Any]:
+    """The C heap (glibc malloc: bytes in use and free in its arenas, mmapped blocks
+    included in use), the Python allocator's block count, and the memory tracemalloc
+    traces (with --trace): tells a growth of Python objects from one of the C libraries
+    (QuickFIX, SQLite) and from fragmentation."""
+    import tracemalloc
+
+    found: dict[str, Any] = {"heap_used_mb": None, "heap_free_mb": None,
+                             "py_blocks": sys.getallocatedblocks(),
+                             "py_traced_mb": None}
+    if tracemalloc.is_tracing():
+        found["py_traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 2)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return found
+    found["heap_used_mb"] = round((info.uordblks + info.hblkhd) / 2**20, 2)
+    found["heap_free_mb"] = round(info.fordblks / 2**20, 2)
+    return found
+
+
+def garbage(elapsed: float, top: int) -> None:
+    """--garbage: collect now, keeping what only the cycle collector could free, and print
+    the ``top`` most common types of it (objects in reference cycles wait for a
+    collection of their generation: the oldest is collected rarely, and RSS grows until
+    then). Collecting at every sample changes what is measured: a diagnosis only."""
+    import collections
+    import gc
+
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        found = len(gc.garbage)
+        gc.garbage.clear()
+    finally:
+        gc.set_debug(0)
+    print(f"-- at {elapsed:.0f} s, {found} objects in cycles: " + ", ".join(
+        f"{name} {n}" for name, n in kinds.most_common(top)))
 
 
 def plugin_state(manager: ExchangeManager) -> dict[str, int | None]:
@@ -181,21 +245,26 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         sent = rejected = 0
         snapshots: list[Any] = []
 
-        def trace(elapsed: float) -> None:
-            """--trace: where the memory allocated since the second sample lives."""
+        def trace(elapsed: float, last: bool = False) -> None:
+            """--trace: where the memory allocated since the end of the warm-up lives (one
+            snapshot then, one at the end: a snapshot stops the loop for seconds)."""
             import tracemalloc
 
             if not tracemalloc.is_tracing():
-                tracemalloc.start(1)
+                tracemalloc.start(args.trace_frames)
                 return
-            snapshot = tracemalloc.take_snapshot()
+            if elapsed < args.warmup or (snapshots and not last):
+                return
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)])
             if not snapshots:
                 snapshots.append(snapshot)
                 return
-            print(f"-- allocations grown since the first snapshot, at {elapsed:.0f} s")
-            for stat in snapshot.compare_to(snapshots[0], "lineno")[:args.trace]:
+            print(f"-- allocations grown since the end of the warm-up, at {elapsed:.0f} s")
+            key = "lineno" if args.trace_frames == 1 else "traceback"
+            for stat in snapshot.compare_to(snapshots[0], key)[:args.trace]:
                 print(f"{stat.size_diff / 1024:9.1f} KB {stat.count_diff:+7d}")
-                for line in stat.traceback.format()[-2:]:
+                for line in stat.traceback.format()[-2 * args.trace_frames:]:
                     print("     ", line)
 
         async with manager:
@@ -210,6 +279,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 if elapsed >= next_sample:
                     if args.trace:
                         trace(elapsed)
+                    if args.garbage:
+                        garbage(elapsed, args.garbage)
                     stats = manager.get_stats()
                     journal_size = await asyncio.to_thread(os.path.getsize, journal)
                     samples.append({
@@ -217,13 +288,19 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                         "orders": sent, "updates": counts.updates, "fills": counts.fills,
                         "orders_in_memory": stats.get("orders_in_memory"),
                         "journal_mb": round(journal_size / 2**20, 2),
+                        **heap_state(),
+                        "simulators_rss_mb": {
+                            n: round(rss_bytes(pid) / 2**20, 2)
+                            for n, pid in SIMULATOR_PIDS.items()},
                         **plugin_state(manager),
                     })
-                    print(f"{elapsed:6.0f} s  RSS {samples[-1]['rss_mb']:7.2f} MB  orders "
-                          f"{sent:6d}  updates {counts.updates:8d}  in memory "
-                          f"{samples[-1]['orders_in_memory']}  ibkr {samples[-1]['ibkr_orders']}"
-                          f" (IB trades {samples[-1]['ib_trades']}, fills "
-                          f"{samples[-1]['ib_fills']})  fix {samples[-1]['fix_orders']}",
+                    last = samples[-1]
+                    print(f"{elapsed:6.0f} s  RSS {last['rss_mb']:7.2f} MB  orders {sent:6d}  "
+                          f"updates {counts.updates:8d}  in memory {last['orders_in_memory']}"
+                          f"  ibkr {last['ibkr_orders']} (IB trades {last['ib_trades']}, fills "
+                          f"{last['ib_fills']})  fix {last['fix_orders']}  C heap in use "
+                          f"{last['heap_used_mb']} MB, free {last['heap_free_mb']} MB  "
+                          f"Python blocks {last['py_blocks']}  traced {last['py_traced_mb']} MB",
                           flush=True)
                     next_sample += args.sample
                 venue = order_venues[i % len(order_venues)]
@@ -242,6 +319,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     rejected += 1
                 i += 1
                 await asyncio.sleep(interval)  # the soak's own pacing
+            if args.trace:
+                trace(time.monotonic() - started, last=True)
             cpu = time.process_time() - cpu0
             wall = time.monotonic() - started
             final_stats = manager.get_stats()
@@ -290,6 +369,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnosis: the fix and ibkr connectors keep N final orders")
     parser.add_argument("--trace", type=int, default=0, metavar="N",
                         help="print the N largest growing allocations (tracemalloc)")
+    parser.add_argument("--garbage", type=int, default=0, metavar="N",
+                        help="diagnosis: at each sample, collect cycles and print the N most "
+                             "common types found in them")
+    parser.add_argument("--trace-frames", type=int, default=1, metavar="N",
+                        help="frames kept per allocation with --trace (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -48,7 +48,8 @@ def test_bundled_pip_installs_every_connector(tmp_path: Path) -> None:
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     assert "does not provide the extra" not in install.stdout + install.stderr
 
-    listing = subprocess.run([env_dir / "bin" / "stockfish", "plugins", "--json"],
+    listing = subprocess.run([env_dir / "bin" / "stockfish", "plugins", "--json",
+                              "--verbose"],
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stdout + listing.stderr
     rows = {r["name"]: r for r in json.loads(listing.stdout)["plugins"]}
@@ -115,7 +116,8 @@ def test_bundled_pip_of_python_3_10_installs_the_ib_extra(tmp_path: Path) -> Non
     )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     assert "does not provide the extra" not in install.stdout + install.stderr
-    listing = subprocess.run([env_dir / "bin" / "stockfish", "plugins", "--json"],
+    listing = subprocess.run([env_dir / "bin" / "stockfish", "plugins", "--json",
+                              "--verbose"],
                              capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stdout + listing.stderr
     rows = {r["name"]: r for r in json.loads(listing.stdout)["plugins"]}

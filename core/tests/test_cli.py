@@ -29,8 +29,23 @@ def run(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_plugins_lists_installed_with_hooks_and_failures(installed: list) -> None:
+def test_plugins_lists_installed_without_importing_them(installed: list) -> None:
+    import sys
+
     code, out = run("plugins")
+    assert code == 0  # nothing was imported, so nothing failed
+    assert "alpha" in out and "broken" in out and "not loaded" in out
+    assert "hooks:" not in out and "failed" not in out
+    assert "--verbose" in out
+    assert installed[0].value not in sys.modules and installed[1].value not in sys.modules
+    code, out = run("plugins", "--json")
+    rows = {r["name"]: r for r in json.loads(out)["plugins"]}
+    assert rows["alpha"]["status"] == "not loaded" and rows["alpha"]["hooks"] == []
+    assert rows["alpha"]["enabled"] is None
+
+
+def test_plugins_verbose_lists_installed_with_hooks_and_failures(installed: list) -> None:
+    code, out = run("plugins", "--verbose")
     assert code == 1  # one plugin is broken
     assert "alpha" in out and "loaded" in out
     assert "hooks: plugin_spec" in out
@@ -90,3 +105,9 @@ def test_config_check_fails_readably(
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert run()[0] == 2
     assert "plugins" in capsys.readouterr().out
+
+
+def test_journal_help_states_the_journal_default_without_importing_it() -> None:
+    from stockfish_core.journal import DEFAULT_RETENTION_DAYS
+
+    assert f"{DEFAULT_RETENTION_DAYS:g}" == cli._RETENTION_DAYS_TEXT

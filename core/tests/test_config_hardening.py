@@ -241,7 +241,7 @@ def test_stockfish_plugins_reports_a_plugin_that_exits(
 ) -> None:
     ep = make_plugin("bad", EXITS)
     monkeypatch.setattr(metadata, "entry_points", lambda **_: [ep])
-    assert cli_main(["plugins"]) == 1
+    assert cli_main(["plugins", "--verbose"]) == 1
     out = capsys.readouterr().out
     assert "failed" in out and "SystemExit: 3" in out
 

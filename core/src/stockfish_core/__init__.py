@@ -2,8 +2,9 @@
 
 Importing this package loads no plugin: plugins are loaded by name, by
 :class:`~stockfish_core.plugins.PluginRegistry`, when a configuration enables them. It
-stays light for plugins, which import from it: the manager and the configuration loader
-(asyncio, cattrs, PyYAML) load on first use of their names.
+stays light for plugins, which import from it, and for ``stockfish plugins``: every
+public name is imported on first use (the manager and the configuration loader bring
+asyncio, cattrs and PyYAML).
 """
 
 from __future__ import annotations
@@ -11,54 +12,67 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .__about__ import API_VERSION, __version__
-from .connector import Capabilities, Connector, PluginSpec, Subscription
-from .errors import (
-    ConfigError,
-    IllegalTransition,
-    InvalidOrderError,
-    OrderRejected,
-    PluginError,
-    PluginNotInstalled,
-    StockfishError,
-    VenueUnavailable,
-)
-from .models import (
-    ConnectorStatus,
-    DataType,
-    MacroEvent,
-    MarketUpdate,
-    NewsEvent,
-    OHLCVBar,
-    OrderBookLevel,
-    OrderBookSnapshot,
-    PriceTick,
-    Trade,
-)
-from .orders import (
-    Execution,
-    Fill,
-    Order,
-    OrderAction,
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    Position,
-    TimeInForce,
-)
-from .plugins import PluginRegistry, hookimpl
-from .secret import Secret
 
 if TYPE_CHECKING:
     from .config import Config, FailoverStrategy, load_config
+    from .connector import Capabilities, Connector, PluginSpec, Subscription
+    from .errors import (
+        ConfigError,
+        IllegalTransition,
+        InvalidOrderError,
+        OrderRejected,
+        PluginError,
+        PluginNotInstalled,
+        StockfishError,
+        VenueUnavailable,
+    )
     from .manager import ExchangeManager
+    from .models import (
+        ConnectorStatus,
+        DataType,
+        MacroEvent,
+        MarketUpdate,
+        NewsEvent,
+        OHLCVBar,
+        OrderBookLevel,
+        OrderBookSnapshot,
+        PriceTick,
+        Trade,
+    )
+    from .orders import (
+        Execution,
+        Fill,
+        Order,
+        OrderAction,
+        OrderRequest,
+        OrderSide,
+        OrderStatus,
+        OrderType,
+        OrderUpdate,
+        Position,
+        TimeInForce,
+    )
+    from .plugins import PluginRegistry, hookimpl
+    from .secret import Secret
 
+#: Every public name and the module it comes from, imported on first use: `stockfish
+#: plugins` (which imports this package) then costs little more than reading the
+#: installed distributions' metadata.
 _LAZY = {
-    "Config": "config",
-    "FailoverStrategy": "config",
-    "load_config": "config",
+    **dict.fromkeys(("Config", "FailoverStrategy", "load_config"), "config"),
+    **dict.fromkeys(("Capabilities", "Connector", "PluginSpec", "Subscription"), "connector"),
+    **dict.fromkeys(("ConfigError", "IllegalTransition", "InvalidOrderError", "OrderRejected",
+                     "PluginError", "PluginNotInstalled", "StockfishError",
+                     "VenueUnavailable"), "errors"),
     "ExchangeManager": "manager",
+    **dict.fromkeys(("ConnectorStatus", "DataType", "MacroEvent", "MarketUpdate", "NewsEvent",
+                     "OHLCVBar", "OrderBookLevel", "OrderBookSnapshot", "PriceTick",
+                     "Trade"), "models"),
+    **dict.fromkeys(("Execution", "Fill", "Order", "OrderAction", "OrderRequest", "OrderSide",
+                     "OrderStatus", "OrderType", "OrderUpdate", "Position", "TimeInForce"),
+                    "orders"),
+    **dict.fromkeys(("PluginRegistry", "hookimpl"), "plugins"),
+    "Secret": "secret",
 }
 
 
@@ -71,6 +85,11 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "API_VERSION",

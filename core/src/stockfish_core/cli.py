@@ -1,6 +1,6 @@
 """The ``stockfish`` command line tool.
 
-``stockfish plugins``            installed plugins, versions, what is enabled, their hooks
+``stockfish plugins``            installed plugins and versions (imports none); --verbose: hooks
 ``stockfish config check FILE``  validate a configuration (exit 0, or 1 with the problems)
 ``stockfish run [FILE]``         run a configuration: live dashboard, or ``--headless`` JSON
 ``stockfish demo``               the three venue simulators, a failover, and a summary
@@ -38,11 +38,17 @@ def _short_hook(name: str) -> str:
     return name.removeprefix("stockfish_")
 
 
-def plugin_rows(registry: PluginRegistry, config: Config | None) -> list[dict[str, Any]]:
-    """One row per installed plugin; loads the enabled ones (all of them with no config)."""
+def plugin_rows(registry: PluginRegistry, config: Config | None,
+                verbose: bool = False) -> list[dict[str, Any]]:
+    """One row per installed plugin, from its entry point and its distribution's metadata.
+
+    Only the plugins a configuration enables are loaded (imported), or every installed
+    one with ``verbose``: with neither, nothing is imported and a row has no hooks.
+    """
     installed = registry.installed()
-    enabled = set(config.enabled_plugins()) if config is not None else set(installed)
-    for name in sorted(enabled & set(installed)):
+    enabled = set(config.enabled_plugins()) if config is not None else set()
+    to_load = set(installed) if verbose else enabled & set(installed)
+    for name in sorted(to_load):
         try:
             registry.load([name])
         except PluginError as exc:
@@ -56,6 +62,7 @@ def plugin_rows(registry: PluginRegistry, config: Config | None) -> list[dict[st
             "name": name,
             "distribution": info.distribution,
             "version": info.version,
+            "summary": info.summary,
             "module": info.value,
             "builtin": info.builtin,
             "enabled": name in enabled if config is not None else None,
@@ -75,7 +82,7 @@ def plugin_rows(registry: PluginRegistry, config: Config | None) -> list[dict[st
     if config is not None:
         for name in sorted(enabled - set(installed)):
             rows.append({"name": name, "distribution": f"stockfish-{name}", "version": None,
-                         "module": None, "builtin": False, "enabled": True,
+                         "summary": None, "module": None, "builtin": False, "enabled": True,
                          "status": "not installed", "hooks": [], "capabilities": None,
                          "error": f"pip install stockfish-{name}"})
     return rows
@@ -99,12 +106,14 @@ def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 1
-    rows = plugin_rows(registry, config)
+    rows = plugin_rows(registry, config, verbose=args.verbose)
     if args.json:
         json.dump({"core": __version__, "api": API_VERSION, "plugins": rows}, out, indent=2)
         out.write("\n")
     else:
         _print_plugins(rows, out)
+        if not args.verbose and any(r["status"] == "not loaded" for r in rows):
+            out.write("(not loaded: their hooks and capabilities with --verbose)\n")
     return 1 if any(r["status"] in ("failed", "conflict", "not installed") for r in rows) else 0
 
 
@@ -127,6 +136,8 @@ def _print_plugins(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
     for r, t in zip(rows, table, strict=True):
         out.write(line.format(*t).rstrip() + "\n")
         indent = " " * 2
+        if r.get("summary"):
+            out.write(f"{indent}{r['summary']}\n")
         if r["hooks"]:
             out.write(f"{indent}hooks: {', '.join(r['hooks'])}\n")
         if r["capabilities"]:
@@ -261,9 +272,9 @@ def cmd_journal(args: argparse.Namespace, out: TextIO) -> int:
     import math
     import time
 
-    from .journal import Journal, default_journal_path
+    from .journal import DEFAULT_RETENTION_DAYS, Journal, default_journal_path
 
-    days = args.older_than
+    days = DEFAULT_RETENTION_DAYS if args.older_than is None else args.older_than
     if not math.isfinite(days) or days < 0:
         print(f"stockfish journal: --older-than must be a number of days >= 0, not {days}",
               file=sys.stderr)
@@ -290,9 +301,12 @@ def cmd_journal(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _journal_parser(sub: Any) -> None:
-    from .journal import DEFAULT_RETENTION_DAYS
+#: journal.DEFAULT_RETENTION_DAYS as the help shows it (a test holds the two together).
+_RETENTION_DAYS_TEXT = "30"
 
+
+def _journal_parser(sub: Any) -> None:
+    # The journal module is not imported to build the parser: every command pays for it.
     j = sub.add_parser("journal", help="compact or archive the order journal")
     jsub = j.add_subparsers(dest="journal_command", metavar="ACTION")
     for name, text in (("compact", "remove final orders (and their fills) older than "
@@ -302,9 +316,9 @@ def _journal_parser(sub: Any) -> None:
         p = jsub.add_parser(name, help=text, description=text)
         p.add_argument("--journal", "-j", help="the journal file (default: $STOCKFISH_JOURNAL, "
                                                "else ~/.local/state/stockfish/journal.sqlite)")
-        p.add_argument("--older-than", type=float, default=DEFAULT_RETENTION_DAYS,
-                       metavar="DAYS", help=f"age in days of the last change (default "
-                                            f"{DEFAULT_RETENTION_DAYS:g})")
+        p.add_argument("--older-than", type=float, default=None,
+                       metavar="DAYS", help="age in days of the last change (default "
+                                            f"{_RETENTION_DAYS_TEXT}, the journal's retention)")
         if name == "archive":
             p.add_argument("--to", required=True, metavar="FILE",
                            help="the archive (SQLite, the journal's schema; created if need be)")
@@ -324,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, versions and hooks")
     p.add_argument("--config", "-c", help="a configuration: only its enabled plugins are loaded")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="load every installed plugin to show its hooks, capabilities and "
+                        "import errors (without it, only a configuration's enabled plugins "
+                        "are loaded)")
     p.set_defaults(func=cmd_plugins)
 
     r = sub.add_parser("run", help="run a configuration with a live dashboard")

@@ -302,6 +302,7 @@ class OrderBook:
                 continue
             del self.orders[cid]
             self.sent_at.pop(cid, None)
+            self.reconciling.pop(cid, None)  # an order retired while its status was asked
             for key in self._fill_keys.pop(cid, ()):
                 self._executions.pop(key, None)
                 self._ids_on_disk = True

@@ -17,14 +17,13 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from . import hookspecs
 from .__about__ import API_VERSION
-from .connector import PluginSpec
 from .errors import (
     PluginApiMismatch,
     PluginConflict,
@@ -32,6 +31,9 @@ from .errors import (
     PluginLoadError,
     PluginNotInstalled,
 )
+
+if TYPE_CHECKING:  # imported when a plugin is registered: listing plugins needs none of it
+    from .connector import PluginSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -81,6 +83,8 @@ class PluginInfo:
     distribution: str | None = None
     version: str | None = None
     entry_point: metadata.EntryPoint | None = attrs.field(default=None, eq=False, repr=False)
+    #: The distribution's one-line summary (its metadata; nothing is imported).
+    summary: str | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def builtin(self) -> bool:
@@ -116,11 +120,14 @@ class LoadedPlugin:
         return self.hooks.implemented()
 
 
-def _entry_point_dist(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
+def _entry_point_dist(ep: metadata.EntryPoint) -> tuple[str | None, str | None, str | None]:
+    """The distribution's name, version and summary, read once from its metadata."""
     dist = getattr(ep, "dist", None)
     if dist is None:
-        return None, None
-    return dist.metadata["Name"], dist.version
+        return None, None, None
+    meta = dist.metadata  # parses the METADATA file on each access
+    summary = meta.get("Summary")
+    return meta["Name"], meta["Version"], summary
 
 
 class PluginHooks:
@@ -200,8 +207,7 @@ class PluginRegistry:
         *,
         trace: bool | None = None,
     ) -> None:
-        self.pm = pluggy.PluginManager(PROJECT)
-        self.pm.add_hookspecs(hookspecs)
+        self._pm: pluggy.PluginManager | None = None
         self._entry_points = None if entry_points is None else list(entry_points)
         self._installed: dict[str, list[PluginInfo]] | None = None
         self.loaded: dict[str, LoadedPlugin] = {}
@@ -210,10 +216,19 @@ class PluginRegistry:
         if trace is None:
             trace = os.environ.get("STOCKFISH_TRACE_HOOKS", "") not in ("", "0")
         self.tracing = trace
-        if trace:
-            hook_log = logging.getLogger("stockfish.hooks")
-            self.pm.trace.root.setwriter(lambda msg: hook_log.debug(msg.rstrip()))
-            self.pm.enable_tracing()
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The pluggy manager, made on first use (listing installed plugins needs none)."""
+        pm = self._pm
+        if pm is None:
+            pm = self._pm = pluggy.PluginManager(PROJECT)
+            pm.add_hookspecs(hookspecs)
+            if self.tracing:
+                hook_log = logging.getLogger("stockfish.hooks")
+                pm.trace.root.setwriter(lambda msg: hook_log.debug(msg.rstrip()))
+                pm.enable_tracing()
+        return pm
 
     # -- discovery -------------------------------------------------------------------
     def _discover(self) -> dict[str, list[PluginInfo]]:
@@ -226,8 +241,8 @@ class PluginRegistry:
         )
         found: dict[str, list[PluginInfo]] = {}
         for ep in eps:
-            dist, version = _entry_point_dist(ep)
-            info = PluginInfo(ep.name, ep.value, dist, version, ep)
+            dist, version, summary = _entry_point_dist(ep)
+            info = PluginInfo(ep.name, ep.value, dist, version, ep, summary)
             same = found.setdefault(ep.name, [])
             # One distribution seen twice on sys.path is one plugin, not a conflict.
             if not any(o.value == info.value and o.distribution == info.distribution for o in same):
@@ -338,6 +353,8 @@ class PluginRegistry:
     def _validate_spec(name: str, spec: object) -> None:
         if spec is None:
             return
+        from .connector import PluginSpec
+
         if not isinstance(spec, PluginSpec):
             raise PluginLoadError(
                 name, f"stockfish_plugin_spec returned {type(spec).__name__}, not PluginSpec"

@@ -31,9 +31,8 @@ def health_score(connector: Connector, stats: ConnectorStats, recent_errors: int
         return 0.0
     score = 100.0
     score -= min(40.0, 5.0 * recent_errors)
-    samples = stats.ack_latency.samples
-    if samples:
-        recent = sorted(itertools.islice(reversed(samples), 256))  # the last 256 orders
+    if stats.ack_latency.count:
+        recent = sorted(stats.ack_latency.recent(256))  # the last 256 orders
         score -= min(30.0, recent[len(recent) // 2] / 1e6)
     score -= min(20.0, 5.0 * stale)
     return max(score, 1.0)

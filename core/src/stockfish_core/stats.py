@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import collections
 import logging
 import math
@@ -21,21 +22,51 @@ def percentile(sorted_values: list[int] | list[float], q: float) -> float | None
 
 
 class LatencySamples:
-    """The most recent ``size`` samples in nanoseconds; percentiles on demand."""
+    """The most recent ``size`` samples in nanoseconds; percentiles on demand.
 
-    __slots__ = ("samples", "count")
+    The samples are machine integers in a ring (8 bytes each, where a deque of Python
+    ints costs about 40): the memory grows with the first ``size`` samples, then stays.
+    """
+
+    __slots__ = ("_ring", "_next", "size", "count")
 
     def __init__(self, size: int = 10_000) -> None:
-        self.samples: collections.deque[int] = collections.deque(maxlen=size)
+        if size < 1:
+            raise ValueError(f"LatencySamples needs room for at least one sample, not {size}")
+        self._ring = array.array("q")
+        self._next = 0
+        self.size = size
         self.count = 0
 
     def add(self, value_ns: int) -> None:
-        self.samples.append(value_ns)
+        ring = self._ring
+        if len(ring) < self.size:
+            ring.append(value_ns)
+        else:
+            ring[self._next] = value_ns
+            self._next = (self._next + 1) % self.size
         self.count += 1
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    @property
+    def samples(self) -> list[int]:
+        """The samples kept, oldest first."""
+        ring = self._ring
+        return [*ring[self._next:], *ring[:self._next]]
+
+    def recent(self, n: int) -> list[int]:
+        """The latest ``n`` samples (fewer if fewer were taken), newest first."""
+        ring = self._ring
+        n = min(n, len(ring))
+        end = self._next if len(ring) == self.size else len(ring)
+        out = [ring[(end - 1 - i) % len(ring)] for i in range(n)]
+        return out
 
     def summary(self) -> dict[str, float | int | None]:
         """count, p50, p90, p99 and max, in microseconds."""
-        values = sorted(self.samples)
+        values = sorted(self._ring)
         us = 1e3
 
         def at(q: float) -> float | None:
@@ -135,15 +166,20 @@ class ConnectorStats:
 class RateLimitedLog:
     """Log at most ``burst`` lines per key per ``interval`` seconds; count the rest.
 
-    The first line after a quiet period says how many were suppressed meanwhile.
+    The first line after a quiet period says how many were suppressed meanwhile. At most
+    ``max_keys`` keys are remembered (a key may carry a name from the wire): beyond it,
+    the windows of keys quiet for a whole interval are forgotten, then the oldest; a line
+    suppressed in a forgotten window is counted in ``forgotten_suppressed``.
     """
 
     def __init__(self, logger: logging.Logger, *, interval: float = 10.0, burst: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 1_024) -> None:
         self.logger = logger
         self.interval = interval
         self.burst = burst
         self.clock = clock
+        self.max_keys = max_keys
+        self.forgotten_suppressed = 0
         self._windows: dict[str, list[float]] = {}
 
     def log(self, level: int, key: str, msg: str, *args: Any) -> bool:
@@ -152,6 +188,8 @@ class RateLimitedLog:
         window = self._windows.get(key)
         if window is None or now - window[0] >= self.interval:
             suppressed = int(window[2]) if window is not None else 0
+            if window is None and len(self._windows) >= self.max_keys:
+                self._forget(now)
             self._windows[key] = [now, 1, 0]
             if suppressed:
                 msg += " (%d similar messages suppressed in the last %.0fs)"
@@ -164,3 +202,17 @@ class RateLimitedLog:
             return True
         window[2] += 1
         return False
+
+    def _forget(self, now: float) -> None:
+        """Make room: drop windows older than the interval, else the oldest quarter."""
+        windows = self._windows
+        old = [k for k, w in windows.items() if now - w[0] >= self.interval]
+        if len(old) < max(1, self.max_keys // 4):
+            old = list(windows)[:max(1, self.max_keys // 4)]
+        for key in old:
+            self.forgotten_suppressed += int(windows.pop(key)[2])
+
+    @property
+    def keys(self) -> int:
+        """How many keys are remembered."""
+        return len(self._windows)

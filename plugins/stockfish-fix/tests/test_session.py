@@ -171,3 +171,23 @@ async def test_settings_quickfix_cannot_use_are_a_clear_error(
         await bad.call("stockfish_connect")
     assert bad.connector.status is ConnectorStatus.ERROR
     assert "RECONNECTINTERVAL" in bad.connector.status_reason.upper()
+
+
+async def test_orders_asked_about_are_bounded_between_logons(
+    make_exchange: Callable[..., FixExchange], open_connector: Callable[..., Any],
+) -> None:
+    """The ClOrdIDs asked about (OrderStatusRequest) were a set that grew until the next
+    logon: one per status request of a whole trading day. It keeps at most the limit."""
+    exchange = make_exchange(begin_strings=("FIX.4.4",))
+    h: ConnectorHarness = await open_connector(exchange, "FIX.4.4")
+    session = h.connector.state
+    session.asked_limit = 40
+    asks = 130
+    for i in range(asks):
+        await h.execute(OrderRequest(OrderAction.STATUS, Order(
+            "SPY", "BUY", 1, client_order_id=f"ask-{i}")))
+        assert len(session._asked) <= 40
+    assert f"ask-{asks - 1}" in session._asked  # the latest is always remembered
+    # Every request still went out: the bound forgets, it does not refuse.
+    for _ in range(asks):
+        await h.next_order_update(5)

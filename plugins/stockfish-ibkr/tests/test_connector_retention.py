@@ -107,3 +107,34 @@ async def test_a_late_execution_of_a_forgotten_order_reaches_the_core(
         await filled(h, order())
         orders.flush()
         assert o.client_order_id not in orders.by_coid
+
+
+async def test_forgotten_trades_are_freed_at_once_not_by_the_cycle_collector(
+        quiet_gateway: GatewaySimulator, make_harness: Any) -> None:
+    """The library's events keep the last values they emitted, and a Trade's events emit
+    the Trade: every Trade was in a reference cycle, freed only when the cycle collector
+    got to its oldest generation (the soak's RSS grew between those collections)."""
+    import gc
+    import weakref
+
+    async with make_harness(quiet_gateway) as h:
+        await h.connect()
+        orders = h.connector.state.orders
+        orders.keep_final, orders.keep_final_seconds = 3, 3600.0
+        wrapper = h.connector.state.session.ib.wrapper
+        trades: dict[str, weakref.ref[Any]] = {}
+        gc.collect()
+        gc.disable()
+        try:
+            sent = [order() for _ in range(10)]
+            for o in sent:
+                await filled(h, o)
+                for t in wrapper.trades.values():
+                    trades.setdefault(t.order.orderRef, weakref.ref(t))
+            orders.flush()
+            forgotten = [o.client_order_id for o in sent[:-3]]
+            assert orders.forgotten == 7
+            alive = [coid for coid in forgotten if trades[coid]() is not None]
+        finally:
+            gc.enable()
+        assert alive == []

@@ -80,6 +80,10 @@ class LogonTimeout(FixSessionError, TimeoutError):
 #: Seconds a graceful stop waits for the counterparty's Logout: QuickFIX's timer tick (1s)
 #: plus its LogoutTimeout (2s).
 LOGOUT_WAIT = 3.0
+#: At most this many ClOrdIDs are remembered as asked about (OrderStatusRequest) between
+#: logons: beyond it, those of orders acknowledged, final or no longer followed go first,
+#: then the oldest. Forgetting one costs at most a second status request, never an order.
+ASKED_LIMIT = 4_096
 
 
 def _run_initiator(initiator: Any, name: str) -> threading.Thread:
@@ -153,8 +157,10 @@ class FixSession:
         self._application: app.FixApplication | None = None
         self._inbox: app.Inbox | None = None
         self._logon_waiter: asyncio.Future[None] | None = None
-        #: ClOrdIDs asked about (OrderStatusRequest) since the last logon.
-        self._asked: set[str] = set()
+        #: ClOrdIDs asked about (OrderStatusRequest) since the last logon, oldest first,
+        #: at most ``asked_limit`` of them (see :data:`ASKED_LIMIT`).
+        self._asked: dict[str, None] = {}
+        self.asked_limit = ASKED_LIMIT
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
         self._logout_reason = ""
@@ -503,8 +509,26 @@ class FixSession:
 
     def ask_status(self, tracked: TrackedOrder) -> None:
         """Send an OrderStatusRequest (H) for an order."""
-        self._asked.add(tracked.fix_id)
+        self._note_asked(tracked.fix_id)
         self.send("H", status_request(tracked))
+
+    def _note_asked(self, fix_id: str) -> None:
+        asked = self._asked
+        asked.pop(fix_id, None)
+        asked[fix_id] = None
+        if len(asked) <= self.asked_limit:
+            return
+        # Only an order not yet acknowledged is ever looked up here (_on_skipped).
+        resolve = self.tracker.resolve
+        for key in list(asked):
+            tracked = resolve(key)
+            if tracked is None or tracked.acknowledged or tracked.status.is_final:
+                del asked[key]
+        # Still full of live orders: the oldest go, down to three quarters of the limit,
+        # so that the scan above runs once per quarter of the limit at most.
+        keep = self.asked_limit * 3 // 4
+        while len(asked) > keep:
+            del asked[next(iter(asked))]
 
     # -- messages -----------------------------------------------------------------------
     def _on_app(self, mtype: str, raw: str, recv_ns: int) -> None:

@@ -83,6 +83,17 @@ SWEEP_EVERY = 256
 _CANCELLED = frozenset({"Cancelled", "ApiCancelled"})
 
 
+def _release(trade: Any) -> None:
+    """Let a Trade the library no longer holds be freed at once. Its events keep the last
+    values they emitted, the Trade itself among them: a reference cycle that only the
+    cycle collector's oldest generation frees, and memory grew until it ran. Each event
+    is replaced by a fresh one (of the same class, so ib_async's too)."""
+    for name in getattr(trade, "events", ()):
+        event = getattr(trade, name, None)
+        if event is not None:
+            setattr(trade, name, type(event)(name))
+
+
 @attrs.define(slots=True)
 class _Event:
     """Something to report about one order, in arrival order."""
@@ -491,6 +502,7 @@ class Orders:
                     del wrapper.trades[key]
             if wrapper.permId2Trade.get(o.permId) is found:
                 del wrapper.permId2Trade[o.permId]
+            _release(found)
 
     def sweep_library(self) -> int:
         """Drop from the library's caches the finished trades and the executions of orders
@@ -505,6 +517,7 @@ class Orders:
             for key, trade in list(cache.items()):
                 if trade.order.orderRef not in followed and trade.isDone():
                     del cache[key]
+                    _release(trade)
                     dropped += 1
         for exec_id, fill in list(wrapper.fills.items()):
             if fill.execution.orderRef not in followed:
