@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -149,12 +151,13 @@ SYMBOLS = ["AAPL", "MSFT", "SPY", "QQQ", "IBM", "TSLA", "NVDA", "EUR.USD", "GBP.
            "USD.JPY"]
 
 
-async def test_a_burst_of_100_requests_through_the_manager(tmp_path: Path,
-                                                           library_name: str) -> None:
+async def test_a_burst_of_100_requests_through_the_manager(
+        tmp_path: Path, library_name: str, caplog: pytest.LogCaptureFixture) -> None:
     # manager.history caches in Parquet (the test extra installs pyarrow; an environment
     # made before it was added has none).
     pytest.importorskip("pyarrow")
     pytest.importorskip("pandas")
+    caplog.set_level(logging.INFO, "stockfish.ibkr")
     # IB's 10 minutes shortened to 3 s at both ends, so that 100 requests (two windows
     # of the connector's 50) take seconds; the other rules are IB's.
     window = 3.0
@@ -176,12 +179,17 @@ async def test_a_burst_of_100_requests_through_the_manager(tmp_path: Path,
             first = dt.datetime(2025, 1, 6, tzinfo=dt.timezone.utc)
             asks = [(symbol, first + i * day, first + (i + 1) * day)
                     for i in range(10) for symbol in SYMBOLS]
+            began = time.monotonic()
             frames = await asyncio.wait_for(asyncio.gather(*(
                 manager.history_async(symbol, a, b, "1h") for symbol, a, b in asks)), 60)
+            took = time.monotonic() - began
             assert [len(f) for f in frames] == [24] * 100
             assert gw.historical_requests == 100
             assert gw.historical_pacing_violations == 0
             assert pacer.delayed >= 50  # the burst did wait for the window
+            waits = [r for r in caplog.records if "wait for IB's pacing" in r.getMessage()]
+            # Said once per 10 s at most, not once per request.
+            assert 1 <= len(waits) <= 1 + took // 10
             # A repeated range, and a part of one, come from the cache alone.
             symbol, a, b = asks[37]
             again = await manager.history_async(symbol, a, b, "1h")

@@ -16,9 +16,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from stockfish_core.plugin_api import RateLimitedLog
+
 __all__ = ["HistoricalPacer", "RequestPacer"]
 
 log = logging.getLogger("stockfish.ibkr")
+#: One line per ten seconds about historical requests waiting for a pacing slot.
+_waits = RateLimitedLog(log, interval=10.0)
 T = TypeVar("T")
 
 
@@ -123,17 +127,19 @@ class RequestPacer:
 class HistoricalPacer:
     """IB's historical-data pacing rules, enforced before a request is sent.
 
-    ``window_seconds`` (IB: 600) and ``burst_seconds`` (IB: 2, plus a margin for the
-    receiver's later clock) are IB's; a test against a simulator whose windows are
-    shortened shortens them alike. ``messages`` is the connection's message pacer: a
-    request takes its slot in the same moment as its historical slots and leaves at
-    once (a request that took its historical slots and then queued for a message slot
-    would arrive later than counted, next to the ones after it)."""
+    ``window_seconds`` (IB: 600) and ``burst_seconds`` (IB: 2, plus a margin: TWS counts
+    by arrival, and a request delayed on its way arrives closer to the next) are IB's; a
+    test against a simulator whose windows are shortened shortens them alike.
+
+    ``messages`` is the connection's message pacer: a request takes its slot in the same
+    moment as its historical slots and leaves at once (a request that took its historical
+    slots and then queued for a message slot would arrive later than counted, next to the
+    ones after it)."""
 
     def __init__(self, per_10_minutes: int = 50, per_contract_2s: int = 5,
                  cache_seconds: float = 15.0,
                  clock: Callable[[], float] = time.monotonic, *,
-                 window_seconds: float = 600.0, burst_seconds: float = 2.1,
+                 window_seconds: float = 600.0, burst_seconds: float = 2.5,
                  messages: RequestPacer | None = None) -> None:
         self.window = RequestPacer(per_10_minutes, window_seconds, clock)
         self.messages = messages
@@ -167,7 +173,6 @@ class HistoricalPacer:
         try:
             contract_pacer = self._per_contract.get(contract_key)
             if contract_pacer is None:
-                # 2 s plus a margin: TWS counts by arrival, which can be a little later.
                 contract_pacer = RequestPacer(self.per_contract_2s, self.burst_seconds,
                                               self.clock)
                 self._per_contract[contract_key] = contract_pacer
@@ -182,6 +187,12 @@ class HistoricalPacer:
                     delay = max(p.wait_time() for p in pacers)
                     if delay <= 0:
                         break
+                    if delay >= 1.0:
+                        _waits.log(logging.INFO, "historical",
+                                   "historical requests wait for IB's pacing (%d in %.0f s, "
+                                   "%d for one contract in %.1f s): %.1f s",
+                                   self.window.limit, self.window.interval,
+                                   self.per_contract_2s, self.burst_seconds, delay)
                     waited = True
                     await asyncio.sleep(delay)
                 self.delayed += waited
