@@ -208,6 +208,23 @@ def test_read_selects_symbols_types_venues_and_time(tmp_path: Path) -> None:
         read(tmp_path / "nowhere")
 
 
+def test_a_selection_is_read_from_the_row_groups_that_hold_it(tmp_path: Path) -> None:
+    # Small row groups: the time and symbol selection goes into the Parquet read, and
+    # what comes back is exactly the selected rows, in recording order.
+    symbols = ["SPY", "QQQ", "IWM"]
+    updates = [MarketUpdate(DataType.PRICE_TICK,
+                            PriceTick(symbols[i % 3], round(100 + i / 100, 2), timestamp_ns=T0 + i),
+                            "feed", i // 3 + 1, T0 + i, T0 + i * 1_000) for i in range(3000)]
+    record_directly(tmp_path, updates, row_group_rows=100)
+    paths = sorted(tmp_path.glob("**/*.parquet"))
+    assert sum(pq.ParquetFile(p).num_row_groups for p in paths) >= 30
+    start, end = T0 + 1_234_000, T0 + 2_001_000
+    got = read_updates(tmp_path, symbols=["QQQ"], start=start, end=end)
+    expected = [u for u in updates
+                if u.payload.symbol == "QQQ" and start <= u.recv_ts_ns < end]
+    assert got == expected and len(expected) == 256
+
+
 def test_inexact_and_unrecordable_updates_are_counted(tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     good = every_type(1)[0]

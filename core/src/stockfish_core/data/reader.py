@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ..models import DataType, MarketUpdate
@@ -102,25 +102,26 @@ class Selection:
         paths = self.files(data_type, day)
         if not paths:
             return None
-        tables = [pq.read_table(p) for p in paths]
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        mask = None
-        recv = table.column("recv_ts")
+        # The time and symbol selection goes into the Parquet read: row groups whose
+        # statistics (recv_ts, symbol) rule them out are not read at all.
+        condition = None
         if self.start is not None:
-            mask = _and(mask, pc.greater_equal(recv, pa.scalar(self.start, TS)))
+            condition = _and_expr(condition, ds.field("recv_ts") >= pa.scalar(self.start, TS))
         if self.end is not None:
-            mask = _and(mask, pc.less(recv, pa.scalar(self.end, TS)))
-        if self.symbols is not None:
+            condition = _and_expr(condition, ds.field("recv_ts") < pa.scalar(self.end, TS))
+        if self.symbols is not None and data_type is not DataType.NEWS:
             wanted = pa.array(sorted(self.symbols), pa.string())
-            if data_type is DataType.NEWS:
-                hits = [bool(self.symbols.intersection(s or ()))
-                        for s in table.column("symbols").to_pylist()]
-                mask = _and(mask, pa.array(hits, pa.bool_()))
-            else:
-                mask = _and(mask, pc.fill_null(pc.is_in(table.column("symbol"),
-                                                        value_set=wanted), False))
-        if mask is not None:
-            table = table.filter(mask)
+            condition = _and_expr(condition, ds.field("symbol").isin(wanted))
+        if condition is None:
+            tables = [pq.read_table(p) for p in paths]
+        else:
+            tables = [ds.dataset(str(p), format="parquet").to_table(filter=condition)
+                      for p in paths]
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        if self.symbols is not None and data_type is DataType.NEWS:
+            hits = [bool(self.symbols.intersection(s or ()))
+                    for s in table.column("symbols").to_pylist()]
+            table = table.filter(pa.array(hits, pa.bool_()))
         if table.num_rows == 0:
             return None
         if len(paths) > 1:
@@ -128,8 +129,8 @@ class Selection:
         return table
 
 
-def _and(mask: Any, other: Any) -> Any:
-    return other if mask is None else pc.and_(mask, other)
+def _and_expr(condition: ds.Expression | None, other: ds.Expression) -> ds.Expression:
+    return other if condition is None else condition & other
 
 
 def _day(ns: int) -> date:

@@ -16,9 +16,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from stockfish_core.plugin_api import RateLimitedLog
+
 __all__ = ["HistoricalPacer", "RequestPacer"]
 
 log = logging.getLogger("stockfish.ibkr")
+#: One line per ten seconds about historical requests waiting for a pacing slot.
+_waits = RateLimitedLog(log, interval=10.0)
 T = TypeVar("T")
 
 
@@ -91,6 +95,18 @@ class RequestPacer:
         finally:
             self._waiting -= 1
 
+    def wait_time(self) -> float:
+        """Seconds until a slot is free (0: one is free now); :meth:`take` takes it."""
+        now = self.clock()
+        self._free(now)
+        if len(self._sent) >= self.limit:
+            return self._sent[0] + self.interval - now
+        return max(0.0, self._last + self.spacing - now)
+
+    def take(self) -> None:
+        """Take a slot now (after :meth:`wait_time` said one is free)."""
+        self._take()
+
     def record(self, count: int) -> None:
         """Count ``count`` messages sent just now by someone else (the library's startup
         requests) against the window."""
@@ -109,24 +125,40 @@ class RequestPacer:
 
 
 class HistoricalPacer:
-    """IB's historical-data pacing rules, enforced before a request is sent."""
+    """IB's historical-data pacing rules, enforced before a request is sent.
+
+    ``window_seconds`` (IB: 600) and ``burst_seconds`` (IB: 2, plus a margin: TWS counts
+    by arrival, and a request delayed on its way arrives closer to the next) are IB's; a
+    test against a simulator whose windows are shortened shortens them alike.
+
+    ``messages`` is the connection's message pacer: a request takes its slot in the same
+    moment as its historical slots and leaves at once (a request that took its historical
+    slots and then queued for a message slot would arrive later than counted, next to the
+    ones after it)."""
 
     def __init__(self, per_10_minutes: int = 50, per_contract_2s: int = 5,
                  cache_seconds: float = 15.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = RequestPacer(per_10_minutes, 600.0, clock)
+                 clock: Callable[[], float] = time.monotonic, *,
+                 window_seconds: float = 600.0, burst_seconds: float = 2.5,
+                 messages: RequestPacer | None = None) -> None:
+        self.window = RequestPacer(per_10_minutes, window_seconds, clock)
+        self.messages = messages
+        self.burst_seconds = burst_seconds
         self.per_contract_2s = per_contract_2s
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._per_contract: dict[Hashable, RequestPacer] = {}
         self._cache: dict[Hashable, tuple[float, Any]] = {}
         self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        #: Requests answered without a new one; waits for a pacing slot.
         self.cache_hits = 0
+        self.delayed = 0
 
     async def request(self, key: Hashable, contract_key: Hashable,
                       fetch: Callable[[], Awaitable[T]]) -> T:
-        """Run ``fetch`` within the rules; an identical ``key`` within the cache time
-        (or one still in flight) gets the same result without a new request."""
+        """Run ``fetch`` (which sends one request at once) within the rules; an identical
+        ``key`` within the cache time (or one still in flight) gets the same result
+        without a new request."""
         now = self.clock()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self.cache_seconds:
@@ -141,11 +173,31 @@ class HistoricalPacer:
         try:
             contract_pacer = self._per_contract.get(contract_key)
             if contract_pacer is None:
-                # 2 s plus a margin: TWS counts by arrival, which can be a little later.
-                contract_pacer = RequestPacer(self.per_contract_2s, 2.1, self.clock)
+                contract_pacer = RequestPacer(self.per_contract_2s, self.burst_seconds,
+                                              self.clock)
                 self._per_contract[contract_key] = contract_pacer
-            await contract_pacer.acquire()
-            await self.window.acquire()
+            # Every slot is taken in the moment the request leaves: a slot taken while
+            # waiting for another would let the waiters of one contract leave together.
+            pacers = [contract_pacer, self.window]
+            if self.messages is not None:
+                pacers.append(self.messages)
+            async with contract_pacer._lock:  # first come, first served per contract
+                waited = False
+                while True:
+                    delay = max(p.wait_time() for p in pacers)
+                    if delay <= 0:
+                        break
+                    if delay >= 1.0:
+                        _waits.log(logging.INFO, "historical",
+                                   "historical requests wait for IB's pacing (%d in %.0f s, "
+                                   "%d for one contract in %.1f s): %.1f s",
+                                   self.window.limit, self.window.interval,
+                                   self.per_contract_2s, self.burst_seconds, delay)
+                    waited = True
+                    await asyncio.sleep(delay)
+                self.delayed += waited
+                for pacer in pacers:
+                    pacer.take()
             result = await fetch()
         except BaseException as exc:
             future.set_exception(exc)

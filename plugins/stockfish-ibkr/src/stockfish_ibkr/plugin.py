@@ -24,8 +24,9 @@ from stockfish_core.plugin_api import (
     VenueUnavailable,
     hookimpl,
 )
+from stockfish_core.data import HistoryRequest
 
-from . import marketdata
+from . import history, marketdata
 from .config import IBKRConfig
 from .errors import ClientIdInUse
 from .marketdata import BadMarketData, FeedKind, FeedSub, bar_request, to_bar
@@ -38,6 +39,7 @@ __all__ = [
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_history",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_simulator",
@@ -143,6 +145,13 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
     else:
         raise OrderRejected("the ibkr connector does not replace orders; cancel the order "
                             "and submit a new one")
+
+
+@hookimpl
+async def stockfish_history(connector: Connector, request: HistoryRequest) -> list[Any]:
+    """Bars (reqHistoricalData) or ticks (reqHistoricalTicks: trades, quotes for FX) of
+    ``request``, within IB's historical pacing rules; see :mod:`stockfish_ibkr.history`."""
+    return await history.fetch_history(connector, _session(connector), request)
 
 
 # -- beyond the hooks ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from stockfish_core.plugin_api import ConnectorStatus, Position, to_decimal
@@ -319,41 +319,62 @@ class IBSession:
         if keep_up_to_date:
             key = (*key, object())
 
-        async def fetch() -> Any:
-            await self.state.pacer.acquire()
+        async def fetch() -> Any:  # the pacer below took its message slot
             if keep_up_to_date:  # errors go to the subscription's contract
                 return await self.ib.reqHistoricalDataAsync(
                     contract, end, duration, bar_size, what, False, formatDate=2,
                     keepUpToDate=True, timeout=self.config.request_timeout)
-            own = copy.copy(contract)  # errors about this request name this object
-            errors = self._request_errors[id(own)] = []
-            refused = asyncio.Event()
-            self._request_refused[id(own)] = refused
-            request = asyncio.ensure_future(self.ib.reqHistoricalDataAsync(
-                own, end, duration, bar_size, what, False, formatDate=2,
-                timeout=self.config.request_timeout))
-            waiter = asyncio.ensure_future(refused.wait())
-            try:
-                # ib_async takes some refusals (321) for warnings and would wait for the
-                # timeout: the first error ends the wait.
-                await asyncio.wait({request, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                self._request_errors.pop(id(own), None)
-                self._request_refused.pop(id(own), None)
-            if not request.done():
-                request.cancel()
-                await asyncio.gather(request, return_exceptions=True)
-                bars: Any = []
-            else:
-                bars = request.result()
-            if not bars and errors:
-                code, message = errors[-1]
-                name = contract.localSymbol or contract.symbol
-                raise IBKRError(f"historical {bar_size} bars of {name}: IB {code}: {message}")
-            return bars
+            return await self._refusable(contract, f"historical {bar_size} bars", lambda own: (
+                self.ib.reqHistoricalDataAsync(own, end, duration, bar_size, what, False,
+                                               formatDate=2,
+                                               timeout=self.config.request_timeout)))
 
-        return await self.state.historical.request(key, (contract.conId, what), fetch)
+        return await self.state.historical.request(key, _pacing_key(contract, what), fetch)
+
+    async def historical_ticks(self, contract: Any, start: str, what: str,
+                               count: int) -> list[Any]:
+        """reqHistoricalTicks from ``start`` on (at most ``count``, IB: 1000), within the
+        same pacing rules as historical bars."""
+        key = (contract.conId, "ticks", start, what, count)
+
+        async def fetch() -> Any:
+            return await self._refusable(contract, f"historical {what} ticks", lambda own: (
+                asyncio.wait_for(self.ib.reqHistoricalTicksAsync(own, start, "", count, what,
+                                                                 False),
+                                 self.config.request_timeout)))
+
+        return await self.state.historical.request(key, _pacing_key(contract, what),  # type: ignore[no-any-return]
+                                                   fetch)
+
+    async def _refusable(self, contract: Any, what: str,
+                         send: Callable[[Any], Awaitable[Any]]) -> Any:
+        """``send(own)`` with a copy of ``contract`` that IB's errors about this request
+        name; the first error for it ends the wait (an IBKRError when nothing came)."""
+        own = copy.copy(contract)  # errors about this request name this object
+        errors = self._request_errors[id(own)] = []
+        refused = asyncio.Event()
+        self._request_refused[id(own)] = refused
+        request = asyncio.ensure_future(send(own))
+        waiter = asyncio.ensure_future(refused.wait())
+        try:
+            # ib_async takes some refusals (321) for warnings and would wait for the
+            # timeout: the first error ends the wait.
+            await asyncio.wait({request, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            self._request_errors.pop(id(own), None)
+            self._request_refused.pop(id(own), None)
+        if not request.done():
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+            result: Any = []
+        else:
+            result = request.result()
+        if not result and errors:
+            code, message = errors[-1]
+            name = contract.localSymbol or contract.symbol
+            raise IBKRError(f"{what} of {name}: IB {code}: {message}")
+        return result
 
     async def refresh_orders(self) -> None:
         """Open orders, completed orders and executions, fresh from TWS."""
@@ -377,3 +398,8 @@ class IBSession:
                                 to_decimal(float(row.position)),
                                 to_decimal(float(row.avgCost) / multiplier)))
         return out
+
+
+def _pacing_key(contract: Any, what: str) -> tuple[Any, ...]:
+    """What IB counts its "same contract, exchange and tick type in 2 s" by."""
+    return (contract.conId, contract.exchange, what)

@@ -38,7 +38,8 @@ class IBKRState:
         self.pacer = RequestPacer(limit, 1.0, spacing=1.0 / limit)
         self.historical = HistoricalPacer(pacing.historical_per_10_minutes,
                                           pacing.historical_per_contract_2s,
-                                          pacing.historical_cache_seconds)
+                                          pacing.historical_cache_seconds,
+                                          messages=self.pacer)
         self.contracts = ContractResolver(self.lib, exchange=config.exchange,
                                           currency=config.currency, explicit=config.contracts)
         #: id(ticker) -> quote / depth subscription: what normalize looks tickers up in

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,14 @@ import attrs
 from stockfish_core.sim.market import MarketSimulator, MarketStep
 
 from . import outgoing as out
-from .history import HistoryError, RunningBar, bar_seconds, format_bar_time, make_bars
+from .history import (
+    HistoricalPacing,
+    HistoryError,
+    RunningBar,
+    bar_seconds,
+    format_bar_time,
+    make_bars,
+)
 from .instruments import Instrument
 from .wire import FieldReader, WireContract
 
@@ -82,7 +88,7 @@ class MarketDataRequests:
     mkt: dict[int, MktSub]
     depth: dict[int, DepthSub]
     bars: dict[int, BarSub]
-    _hist_log: deque[tuple[float, tuple[Any, ...], int]]
+    hist_pacing: HistoricalPacing
 
     def error(self, req_id: int, code: int, message: str) -> None:
         raise NotImplementedError
@@ -286,7 +292,7 @@ class MarketDataRequests:
                                     "server disconnect")
             return
         key = (inst.con_id, end_text, bar_size, duration, what)
-        problem = self._historical_pacing(key, inst.con_id)
+        problem = self.hist_pacing.check(key, (inst.con_id, contract.exchange, what.upper()))
         if problem is not None:
             self.error(req_id, 162, f"Historical Market Data Service error message:{problem}")
             return
@@ -295,7 +301,8 @@ class MarketDataRequests:
                 raise HistoryError(321, "Error validating request.-'bX' : cause - End date "
                                         "not supported with keep up to date parameter")
             end = parse_end(end_text) if end_text else int(time.time())
-            rows = make_bars(inst, bar_size, duration, end, self.broker.seed, what, format_date)
+            rows = make_bars(inst, bar_size, duration, end, self.broker.seed, what, format_date,
+                             end_given=bool(end_text))
         except HistoryError as exc:
             self.error(req_id, exc.code, exc.message)
             return
@@ -310,27 +317,6 @@ class MarketDataRequests:
                 bar.reset(end - end % bar.seconds, last[4])
             self.bars[req_id] = BarSub(req_id, inst, bar, format_date)
             self.broker.watch(inst)
-
-    def _historical_pacing(self, key: tuple[Any, ...], con_id: int) -> str | None:
-        """IB's historical rules: no identical request within 15 s, at most 5 requests
-        for one contract in 2 s, at most 60 in 10 minutes."""
-        gw = self.gateway
-        now = time.monotonic()
-        log_ = self._hist_log
-        while log_ and now - log_[0][0] > gw.hist_window:
-            log_.popleft()
-        problem = None
-        if any(k == key and now - t < gw.hist_identical_window for t, k, _ in log_):
-            problem = "Pacing violation: identical request within 15 seconds"
-        elif sum(1 for t, _, c in log_ if c == con_id and now - t < gw.hist_burst_window
-                 ) >= gw.hist_burst_max:
-            problem = "Pacing violation: 6 or more requests for one contract within 2 seconds"
-        elif len(log_) >= gw.hist_max:
-            problem = "Pacing violation: more than 60 requests within 10 minutes"
-        log_.append((now, key, con_id))
-        if problem is not None:
-            gw.historical_pacing_violations += 1
-        return problem
 
     def _bar_update(self, sub: BarSub) -> list[Any]:
         bar = sub.bar

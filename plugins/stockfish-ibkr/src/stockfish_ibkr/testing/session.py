@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import outgoing as out
 from .broker import OrderRefused
 from .feeds import NOT_FOUND, BarSub, DepthSub, MarketDataRequests, MktSub, parse_end
+from .history import REQ_HISTORICAL_TICKS, HistoricalPacing, req_historical_ticks
 from .instruments import Instrument
 from .outgoing import IN
 from .state import SimExecution, SimOrder
@@ -43,7 +44,7 @@ class Session(MarketDataRequests):
         #: Requests answered "not supported" (error 321).
         self.unsupported = 0
         self._msg_times: deque[float] = deque()
-        self._hist_log: deque[tuple[float, tuple[Any, ...], int]] = deque()
+        self.hist_pacing = HistoricalPacing(gateway)
         self._handlers: dict[int, Callable[[FieldReader], None]] = {
             IN.REQ_MKT_DATA: self._req_mkt_data,
             IN.CANCEL_MKT_DATA: self._cancel_mkt_data,
@@ -61,6 +62,7 @@ class Session(MarketDataRequests):
             IN.REQ_MANAGED_ACCTS: lambda r: self.send(out.managed_accounts(self.broker.accounts)),
             IN.REQ_HISTORICAL_DATA: self._req_historical_data,
             IN.CANCEL_HISTORICAL_DATA: self._cancel_bars,
+            REQ_HISTORICAL_TICKS: lambda r: req_historical_ticks(self, r),
             IN.REQ_CURRENT_TIME: lambda r: self.send(out.current_time(int(time.time()))),
             IN.REQ_REAL_TIME_BARS: self._req_real_time_bars,
             IN.CANCEL_REAL_TIME_BARS: self._cancel_bars,
