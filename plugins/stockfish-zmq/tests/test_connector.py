@@ -263,3 +263,29 @@ async def test_many_subscriptions_made_before_the_publisher_is_up_all_reach_it(
         update = await h.next_update(10)
         assert update.symbol == symbols[-1]
         assert all(pub.subscribed(s.encode()) == 1 for s in symbols)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("wire", ["prefix", "frames", "json"])
+async def test_every_wire_format_delivers_every_message(
+        publisher_factory: Callable[..., Publisher], mode: str, wire: str) -> None:
+    # The receiver reads the multipart flag only for a frame that is not a whole message
+    # (one that does not end with "}"): [topic, json] must still come out as one message.
+    pub = publisher_factory(session="w", wire_format=wire)
+    async with zmq_harness([pub.endpoint], receive_mode=mode, reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, pub, Subscription("ADA"))
+        await subscribe_and_wait(h, pub, Subscription("ADA", DataType.TRADE))
+        for i in range(300):
+            if i % 3 == 2:
+                pub.publish("trade", "ADA", {"price": 1.0 + i, "size": 1.0})
+            else:
+                pub.publish("ticker", "ADA", {"bid": 1.0 + i, "ask": 2.0 + i})
+        updates = [await h.next_update(5) for _ in range(300)]
+        assert [u.sequence_number for u in updates] == list(range(1, 301))
+        assert [u.data_type for u in updates[:3]] == [DataType.PRICE_TICK,
+                                                      DataType.PRICE_TICK, DataType.TRADE]
+        assert updates[-1].payload.price == 300.0
+        stats = stats_of(h)
+        assert stats.received == 300 and stats.delivered == 300
+        assert stats.data_errors == 0 and h.connector.stats.gaps == 0
