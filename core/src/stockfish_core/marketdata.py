@@ -366,6 +366,8 @@ class MarketDataHub:
         same for a symbol within the batch (``last_seen`` is the batch's time; whether
         this source is the symbol's preferred feed) once per symbol and run.
         """
+        active = self.active
+        last_seen = self.last_seen
         on_any = self.on_any
         by_type = stats.by_type
         latency = stats.data_latency
@@ -396,8 +398,11 @@ class MarketDataHub:
                 if symbol is not None:
                     route = routed.get(symbol)
                     if route is None:
-                        route = routed[symbol] = self._route(source, stats, symbol, data_type,
-                                                             now_ns)
+                        last_seen[(source, symbol, data_type)] = now_ns
+                        current = active.get((symbol, data_type))
+                        route = routed[symbol] = (
+                            current is None or current == source
+                            or self._take_over(source, symbol, data_type, current))
                     if not route:
                         stats.standby += 1
                         continue
@@ -429,16 +434,12 @@ class MarketDataHub:
         stats.updates_delivered += delivered
         return delivered
 
-    def _route(self, source: str, stats: ConnectorStats, symbol: str, data_type: DataType,
-               now_ns: int) -> bool:
-        """Note that ``source`` delivered ``symbol``'s ``data_type`` at ``now_ns``; True if
-        its updates go to subscribers (it is the preferred live feed, or it is more
-        preferred than the active one and takes over), False if it stands by."""
-        self.last_seen[(source, symbol, data_type)] = now_ns
+    def _take_over(self, source: str, symbol: str, data_type: DataType, current: str
+                   ) -> bool:
+        """``source`` delivers ``symbol``'s ``data_type`` while ``current`` is the active
+        feed: True if ``source`` is more preferred (it is back: switch to it), False if
+        it stands by."""
         feed_key = (symbol, data_type)
-        current = self.active.get(feed_key)
-        if current is None or current == source:
-            return True
         feeds = self.feeds[feed_key]
         if source in feeds and feeds.index(source) < feeds.index(current):
             # A more preferred feed delivers again: it is back, switch to it.
