@@ -289,3 +289,20 @@ async def test_every_wire_format_delivers_every_message(
         stats = stats_of(h)
         assert stats.received == 300 and stats.delivered == 300
         assert stats.data_errors == 0 and h.connector.stats.gaps == 0
+
+
+async def test_a_first_frame_that_ends_with_a_brace_is_a_whole_message(
+        publisher: Publisher) -> None:
+    # The multipart flag is read only for a frame that is not a whole message: a
+    # [topic, json] pair is one message; a first frame that is itself a message (ends
+    # with "}") is one, and the frame sent with it is read as another (documented).
+    async with zmq_harness([publisher.endpoint], reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("ADA"))
+        publisher.send_raw(b"ADA", b'{"type":"ticker","symbol":"ADA","data":{"last":1.0}}')
+        publisher.send_raw(b'ADA {"type":"ticker","symbol":"ADA","data":{"last":2.0}}',
+                           b'{"type":"ticker","symbol":"ADA","data":{"last":3.0}}')
+        updates = [await h.next_update(5) for _ in range(3)]
+        assert [u.payload.last for u in updates] == [1.0, 2.0, 3.0]
+        stats = stats_of(h)
+        assert stats.received == 3 and stats.data_errors == 0
