@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,29 @@ async def test_a_first_frame_that_ends_with_a_brace_is_a_whole_message(
         assert [u.payload.last for u in updates] == [1.0, 2.0, 3.0]
         stats = stats_of(h)
         assert stats.received == 3 and stats.data_errors == 0
+
+
+async def test_the_collector_is_paused_over_a_batch_and_always_resumed(
+        publisher: Publisher) -> None:
+    import gc
+
+    async with zmq_harness([publisher.endpoint], reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("ADA"))
+        deliver = h.listener.on_updates
+        enabled_in_delivery: list[bool] = []
+
+        def on_updates(connector: Any, updates: Any) -> None:
+            enabled_in_delivery.append(gc.isenabled())
+            if len(enabled_in_delivery) == 1:
+                raise RuntimeError("the manager's delivery failed")
+            deliver(connector, updates)
+
+        h.listener.on_updates = on_updates  # type: ignore[method-assign]
+        publisher.publish("ticker", "ADA", {"last": 1.0})
+        await h.listener.wait_for(lambda: enabled_in_delivery, 5, "the first delivery")
+        assert gc.isenabled()  # resumed although the delivery raised
+        publisher.publish("ticker", "ADA", {"last": 2.0})
+        update = await h.next_update(5)
+        assert update.payload.last == 2.0
+        assert enabled_in_delivery == [False, False] and gc.isenabled()
