@@ -341,3 +341,84 @@ def test_stats_of_a_standalone_sequencer_go_to_the_connector() -> None:
     other = sequencer_for(conn, stream="tcp://127.0.0.1:2")
     again = sequencer_for(conn, stream="tcp://127.0.0.1:1")  # a new session of the plugin
     assert conn.sequencers == [other, again]
+
+
+# -- the delivery path of a batch (a sequenced plugin's, the zmq connector's) --------------
+class _Subscriber:
+    def __init__(self, fail_first: bool = False) -> None:
+        self.ticks: list[MarketUpdate] = []
+        self.trades: list[MarketUpdate] = []
+        self.any: list[MarketUpdate] = []
+        self.fail_first = fail_first
+
+    def on_price_tick(self, update: MarketUpdate) -> None:
+        if self.fail_first:
+            self.fail_first = False
+            raise ValueError("a subscriber's own bug")
+        self.ticks.append(update)
+
+    def on_trade(self, update: MarketUpdate) -> None:
+        self.trades.append(update)
+
+    def on_update(self, update: MarketUpdate) -> None:
+        self.any.append(update)
+
+
+def test_a_batch_of_mixed_types_is_counted_cached_and_delivered_per_update() -> None:
+    from stockfish_core.models import Trade
+
+    hub = MarketDataHub(staleness_ns=10**9)
+    failing, sub = _Subscriber(fail_first=True), _Subscriber()
+    hub.add_subscriber(failing)
+    hub.add_subscriber(sub)
+    stats = ConnectorStats()
+
+    def t(symbol: str, last: float, venue: int = 0) -> MarketUpdate:
+        return MarketUpdate(DataType.PRICE_TICK, PriceTick(symbol, last=last), "a", None,
+                            venue, venue + 5 if venue else 0)
+
+    trade = MarketUpdate(DataType.TRADE, Trade("SPY", 1.0, 2.0), "a", None, 100, 150)
+    news = MarketUpdate(DataType.NEWS, NewsEvent("Fed holds"), "a")
+    batch = [t("SPY", 1.0, 10), t("SPY", 2.0), trade, t("QQQ", 3.0, 20), news, t("SPY", 4.0)]
+    assert hub.process("a", stats, batch, 1_000, sequenced=True) == 6
+    assert dict(stats.by_type) == {"price_tick": 4, "trade": 1, "news": 1}
+    assert stats.updates_delivered == 6 and stats.data_errors == 0
+    # One subscriber's exception is counted and costs neither the others nor the rest.
+    assert hub.subscriber_errors == 1
+    assert [u.payload.last for u in failing.ticks] == [2.0, 3.0, 4.0]
+    assert [u.payload.last for u in sub.ticks] == [1.0, 2.0, 3.0, 4.0]
+    assert sub.trades == [trade] and sub.any == batch
+    assert hub.latest_ticks["SPY"].last == 4.0 and hub.latest_ticks["QQQ"].last == 3.0
+    assert hub.latest_trades["SPY"] is trade.payload
+    assert sorted(stats.data_latency.samples) == [5, 5, 50] and stats.data_latency.count == 3
+
+
+def test_a_batch_from_a_standby_feed_is_held_back_and_a_preferred_feed_takes_over() -> None:
+    hub = MarketDataHub(staleness_ns=10**9)
+    sub = _Subscriber()
+    hub.add_subscriber(sub)
+    switches: list[tuple[str | None, str]] = []
+    hub.on_switch = lambda key, old, new: switches.append((old, new))
+    key = ("SPY", DataType.PRICE_TICK)
+    order = ["a", "b"]
+    hub.add_feed(key, "a", order.index, now_ns=0)
+    hub.add_feed(key, "b", order.index, now_ns=0)
+    a, b = ConnectorStats(), ConnectorStats()
+
+    def ticks(source: str, *lasts: float) -> list[MarketUpdate]:
+        return [MarketUpdate(DataType.PRICE_TICK, PriceTick("SPY", last=x), source)
+                for x in lasts]
+
+    # "b" stands by while "a" is the active feed: counted, liveness noted, not delivered.
+    assert hub.process("b", b, ticks("b", 1.0, 2.0, 3.0), 500, sequenced=True) == 0
+    assert b.standby == 3 and sub.ticks == [] and hub.last_seen[("b", *key)] == 500
+    # "a" is lost: "b" becomes the active feed and delivers.
+    hub.check_staleness(600, lambda name: name == "b")
+    assert hub.active[key] == "b" and switches == [("a", "b")]
+    assert hub.process("b", b, ticks("b", 4.0), 2 * 10**9, sequenced=True) == 1
+    # "a" is back: its first update switches to it, and the whole batch is delivered.
+    assert hub.process("a", a, ticks("a", 5.0, 6.0), 3 * 10**9, sequenced=True) == 2
+    assert hub.active[key] == "a" and switches == [("a", "b"), ("b", "a")]
+    assert [u.payload.last for u in sub.ticks] == [4.0, 5.0, 6.0]
+    assert hub.process("b", b, ticks("b", 7.0), 3 * 10**9, sequenced=True) == 0
+    assert b.standby == 4 and a.standby == 0

@@ -92,6 +92,12 @@ class MarketDataHub:
         self.latest_trades: dict[str, Trade] = {}
         self.books: dict[str, OrderBookSnapshot] = {}
         self.bars: dict[tuple[str, str], collections.deque[OHLCVBar]] = {}
+        #: The latest-value cache of each data type that has one (bars keep a history).
+        self._value_caches: dict[DataType, dict[str, Any]] = {
+            DataType.PRICE_TICK: self.latest_ticks,
+            DataType.ORDERBOOK_SNAPSHOT: self.books,
+            DataType.TRADE: self.latest_trades,
+        }
         self._sources: dict[str, _Source] = {}
         self._timer: asyncio.TimerHandle | None = None
         #: Connectors serving each (symbol, type), most preferred first.
@@ -349,48 +355,98 @@ class MarketDataHub:
 
     def _deliver(self, source: str, stats: ConnectorStats, updates: Sequence[MarketUpdate],
                  now_ns: int, *, counted: bool = False) -> int:
-        """Cache and deliver updates already accounted for (process() inlines this);
-        ``counted``: already in ``by_type`` (held by the manager's reorder buffer)."""
+        """Cache and deliver updates already accounted for (a sequenced plugin's batch,
+        or what the manager's reorder buffer releases); ``counted``: already in
+        ``by_type`` (held by the manager's reorder buffer).
+
+        The per-update work is the least the manager owes each update: its count, its
+        feed's liveness, the preferred-feed check, the latest-value cache, a latency
+        sample and the subscribers' calls. What is the same for a run of one data type
+        (its handlers, its cache, its count) is looked up once per run, and what is the
+        same for a symbol within the batch (``last_seen`` is the batch's time; whether
+        this source is the symbol's preferred feed) once per symbol and run.
+        """
         active = self.active
         last_seen = self.last_seen
-        handlers = self.handlers
         on_any = self.on_any
-        delivered = 0
         by_type = stats.by_type
+        latency = stats.data_latency
+        sample = latency.samples.append
+        samples = 0
+        delivered = 0
+        run_type: DataType | None = None
+        run_count = 0
+        handlers: list[Handler] = []
+        cache: dict[str, Any] | None = None
+        #: symbol -> delivered (True) or standby (False), for the current run's type.
+        routed: dict[str, bool] = {}
         for update in updates:
             try:
                 data_type = update.data_type
-                if not counted:
-                    by_type[data_type.value] += 1
+                if data_type is not run_type:
+                    if run_count and not counted:
+                        by_type[run_type.value] += run_count  # type: ignore[union-attr]
+                    run_type = data_type
+                    run_count = 0
+                    handlers = self.handlers[data_type]
+                    cache = self._value_caches.get(data_type)
+                    routed = {}
+                run_count += 1
                 payload = update.payload
                 symbol = (payload.get("symbol") if type(payload) is dict
                           else getattr(payload, "symbol", None))
                 if symbol is not None:
-                    feed_key = (symbol, data_type)
-                    last_seen[(source, symbol, data_type)] = now_ns
-                    current = active.get(feed_key)
-                    if current is not None and current != source:
-                        feeds = self.feeds[feed_key]
-                        if source in feeds and feeds.index(source) < feeds.index(current):
-                            # A more preferred feed delivers again: it is back, switch to it.
-                            self.stale.discard((source, symbol, data_type))
-                            self._switch(feed_key, source)
-                        else:
-                            stats.standby += 1
-                            continue
-                    self._cache(data_type, payload, symbol)
-                if update.venue_ts_ns and update.recv_ts_ns:
-                    stats.data_latency.add(update.recv_ts_ns - update.venue_ts_ns)
+                    route = routed.get(symbol)
+                    if route is None:
+                        last_seen[(source, symbol, data_type)] = now_ns
+                        current = active.get((symbol, data_type))
+                        route = routed[symbol] = (
+                            current is None or current == source
+                            or self._take_over(source, symbol, data_type, current))
+                    if not route:
+                        stats.standby += 1
+                        continue
+                    if cache is not None:
+                        cache[symbol] = payload
+                    else:
+                        self._cache(data_type, payload, symbol)
+                venue_ts = update.venue_ts_ns
+                if venue_ts and update.recv_ts_ns:
+                    sample(update.recv_ts_ns - venue_ts)
+                    samples += 1
             except Exception as exc:  # noqa: BLE001 - one bad update costs only itself
                 self.data_error(source, stats, update, exc)
                 continue
-            for handler in handlers[data_type]:
-                self._call(handler, update)
+            for handler in handlers:
+                try:
+                    handler(update)
+                except Exception:  # noqa: BLE001 - a subscriber's error is its own
+                    self._subscriber_failed(handler, update)
             for handler in on_any:
-                self._call(handler, update)
+                try:
+                    handler(update)
+                except Exception:  # noqa: BLE001
+                    self._subscriber_failed(handler, update)
             delivered += 1
+        if run_count and not counted:
+            by_type[run_type.value] += run_count  # type: ignore[union-attr]
+        latency.count += samples
         stats.updates_delivered += delivered
         return delivered
+
+    def _take_over(self, source: str, symbol: str, data_type: DataType, current: str
+                   ) -> bool:
+        """``source`` delivers ``symbol``'s ``data_type`` while ``current`` is the active
+        feed: True if ``source`` is more preferred (it is back: switch to it), False if
+        it stands by."""
+        feed_key = (symbol, data_type)
+        feeds = self.feeds[feed_key]
+        if source in feeds and feeds.index(source) < feeds.index(current):
+            # A more preferred feed delivers again: it is back, switch to it.
+            self.stale.discard((source, symbol, data_type))
+            self._switch(feed_key, source)
+            return True
+        return False
 
     def data_error(self, source: str, stats: ConnectorStats, update: Any,
                    exc: BaseException) -> None:
@@ -427,14 +483,19 @@ class MarketDataHub:
     def _call(self, handler: Handler, update: MarketUpdate) -> None:
         try:
             handler(update)
-        except Exception:
-            self.subscriber_errors += 1
-            now = time.monotonic()
-            if now - self._last_error_log > 1.0:
-                self._last_error_log = now
-                log.exception("subscriber %r failed on %s (errors so far: %d; logged at most "
-                              "once a second)", handler, update.data_type.value,
-                              self.subscriber_errors)
+        except Exception:  # noqa: BLE001 - a subscriber's error is its own
+            self._subscriber_failed(handler, update)
+
+    def _subscriber_failed(self, handler: Handler, update: MarketUpdate) -> None:
+        """Count a subscriber's exception (called from its except block); log it at most
+        once a second."""
+        self.subscriber_errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log > 1.0:
+            self._last_error_log = now
+            log.exception("subscriber %r failed on %s (errors so far: %d; logged at most "
+                          "once a second)", handler, update.data_type.value,
+                          self.subscriber_errors)
 
     def symbols(self) -> Iterable[str]:
         return sorted({s for s, _t in self.feeds})

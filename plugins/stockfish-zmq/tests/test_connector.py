@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -263,3 +264,72 @@ async def test_many_subscriptions_made_before_the_publisher_is_up_all_reach_it(
         update = await h.next_update(10)
         assert update.symbol == symbols[-1]
         assert all(pub.subscribed(s.encode()) == 1 for s in symbols)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("wire", ["prefix", "frames", "json"])
+async def test_every_wire_format_delivers_every_message(
+        publisher_factory: Callable[..., Publisher], mode: str, wire: str) -> None:
+    # The receiver reads the multipart flag only for a frame that is not a whole message
+    # (one that does not end with "}"): [topic, json] must still come out as one message.
+    pub = publisher_factory(session="w", wire_format=wire)
+    async with zmq_harness([pub.endpoint], receive_mode=mode, reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, pub, Subscription("ADA"))
+        await subscribe_and_wait(h, pub, Subscription("ADA", DataType.TRADE))
+        for i in range(300):
+            if i % 3 == 2:
+                pub.publish("trade", "ADA", {"price": 1.0 + i, "size": 1.0})
+            else:
+                pub.publish("ticker", "ADA", {"bid": 1.0 + i, "ask": 2.0 + i})
+        updates = [await h.next_update(5) for _ in range(300)]
+        assert [u.sequence_number for u in updates] == list(range(1, 301))
+        assert [u.data_type for u in updates[:3]] == [DataType.PRICE_TICK,
+                                                      DataType.PRICE_TICK, DataType.TRADE]
+        assert updates[-1].payload.price == 300.0
+        stats = stats_of(h)
+        assert stats.received == 300 and stats.delivered == 300
+        assert stats.data_errors == 0 and h.connector.stats.gaps == 0
+
+
+async def test_a_first_frame_that_ends_with_a_brace_is_a_whole_message(
+        publisher: Publisher) -> None:
+    # The multipart flag is read only for a frame that is not a whole message: a
+    # [topic, json] pair is one message; a first frame that is itself a message (ends
+    # with "}") is one, and the frame sent with it is read as another (documented).
+    async with zmq_harness([publisher.endpoint], reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("ADA"))
+        publisher.send_raw(b"ADA", b'{"type":"ticker","symbol":"ADA","data":{"last":1.0}}')
+        publisher.send_raw(b'ADA {"type":"ticker","symbol":"ADA","data":{"last":2.0}}',
+                           b'{"type":"ticker","symbol":"ADA","data":{"last":3.0}}')
+        updates = [await h.next_update(5) for _ in range(3)]
+        assert [u.payload.last for u in updates] == [1.0, 2.0, 3.0]
+        stats = stats_of(h)
+        assert stats.received == 3 and stats.data_errors == 0
+
+
+async def test_the_collector_is_paused_over_a_batch_and_always_resumed(
+        publisher: Publisher) -> None:
+    import gc
+
+    async with zmq_harness([publisher.endpoint], reorder_wait=0) as h:
+        await h.connect()
+        await subscribe_and_wait(h, publisher, Subscription("ADA"))
+        deliver = h.listener.on_updates
+        enabled_in_delivery: list[bool] = []
+
+        def on_updates(connector: Any, updates: Any) -> None:
+            enabled_in_delivery.append(gc.isenabled())
+            if len(enabled_in_delivery) == 1:
+                raise RuntimeError("the manager's delivery failed")
+            deliver(connector, updates)
+
+        h.listener.on_updates = on_updates  # type: ignore[method-assign]
+        publisher.publish("ticker", "ADA", {"last": 1.0})
+        await h.listener.wait_for(lambda: enabled_in_delivery, 5, "the first delivery")
+        assert gc.isenabled()  # resumed although the delivery raised
+        publisher.publish("ticker", "ADA", {"last": 2.0})
+        update = await h.next_update(5)
+        assert update.payload.last == 2.0
+        assert enabled_in_delivery == [False, False] and gc.isenabled()

@@ -15,7 +15,8 @@ were read, and hand the whole batch (a :class:`~stockfish_zmq.marketdata.FrameBa
 
 Frames: one frame per message, ``TOPIC {json}`` or the bare ``{json}`` (the processor
 finds the JSON), or two frames ``[topic, json]`` (the second is kept); frames after the
-second are ignored.
+second are ignored. A first frame that ends with ``}`` is a whole message: its multipart
+flag is not read (any frame sent with it is read as a message of its own).
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ _RCVMORE = zmq.RCVMORE
 
 
 def drain(sock: zmq.Socket[bytes], stream: Stream, batch_size: int) -> tuple[FrameBatch, bool]:
-    """Read up to ``batch_size`` messages; return them and whether the socket may have more."""
+    """Read up to ``batch_size`` messages; return them and whether the socket may have more.
+
+    The multipart flag is read only for a frame that is not a whole message by itself:
+    one that does not end with ``}`` (the topic of a ``[topic, json]`` message). A whole
+    single-frame message (``TOPIC {json}`` or ``{json}``) ends with its JSON object's
+    ``}``, so the common case pays one ``recv`` per message, as a bare pyzmq loop does;
+    ``getsockopt(RCVMORE)`` costs pyzmq more than the ``recv`` itself.
+    """
     batch = FrameBatch(stream, 0)
     append = batch.append
     recv = sock.recv
@@ -51,7 +59,7 @@ def drain(sock: zmq.Socket[bytes], stream: Stream, batch_size: int) -> tuple[Fra
     try:
         for _ in range(batch_size):
             frame = recv(_NOBLOCK)
-            if get(_RCVMORE):
+            if frame[-1:] != b"}" and get(_RCVMORE):
                 frame = recv(_NOBLOCK)
                 while get(_RCVMORE):
                     recv(_NOBLOCK)
