@@ -17,13 +17,18 @@ import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core import OHLCVBar, PriceTick, Subscription, Trade
-from stockfish_core.data import HistoryRequest
+from stockfish_core.plugin_api import (
+    HistoryRequest,
+    OHLCVBar,
+    PriceTick,
+    Subscription,
+    Trade,
+)
 
 from .marketdata import _BAR_SIZES, _SECONDS, BadMarketData, FeedKind, FeedSub, to_bar
 
 if TYPE_CHECKING:
-    from stockfish_core import Connector
+    from stockfish_core.plugin_api import Connector
 
     from .session import IBSession
 

@@ -12,6 +12,7 @@ from stockfish_core.plugin_api import (
     Connector,
     ConnectorStatus,
     DataType,
+    HistoryRequest,
     OHLCVBar,
     OrderAction,
     OrderRejected,
@@ -24,7 +25,6 @@ from stockfish_core.plugin_api import (
     VenueUnavailable,
     hookimpl,
 )
-from stockfish_core.data import HistoryRequest
 
 from . import history, marketdata
 from .config import IBKRConfig
