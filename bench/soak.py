@@ -193,7 +193,8 @@ def garbage(elapsed: float, top: int) -> None:
         gc.garbage.clear()
     finally:
         gc.set_debug(0)
-    print(f"-- at {elapsed:.0f} s, {found} objects in cycles: " + ", ".join(
+    gc.collect()  # frees what was saved: the next sample counts only new cycles
+    print(f"-- at {elapsed:.0f} s, {found} objects in cycles since the last sample: " + ", ".join(
         f"{name} {n}" for name, n in kinds.most_common(top)))
 
 
