@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .__about__ import API_VERSION, __version__
+from .accounts import AccountValues, ReconciliationReport, VenuePosition
 from .connector import Capabilities, Connector, PluginSpec, Subscription
 from .errors import (
     ConfigError,
@@ -73,6 +74,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "API_VERSION",
+    "AccountValues",
     "Capabilities",
     "Config",
     "ConfigError",
@@ -104,11 +106,13 @@ __all__ = [
     "PluginSpec",
     "Position",
     "PriceTick",
+    "ReconciliationReport",
     "Secret",
     "StockfishError",
     "Subscription",
     "TimeInForce",
     "Trade",
+    "VenuePosition",
     "VenueUnavailable",
     "__version__",
     "hookimpl",

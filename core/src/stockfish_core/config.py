@@ -228,6 +228,10 @@ class ManagerConfig:
     keep_final_orders: int = attrs.field(default=1_000, validator=non_negative)
     #: Seconds a final order stays in memory after it became final (see keep_final_orders).
     keep_final_seconds: float = attrs.field(default=60.0, validator=non_negative)
+    #: Seconds between checks of every connector's positions at its venue against those
+    #: this manager's fills imply (also done on every connect); 0 checks on connect only.
+    #: A difference is reported (log, ``position_differences``, ``on_reconciliation``).
+    position_check_interval: float = attrs.field(default=60.0, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_initial_delay:

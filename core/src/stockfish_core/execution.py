@@ -28,12 +28,12 @@ from .orders import (
     OrderRequest,
     OrderStatus,
     OrderUpdate,
-    Position,
     check_text,
 )
 from .risk import RiskChecker
 from .routing import Router
 from .supervision import VenueState
+from .venuestate import VenueBook
 
 log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
@@ -62,6 +62,7 @@ class OrderRouting:
     router: Router
     risk: RiskChecker
     journal: Journal
+    venue_book: VenueBook
     _venues: dict[str, VenueState]
     _running: bool
     _order_handlers: list[Callable[[Order], Any]]
@@ -100,6 +101,7 @@ class OrderRouting:
             self.orders.reconciling.pop(order.client_order_id or "", None)
         if outcome.fill is not None:
             stats.fills += 1
+            self.venue_book.on_fill(connector.name, outcome.fill)
             for handler in self._fill_handlers:
                 self._notify(handler, outcome.fill, order)
         if order.is_final:
@@ -386,9 +388,6 @@ class OrderRouting:
 
     def open_orders(self) -> list[Order]:
         return self.orders.open_orders()
-
-    def positions(self) -> dict[str, Position]:
-        return dict(self.orders.positions)
 
     def wait_for_order_async(self, order_id: str,
                              predicate: Callable[[Order], bool] | None = None,

@@ -15,17 +15,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .accounts import AccountValues, VenuePosition
 from .connector import Connector
 from .plugins import hookimpl
 from .sequencing import NoEvents, SequenceEvents, Sequencer, Tracker
 from .stats import RateLimitedLog
 
 __all__ = [
+    "AccountValues",
     "NoEvents",
     "RateLimitedLog",
     "SequenceEvents",
     "Sequencer",
     "Tracker",
+    "VenuePosition",
     "hookimpl",
     "sequencer_for",
 ]
