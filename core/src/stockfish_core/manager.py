@@ -145,6 +145,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         self._venues: dict[str, VenueState] = {}
         #: Accounts and positions as the venues report them (stockfish_core.venuestate).
         self.venue_book = VenueBook(journal, self.orders)
+        self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []
         self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
         self._status_handlers: list[Callable[[str, ConnectorStatus, str], Any]] = []
@@ -305,6 +306,10 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         for subs, names in self._pending_subscriptions:
             await self._subscribe(subs, names)
         self._pending_subscriptions.clear()
+        # Positions and missed executions are known when start() returns.
+        truth = [t for t in self._truth_tasks.values() if not t.done()]
+        if truth:
+            await asyncio.wait(truth, timeout=self.config.connect_timeout)
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
         if self.config.position_check_interval > 0:
             self._spawn(self._position_loop(self.config.position_check_interval))
@@ -608,8 +613,15 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
         return await self._bridge(check())
 
-    async def _venue_truth(self, venue: VenueState) -> None:
-        """After a connect: executions missed meanwhile, then the positions check."""
+    def _venue_truth(self, venue: VenueState) -> None:
+        """After a connect: executions missed meanwhile, then the positions check, in a
+        task of their own (a reconnect is not held up by the venue's answers)."""
+        previous = self._truth_tasks.get(venue.name)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self._truth_tasks[venue.name] = self._spawn(self._catch_up_and_check(venue))
+
+    async def _catch_up_and_check(self, venue: VenueState) -> None:
         try:
             await self.venue_book.catch_up(
                 venue, lambda update: self.on_order_update(venue.connector, update))
