@@ -180,6 +180,8 @@ class Orders:
         #: Live executions the library attached to a trade (see session.py).
         self.exec_events = 0
         self._flush_handle: asyncio.Handle | None = None
+        #: Set after every flush (see :meth:`settled`).
+        self._settled: asyncio.Event | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
 
     # -- requests ----------------------------------------------------------------------
@@ -368,6 +370,23 @@ class Orders:
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
+    async def settled(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until no execution is queued for
+        reporting: what IB sent before is with the core then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(e.kind == "fill" for t in self.by_coid.values() for e in t.queue):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            self._settled.clear()
+            try:
+                await asyncio.wait_for(self._settled.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
+
     def _schedule(self, delay: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
         if delay > 0:
@@ -409,6 +428,8 @@ class Orders:
         if soonest is not None:
             self._schedule(max(soonest, 0.001))
         self._prune()
+        if self._settled is not None:
+            self._settled.set()
 
     def _handle(self, tracked: Tracked, event: _Event) -> None:
         if event.kind == "fill":

@@ -8,10 +8,12 @@ from typing import Any
 
 from stockfish_core import (
     API_VERSION,
+    AccountValues,
     Capabilities,
     Connector,
     ConnectorStatus,
     DataType,
+    Fill,
     OHLCVBar,
     OrderAction,
     OrderRejected,
@@ -21,6 +23,7 @@ from stockfish_core import (
     Position,
     Subscription,
     TimeInForce,
+    VenuePosition,
     VenueUnavailable,
     hookimpl,
 )
@@ -35,11 +38,14 @@ from .state import IBKRState
 __all__ = [
     "historical_bars",
     "positions",
+    "stockfish_account",
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_executions",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_positions",
     "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
@@ -143,6 +149,24 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
     else:
         raise OrderRejected("the ibkr connector does not replace orders; cancel the order "
                             "and submit a new one")
+
+
+@hookimpl
+async def stockfish_account(connector: Connector) -> AccountValues:
+    """The account summary (reqAccountSummary) of the connector's account."""
+    return await _session(connector).account_values()
+
+
+@hookimpl
+async def stockfish_positions(connector: Connector) -> list[VenuePosition]:
+    """The account's positions (reqPositions)."""
+    return await _session(connector).venue_positions()
+
+
+@hookimpl
+async def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill]:
+    """This client's executions since ``since_ns`` (reqExecutions)."""
+    return await _session(connector).executions(since_ns)
 
 
 # -- beyond the hooks ----------------------------------------------------------------------
