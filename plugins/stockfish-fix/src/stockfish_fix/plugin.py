@@ -13,7 +13,8 @@ from stockfish_core import API_VERSION, Capabilities, PluginSpec, hookimpl
 from stockfish_core.connector import Connector, Subscription
 from stockfish_core.errors import OrderRejected, VenueUnavailable
 from stockfish_core.models import DataType, MarketUpdate
-from stockfish_core.orders import OrderAction, OrderRequest, OrderType, TimeInForce
+from stockfish_core.orders import Fill, OrderAction, OrderRequest, OrderType, TimeInForce
+from stockfish_core.plugin_api import VenuePosition
 
 from .config import FixConfig
 from .requests import cancel_request, new_order_single, replace_request
@@ -24,8 +25,10 @@ __all__ = [
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_executions",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_positions",
     "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
@@ -133,6 +136,21 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member
         raise OrderRejected(f"unsupported action {action!r}")
+
+
+@hookimpl
+async def stockfish_positions(connector: Connector) -> list[VenuePosition] | None:
+    """RequestForPositions (AN) -> PositionReports (AP), with ``venue_state: true``."""
+    session = _session(connector)
+    return await session.venue_state.positions(session.config.logon_timeout)
+
+
+@hookimpl
+def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill] | None:
+    """An OrderMassStatusRequest (AF), with ``venue_state: true``: the status report of
+    every order comes back through the execution reports (the core reconciles each
+    order's CumQty), so no executions are returned here."""
+    return [] if _session(connector).venue_state.mass_status() else None
 
 
 def _send_request(session: FixSession, pending: dict[str, str], cl_ord_id: str, mtype: str,
