@@ -60,7 +60,7 @@ CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR},
     order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
     time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
-    replace=False,
+    replace=True,
     # TWS / IB Gateway runs next to its API clients: after a loss, try again soon and
     # often (a gateway back after 30 s is found within about 2 s, not 15-30 s later).
     reconnect_schedule=RECONNECT_SCHEDULE,
@@ -146,9 +146,11 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
         await orders.cancel(request.order)
     elif action is OrderAction.STATUS:
         await orders.status(request.order)
-    else:
-        raise OrderRejected("the ibkr connector does not replace orders; cancel the order "
-                            "and submit a new one")
+    elif action is OrderAction.REPLACE:
+        await orders.replace(request.order, request.quantity, request.price,
+                             request.stop_price)
+    else:  # pragma: no cover - the enum has no other member
+        raise OrderRejected(f"unsupported action {action!r}")
 
 
 @hookimpl

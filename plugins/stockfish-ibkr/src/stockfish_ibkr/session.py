@@ -90,6 +90,7 @@ class IBSession:
         ib.barUpdateEvent += self.feeds.on_bar_update
         orders = self.state.orders
         ib.orderStatusEvent += orders.on_status
+        ib.openOrderEvent += orders.on_open_order
         ib.execDetailsEvent += orders.on_exec
         ib.commissionReportEvent += orders.on_commission
         self._catch_orphan_executions()
@@ -166,6 +167,7 @@ class IBSession:
             event.disconnect(handler)
         orders = self.state.orders
         ib.orderStatusEvent.disconnect(orders.on_status)
+        ib.openOrderEvent.disconnect(orders.on_open_order)
         ib.execDetailsEvent.disconnect(orders.on_exec)
         ib.commissionReportEvent.disconnect(orders.on_commission)
         orders.detach()
