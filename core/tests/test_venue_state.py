@@ -175,3 +175,14 @@ def test_account_values_are_exact_and_checked() -> None:
     assert values.cash == Decimal("1.5") and values.raw == {"a": "1"}
     with pytest.raises(Exception, match="account"):
         AccountValues("U\x001")
+
+
+async def test_the_sim_describes_its_instruments() -> None:
+    manager = make(tick_size="0.05")
+    async with manager:
+        spy = await manager.instrument_async("SPY")
+        assert (spy.tick_size, spy.lot_size, spy.multiplier, spy.currency, spy.exchange) == (
+            Decimal("0.05"), 1, 1, "USD", "SIM")
+        assert not spy.on_tick(Decimal("100.01")) and spy.on_tick(Decimal("100.05"))
+        assert await manager.instrument_async("SPY", "sim") is spy
+    manager.journal.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .__about__ import API_VERSION, __version__
-from .accounts import AccountValues, ReconciliationReport, VenuePosition
+from .accounts import AccountValues, Instrument, ReconciliationReport, VenuePosition
 from .connector import Capabilities, Connector, PluginSpec, Subscription
 from .errors import (
     ConfigError,
@@ -85,6 +85,7 @@ __all__ = [
     "FailoverStrategy",
     "Fill",
     "IllegalTransition",
+    "Instrument",
     "InvalidOrderError",
     "MacroEvent",
     "MarketUpdate",

@@ -19,7 +19,7 @@ import attrs
 from .models import now_ns
 from .orders import check_text, to_decimal
 
-__all__ = ["AccountValues", "ReconciliationReport", "VenuePosition"]
+__all__ = ["AccountValues", "Instrument", "ReconciliationReport", "VenuePosition"]
 
 
 def _opt_amount(value: Any) -> Decimal | None:
@@ -109,3 +109,42 @@ class ReconciliationReport:
     def __str__(self) -> str:
         return (f"{self.connector}: {self.symbol} position at the venue {self.venue}, "
                 f"{self.expected} expected here (difference {self.difference:+})")
+
+
+@attrs.frozen
+class Instrument:
+    """What a venue says about an instrument: its price and size grid and contract terms.
+
+    A field the venue does not say is None (or "" for text).
+    """
+
+    #: The connector's symbol for it (as orders name it).
+    symbol: str
+    #: Smallest price increment.
+    tick_size: Decimal | None = attrs.field(default=None, converter=_opt_amount)
+    #: Smallest quantity increment (and order size).
+    lot_size: Decimal | None = attrs.field(default=None, converter=_opt_amount)
+    #: Contract multiplier (1 for a share).
+    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_amount)
+    #: Currency prices are in.
+    currency: str = ""
+    #: The venue's exchange (or the primary exchange of a routed instrument).
+    exchange: str = ""
+    #: Trading hours as the venue writes them ("" when it does not say).
+    trading_hours: str = ""
+    #: The venue's own id of the instrument (IB conId, a FIX SecurityID), "" if none.
+    venue_id: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol.strip():
+            raise ValueError(f"an instrument needs a symbol, got {self.symbol!r}")
+        for name in ("tick_size", "lot_size"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if self.multiplier <= 0:
+            raise ValueError(f"multiplier must be positive, got {self.multiplier}")
+
+    def on_tick(self, price: Decimal) -> bool:
+        """Whether ``price`` is a whole number of ticks (True without a tick size)."""
+        return self.tick_size is None or price % self.tick_size == 0

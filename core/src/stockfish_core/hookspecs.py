@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .accounts import AccountValues, VenuePosition
+    from .accounts import AccountValues, Instrument, VenuePosition
     from .connector import Connector, PluginSpec, Subscription
     from .data.settings import HistoryRequest
     from .models import MarketUpdate
@@ -48,6 +48,7 @@ __all__ = [
     "stockfish_execute",
     "stockfish_executions",
     "stockfish_history",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_positions",
@@ -196,6 +197,23 @@ def stockfish_executions(
     :param connector: the connector to ask.
     :param since_ns: the earliest execution time wanted.
     :return: :class:`~stockfish_core.orders.Fill` objects, oldest first.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_instrument(
+    connector: Connector, symbol: str
+) -> Awaitable[Instrument | None] | Instrument | None:
+    """What the venue says about ``symbol``: tick size, lot size, multiplier, currency,
+    exchange, trading hours.
+
+    Called by ``manager.instrument(symbol)`` (the answer is cached per connector). Raise
+    ``ValueError`` for a symbol the venue does not know; return None if the venue does
+    not describe its instruments.
+
+    :param connector: the connector to ask.
+    :param symbol: the symbol as orders and subscriptions name it.
+    :return: an :class:`~stockfish_core.accounts.Instrument`.
     """
 
 

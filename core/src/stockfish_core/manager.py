@@ -67,7 +67,7 @@ from .venuestate import VenueBook, merge
 if TYPE_CHECKING:
     import pandas
 
-    from .accounts import AccountValues, ReconciliationReport
+    from .accounts import AccountValues, Instrument, ReconciliationReport
     from .data.recorder import Recorder
     from .data.settings import RecordingConfig
 
@@ -582,6 +582,19 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     async def account_async(self, connector: str) -> AccountValues:
         """:meth:`account` for code on an event loop."""
         return await self._bridge(self.venue_book.account(self._venue(connector)))
+
+    def instrument(self, symbol: str, connector: str | None = None) -> Instrument:
+        """What the venue says about ``symbol`` (tick size, lot size, multiplier,
+        currency, exchange, trading hours): from ``connector``, else from the first
+        connector that describes it; cached. LookupError if none does."""
+        return self._run(self.instrument_async(symbol, connector))
+
+    async def instrument_async(self, symbol: str, connector: str | None = None
+                               ) -> Instrument:
+        """:meth:`instrument` for code on an event loop."""
+        venues = [self._venue(connector)] if connector is not None else \
+            sorted(self._venues.values(), key=lambda v: self._feed_rank(v.name))
+        return await self._bridge(self.venue_book.instrument(venues, symbol))
 
     def positions(self, connector: str | None = None) -> dict[str, Position]:
         """Positions by symbol, of one connector or summed over all: as the venue last

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .accounts import AccountValues, VenuePosition
+from .accounts import AccountValues, Instrument, VenuePosition
 from .connector import Connector
 from .plugins import hookimpl
 from .sequencing import NoEvents, SequenceEvents, Sequencer, Tracker
@@ -23,6 +23,7 @@ from .stats import RateLimitedLog
 
 __all__ = [
     "AccountValues",
+    "Instrument",
     "NoEvents",
     "RateLimitedLog",
     "SequenceEvents",

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .accounts import AccountValues, ReconciliationReport, VenuePosition
+from .accounts import AccountValues, Instrument, ReconciliationReport, VenuePosition
 from .errors import VenueUnavailable
 from .models import now_ns
 from .orders import Fill, OrderStatus, OrderUpdate, Position
@@ -80,6 +80,8 @@ class VenueBook:
         self.reports: collections.deque[ReconciliationReport] = collections.deque(maxlen=100)
         self.handlers: list[Callable[[ReconciliationReport], Any]] = []
         self._log = RateLimitedLog(log, interval=1.0, burst=10)
+        #: (connector, symbol) -> what the venue said about the instrument.
+        self.instruments: dict[tuple[str, str], Instrument] = {}
         self._loaded = False
 
     # -- start -----------------------------------------------------------------------
@@ -161,6 +163,30 @@ class VenueBook:
                             f"{type(values).__name__}, not AccountValues")
         self.accounts[name] = values
         return values
+
+    async def instrument(self, venues: list[VenueState], symbol: str) -> Instrument:
+        """The instrument from the first of ``venues`` that describes it (cached)."""
+        for venue in venues:
+            cached = self.instruments.get((venue.name, symbol))
+            if cached is not None:
+                return cached
+        unknown: list[str] = []
+        for venue in venues:
+            try:
+                found = await venue.hook("stockfish_instrument", symbol=symbol)
+            except ValueError as exc:
+                unknown.append(f"{venue.name}: {exc}")
+                continue
+            if found is None:
+                continue
+            if not isinstance(found, Instrument):
+                raise TypeError(f"{venue.connector.plugin}: stockfish_instrument returned "
+                                f"{type(found).__name__}, not Instrument")
+            self.instruments[(venue.name, symbol)] = found
+            return found
+        names = ", ".join(v.name for v in venues) or "none"
+        raise LookupError(f"no connector describes {symbol!r} (asked: {names})"
+                          + (f"; {'; '.join(unknown)}" if unknown else ""))
 
     async def catch_up(self, venue: VenueState,
                        apply: Callable[[OrderUpdate], None]) -> int | None:

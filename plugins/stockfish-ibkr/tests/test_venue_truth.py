@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 import stockfish_ibkr.plugin as plugin
 from stockfish_core import (
     ExchangeManager,
@@ -146,4 +148,26 @@ async def test_a_position_changed_by_another_client_is_reported(
         # Reported once: the next check finds nothing new.
         assert await manager.check_positions_async("ibkr") == []
         assert manager.get_stats()["connectors"]["ibkr"]["position_differences"] == 1
+    manager.journal.close()
+
+
+async def test_instruments_come_from_the_contract_details(
+        quiet_gateway: GatewaySimulator, library_name: str) -> None:
+    gw = quiet_gateway
+    manager, _ = manager_for(gw, library_name)
+    async with manager:
+        aapl = await manager.instrument_async("AAPL")
+        inst = gw.instrument("AAPL")
+        assert (aapl.symbol, aapl.tick_size, aapl.lot_size, aapl.multiplier, aapl.currency,
+                aapl.exchange, aapl.venue_id) == (
+            "AAPL", Decimal("0.01"), Decimal(1), Decimal(1), "USD", inst.primary_exchange,
+            str(inst.con_id))
+        assert aapl.on_tick(Decimal("187.25")) and not aapl.on_tick(Decimal("187.255"))
+        fx = await manager.instrument_async("EUR.USD", "ibkr")
+        assert fx.tick_size == Decimal("0.00005") and fx.currency == "USD"
+        lookups = manager.get_connector("ibkr").state.contracts.lookups
+        assert await manager.instrument_async("AAPL") is aapl  # cached
+        assert manager.get_connector("ibkr").state.contracts.lookups == lookups
+        with pytest.raises(LookupError, match="NOPE"):
+            await manager.instrument_async("NOPE")
     manager.journal.close()

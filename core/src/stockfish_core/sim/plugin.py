@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from ..__about__ import API_VERSION
-from ..accounts import AccountValues, VenuePosition
+from ..accounts import AccountValues, Instrument, VenuePosition
 from ..connector import Capabilities, Connector, PluginSpec, Subscription
 from ..data.settings import HistoryRequest
 from ..models import DataType, MarketUpdate, OHLCVBar, OrderBookSnapshot, PriceTick, Trade, now_ns
@@ -203,6 +203,13 @@ def stockfish_positions(connector: Connector) -> list[VenuePosition]:
 def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill]:
     """Every execution of the simulated account since ``since_ns``."""
     return venue_of(connector).executions(since_ns)
+
+
+@hookimpl
+def stockfish_instrument(connector: Connector, symbol: str) -> Instrument:
+    """Every symbol trades on the sim's one price grid (``tick_size``), in whole units."""
+    config = connector.config if isinstance(connector.config, SimConfig) else SimConfig()
+    return Instrument(symbol, config.tick_size, Decimal(1), Decimal(1), "USD", "SIM")
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from stockfish_core import (
     ConnectorStatus,
     DataType,
     Fill,
+    Instrument,
     OHLCVBar,
     OrderAction,
     OrderRejected,
@@ -30,7 +31,7 @@ from stockfish_core import (
 
 from . import marketdata
 from .config import IBKRConfig
-from .errors import ClientIdInUse
+from .errors import ClientIdInUse, UnknownSymbol
 from .marketdata import BadMarketData, FeedKind, FeedSub, bar_request, to_bar
 from .session import IBSession
 from .state import IBKRState
@@ -43,6 +44,7 @@ __all__ = [
     "stockfish_disconnect",
     "stockfish_execute",
     "stockfish_executions",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_positions",
@@ -169,6 +171,15 @@ async def stockfish_positions(connector: Connector) -> list[VenuePosition]:
 async def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill]:
     """This client's executions since ``since_ns`` (reqExecutions)."""
     return await _session(connector).executions(since_ns)
+
+
+@hookimpl
+async def stockfish_instrument(connector: Connector, symbol: str) -> Instrument:
+    """The contract details of ``symbol`` (reqContractDetails); ValueError if IB has none."""
+    try:
+        return await _session(connector).instrument(symbol)
+    except UnknownSymbol as exc:
+        raise ValueError(str(exc)) from None
 
 
 # -- beyond the hooks ----------------------------------------------------------------------

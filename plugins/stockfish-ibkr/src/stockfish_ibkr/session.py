@@ -21,6 +21,7 @@ from stockfish_core import (
     AccountValues,
     ConnectorStatus,
     Fill,
+    Instrument,
     OrderSide,
     Position,
     VenuePosition,
@@ -478,3 +479,29 @@ class IBSession:
                     code="bad-report")
         out.sort(key=lambda f: f.timestamp_ns)
         return out
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The contract details of ``symbol`` (reqContractDetails, cached): minTick,
+        sizeIncrement (minSize where IB gives no increment), multiplier, currency, the
+        primary exchange, trading hours."""
+        contract = await self.contract(symbol)
+        details = self.state.contracts.details.get(symbol)
+
+        def positive(value: Any) -> Decimal | None:
+            if isinstance(value, Decimal):
+                return value if value.is_finite() and value > 0 else None
+            if type(value) not in (float, int) or not 0 < value < 1e300:
+                return None
+            return to_decimal(float(value))
+
+        tick = lot = None
+        hours = ""
+        if details is not None:
+            tick = positive(details.minTick)
+            lot = positive(getattr(details, "sizeIncrement", None)) or \
+                positive(getattr(details, "minSize", None))
+            hours = details.tradingHours or ""
+        multiplier = to_decimal(contract.multiplier) if contract.multiplier else Decimal(1)
+        return Instrument(symbol, tick, lot, multiplier, contract.currency,
+                          contract.primaryExchange or contract.exchange, hours,
+                          str(contract.conId or ""))
