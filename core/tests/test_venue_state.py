@@ -186,3 +186,26 @@ async def test_the_sim_describes_its_instruments() -> None:
         assert not spy.on_tick(Decimal("100.01")) and spy.on_tick(Decimal("100.05"))
         assert await manager.instrument_async("SPY", "sim") is spy
     manager.journal.close()
+
+
+async def test_a_connector_added_after_start_is_checked_against_its_journal(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    first = make(journal)
+    async with first:
+        oid = await first.send_order_async(Order("SPY", "BUY", 4))
+        await first.wait_for_order_async(oid)
+    first.journal.close()
+
+    registry = PluginRegistry(entry_points=())
+    registry.register(sim_plugin, "sim")
+    second = ExchangeManager(config=FAST, registry=registry, journal=journal)
+    seen = Reports()
+    second.add_subscriber(seen)
+    async with second:
+        second.add_connector("sim", "sim", tick_interval=0.005)
+        await wait_until(lambda: seen.reports, seen.event, 5, "the positions check")
+        # A new sim venue holds nothing; the journal's fill of SPY 4 is expected.
+        assert [(r.symbol, r.expected, r.venue) for r in seen.reports] == [("SPY", 4, 0)]
+        assert second.positions("sim") == {}
+    second.journal.close()

@@ -91,29 +91,30 @@ class VenueBook:
             return
         self._loaded = True
         names = list(connectors)
+        fills = self.journal.fills() if self.journal is not None and names else []
         for name in names:
-            self._expected[name] = {}
-            self._implied[name] = {}
-            self._offsets[name] = {}
-        if self.journal is None:
-            return
-        for fill in self.journal.fills():
-            name = fill.connector or ""
-            if name in self._implied:
-                self._add(self._implied[name], self._expected[name], fill)
-        for name in names:
-            raw = self.journal.get_meta(_OFFSETS + name)
-            offsets = {s: Decimal(q) for s, q in json.loads(raw).items()} if raw else {}
-            self._offsets[name] = offsets
-            expected = self._expected[name]
-            for symbol, qty in offsets.items():
-                expected[symbol] = expected.get(symbol, Decimal(0)) + qty
+            self._load(name, [f for f in fills if f.connector == name])
+
+    def _load(self, name: str, fills: list[Fill]) -> None:
+        expected: dict[str, Decimal] = {}
+        implied: dict[str, Position] = {}
+        offsets: dict[str, Decimal] = {}
+        self._expected[name], self._implied[name], self._offsets[name] = \
+            expected, implied, offsets
+        for fill in fills:
+            self._add(implied, expected, fill)
+        raw = self.journal.get_meta(_OFFSETS + name) if self.journal is not None else None
+        if raw:
+            offsets.update({s: Decimal(q) for s, q in json.loads(raw).items()})
+        for symbol, qty in offsets.items():
+            expected[symbol] = expected.get(symbol, Decimal(0)) + qty
 
     def _ensure(self, connector: str) -> None:
+        """A connector added after start: its journal fills and offsets, once."""
         if connector not in self._expected:
-            self._expected[connector] = {}
-            self._implied[connector] = {}
-            self._offsets[connector] = {}
+            fills = [] if self.journal is None or not self._loaded else \
+                [f for f in self.journal.fills() if f.connector == connector]
+            self._load(connector, fills)
 
     @staticmethod
     def _add(positions: dict[str, Position], expected: dict[str, Decimal], fill: Fill) -> None:
