@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from stockfish_core import (
@@ -18,6 +19,7 @@ from stockfish_core import (
     ExchangeManager,
     Fill,
     Order,
+    OrderRejected,
     OrderStatus,
     OrderType,
     PluginRegistry,
@@ -209,3 +211,41 @@ async def test_a_connector_added_after_start_is_checked_against_its_journal(
         assert [(r.symbol, r.expected, r.venue) for r in seen.reports] == [("SPY", 4, 0)]
         assert second.positions("sim") == {}
     second.journal.close()
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "stop", "expected"),
+    [("BUY", "100.07", None, ("100.05", None)), ("SELL", "100.07", None, ("100.10", None)),
+     ("BUY", "100.07", "100.02", ("100.05", "100.05")),
+     ("SELL", "100.07", "100.08", ("100.10", "100.05"))],
+)
+async def test_prices_off_the_tick_are_rounded_never_to_a_worse_price(
+        side: str, price: str, stop: str | None, expected: tuple[str, str | None]) -> None:
+    manager = make(config=attrs.evolve(FAST, off_tick_prices="round"), tick_size="0.05")
+    async with manager:
+        await manager.instrument_async("SPY")
+        kind = OrderType.STOP_LIMIT if stop else OrderType.LIMIT
+        oid = await manager.send_order_async(Order("SPY", side, 1, kind, price=price,
+                                                   stop_price=stop))
+        order = manager.get_order(oid)
+        assert (order.price, order.stop_price) == (
+            Decimal(expected[0]), None if expected[1] is None else Decimal(expected[1]))
+    manager.journal.close()
+
+
+async def test_prices_off_the_tick_are_rejected_before_they_leave() -> None:
+    manager = make(config=attrs.evolve(FAST, off_tick_prices="reject"), tick_size="0.05")
+    async with manager:
+        # The first order of a symbol whose instrument is not known yet goes unchecked;
+        # its instrument is fetched for the next ones.
+        first = await manager.send_order_async(Order("SPY", "BUY", 1, "LIMIT", price="50.01"))
+        await wait_until(lambda: ("sim", "SPY") in manager.venue_book.instruments,
+                         asyncio.Event(), 5, "the instrument", recheck=0.01)
+        with pytest.raises(OrderRejected, match=r"not a multiple of SPY's tick 0\.05"):
+            await manager.send_order_async(Order("SPY", "BUY", 1, "LIMIT", price="50.02"))
+        fine = await manager.send_order_async(Order("SPY", "BUY", 1, "LIMIT", price="50.05"))
+        await manager.wait_for_order_async(fine, lambda o: o.status is OrderStatus.SUBMITTED)
+        with pytest.raises(OrderRejected, match="tick"):
+            manager.replace_order(fine, price="50.07")
+        assert manager.get_order(first).price == Decimal("50.01")
+    manager.journal.close()

@@ -212,6 +212,12 @@ class OrderRouting:
         check_text(order.account, "account")
         order.client_order_id = order.client_order_id or self.orders.next_id()
         venue = self._route(order, connector_name, exclude)
+        off_tick = self.venue_book.tick_check(
+            order, venue.name, self.config.off_tick_prices.value,
+            lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+        if off_tick is not None:
+            self._reject_locally(order, venue, off_tick)
+            raise OrderRejected(off_tick)
         try:
             self.risk.check(order, self._reference_price(order.symbol))
             self.risk.check_rate(venue.name)
@@ -362,6 +368,11 @@ class OrderRouting:
             if not venue.connector.capabilities.replace:
                 raise OrderRejected(f"connector {venue.name} does not support replace")
             candidate = order.replaced(quantity, price, stop_price)
+            off_tick = self.venue_book.tick_check(
+                candidate, venue.name, self.config.off_tick_prices.value,
+                lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+            if off_tick is not None:
+                raise OrderRejected(off_tick)
             self.risk.check_replace(order, candidate, self._reference_price(order.symbol))
             quantity = None if quantity is None else candidate.quantity
             price = None if price is None else candidate.price

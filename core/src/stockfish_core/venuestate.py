@@ -32,13 +32,13 @@ import collections
 import json
 import logging
 from collections.abc import Callable, Iterable
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from .accounts import AccountValues, Instrument, ReconciliationReport, VenuePosition
 from .errors import VenueUnavailable
 from .models import now_ns
-from .orders import Fill, OrderStatus, OrderUpdate, Position
+from .orders import Fill, Order, OrderStatus, OrderUpdate, Position
 from .stats import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -188,6 +188,46 @@ class VenueBook:
         names = ", ".join(v.name for v in venues) or "none"
         raise LookupError(f"no connector describes {symbol!r} (asked: {names})"
                           + (f"; {'; '.join(unknown)}" if unknown else ""))
+
+    def tick_check(self, order: Order, connector: str, policy: str,
+                   warm: Callable[[], object]) -> str | None:
+        """Apply ``policy`` (``round`` or ``reject``) to the order's prices against the
+        connector's known instrument: rounds them in place, or returns why the order is
+        refused. An unknown instrument is fetched (``warm``) for the next order."""
+        if policy == "allow":
+            return None
+        instrument = self.instruments.get((connector, order.symbol))
+        if instrument is None:
+            warm()
+            return None
+        tick = instrument.tick_size
+        if tick is None:
+            return None
+        buy = order.side.sign > 0
+        for name, up in (("price", not buy), ("stop_price", buy)):
+            value = getattr(order, name)
+            if value is None or value % tick == 0:
+                continue
+            if policy == "reject":
+                return (f"{name} {value} is not a multiple of {order.symbol}'s tick "
+                        f"{tick} on {connector}")
+            steps = (value / tick).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
+            rounded = steps * tick
+            if rounded <= 0:
+                return f"{name} {value} rounds to {rounded} on the tick {tick}"
+            log.info("order %s: %s %s rounded to %s (tick %s on %s)",
+                     order.client_order_id, name, value, rounded, tick, connector)
+            setattr(order, name, rounded)
+        return None
+
+    async def warm(self, venue: VenueState, symbol: str) -> None:
+        """Fetch an instrument for later checks (failures only logged)."""
+        if (venue.name, symbol) in self.instruments:
+            return
+        try:
+            await self.instrument([venue], symbol)
+        except Exception as exc:  # noqa: BLE001 - the order went unchecked; logged
+            log.debug("%s: instrument %s not fetched: %s", venue.name, symbol, exc)
 
     async def catch_up(self, venue: VenueState,
                        apply: Callable[[OrderUpdate], None]) -> int | None:
