@@ -40,6 +40,8 @@ PLUGIN_API = {
     # orders
     "Fill", "Order", "OrderAction", "OrderRequest", "OrderSide", "OrderStatus", "OrderType",
     "OrderUpdate", "Position", "TimeInForce",
+    # venue state: accounts, positions, instruments
+    "AccountValues", "Instrument", "VenuePosition",
     # errors
     "ConfigError", "InvalidOrderError", "OrderRejected", "StockfishError",
     "VenueUnavailable",

@@ -120,6 +120,11 @@ async def test_every_hook_is_exercised(tmp_path: Path) -> None:
         await h.unsubscribe(Subscription("SPY", DataType.PRICE_TICK))
         bars = await h.call("stockfish_history", request=HistoryRequest("SPY", 0, 10))
         assert [b.symbol for b in bars] == ["SPY"]
+        # A data feed keeps no account: the venue-state hooks answer None (not offered).
+        assert await h.call("stockfish_account") is None
+        assert await h.call("stockfish_positions") is None
+        assert await h.call("stockfish_executions", since_ns=0) is None
+        assert await h.call("stockfish_instrument", symbol="SPY") is None
         simulator = await h.call("stockfish_simulator", symbols=["SPY"])
         settings = await simulator.start()
         assert _exists(settings["path"])

@@ -96,7 +96,7 @@ def test_prometheus_endpoint(tmp_path: Path) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(f"""
 connectors:
-  sim: {{primary: true, tick_interval: 0.01}}
+  sim: {{primary: true, tick_interval: 0.01, positions: {{SPY: 3}}}}
 subscriptions:
   - {{symbols: [SPY]}}
 metrics: {{enabled: true, host: 127.0.0.1, port: {port}}}
@@ -120,6 +120,8 @@ metrics: {{enabled: true, host: 127.0.0.1, port: {port}}}
         assert 'stockfish_connector_health_score{connector="sim"}' in body
         assert 'stockfish_updates_by_type_total{connector="sim",type="price_tick"}' in body
         assert "stockfish_kill_switch 0.0" in body
+        # The sim account held SPY 3 that no fill in the journal explains: reported.
+        assert 'stockfish_position_differences_total{connector="sim"} 1.0' in body
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

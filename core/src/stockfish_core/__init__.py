@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .__about__ import API_VERSION, __version__
 
 if TYPE_CHECKING:
+    from .accounts import AccountValues, Instrument, ReconciliationReport, VenuePosition
     from .config import Config, FailoverStrategy, load_config
     from .connector import Capabilities, Connector, PluginSpec, Subscription
     from .errors import (
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 #: plugins` (which imports this package) then costs little more than reading the
 #: installed distributions' metadata.
 _LAZY = {
+    **dict.fromkeys(("AccountValues", "Instrument", "ReconciliationReport", "VenuePosition"),
+                    "accounts"),
     **dict.fromkeys(("Config", "FailoverStrategy", "load_config"), "config"),
     **dict.fromkeys(("Capabilities", "Connector", "PluginSpec", "Subscription"), "connector"),
     **dict.fromkeys(("ConfigError", "IllegalTransition", "InvalidOrderError", "OrderRejected",
@@ -93,6 +96,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "API_VERSION",
+    "AccountValues",
     "Capabilities",
     "Config",
     "ConfigError",
@@ -104,6 +108,7 @@ __all__ = [
     "FailoverStrategy",
     "Fill",
     "IllegalTransition",
+    "Instrument",
     "InvalidOrderError",
     "MacroEvent",
     "MarketUpdate",
@@ -125,11 +130,13 @@ __all__ = [
     "PluginSpec",
     "Position",
     "PriceTick",
+    "ReconciliationReport",
     "Secret",
     "StockfishError",
     "Subscription",
     "TimeInForce",
     "Trade",
+    "VenuePosition",
     "VenueUnavailable",
     "__version__",
     "hookimpl",

@@ -89,6 +89,23 @@ class FailoverStrategy(str, enum.Enum):
     BEST_AVAILABLE = "best_available"
 
 
+class OffTickPrices(str, enum.Enum):
+    """What the manager does with an order price that is not on its instrument's tick."""
+
+    ALLOW = "allow"
+    ROUND = "round"
+    REJECT = "reject"
+
+
+def _off_tick(value: Any) -> OffTickPrices:
+    try:
+        return OffTickPrices(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in OffTickPrices)
+        raise SettingError("off_tick_prices", f"must be one of {allowed}, got {value!r}"
+                           ) from None
+
+
 class SettingError(ValueError):
     """A setting out of range, raised by a config class's validator; reported at ``key``.
 
@@ -228,6 +245,17 @@ class ManagerConfig:
     keep_final_orders: int = attrs.field(default=1_000, validator=non_negative)
     #: Seconds a final order stays in memory after it became final (see keep_final_orders).
     keep_final_seconds: float = attrs.field(default=60.0, validator=non_negative)
+    #: Seconds between checks of every connector's positions at its venue against those
+    #: this manager's fills imply (also done on every connect); 0 checks on connect only.
+    #: A difference is reported (log, ``position_differences``, ``on_reconciliation``).
+    position_check_interval: float = attrs.field(default=60.0, validator=non_negative)
+    #: A limit or stop price off its instrument's tick (``manager.instrument``): ``allow``
+    #: it, ``round`` it (a buy limit and a sell stop down, a sell limit and a buy stop
+    #: up: never a worse price) or ``reject`` the order, before it is journaled. Checked
+    #: where the connector's instrument is known (asked before, or fetched after the
+    #: first order of the symbol).
+    off_tick_prices: OffTickPrices = attrs.field(default=OffTickPrices.ALLOW,
+                                                 converter=_off_tick)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_initial_delay:

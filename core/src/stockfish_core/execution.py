@@ -28,12 +28,12 @@ from .orders import (
     OrderRequest,
     OrderStatus,
     OrderUpdate,
-    Position,
     check_text,
 )
 from .risk import RiskChecker
 from .routing import Router
 from .supervision import VenueState
+from .venuestate import VenueBook
 
 log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
@@ -62,6 +62,7 @@ class OrderRouting:
     router: Router
     risk: RiskChecker
     journal: Journal
+    venue_book: VenueBook
     _venues: dict[str, VenueState]
     _running: bool
     _order_handlers: list[Callable[[Order], Any]]
@@ -100,6 +101,7 @@ class OrderRouting:
             self.orders.reconciling.pop(order.client_order_id or "", None)
         if outcome.fill is not None:
             stats.fills += 1
+            self.venue_book.on_fill(connector.name, outcome.fill)
             for handler in self._fill_handlers:
                 self._notify(handler, outcome.fill, order)
         if order.is_final:
@@ -210,6 +212,12 @@ class OrderRouting:
         check_text(order.account, "account")
         order.client_order_id = order.client_order_id or self.orders.next_id()
         venue = self._route(order, connector_name, exclude)
+        off_tick = self.venue_book.tick_check(
+            order, venue.name, self.config.off_tick_prices.value,
+            lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+        if off_tick is not None:
+            self._reject_locally(order, venue, off_tick)
+            raise OrderRejected(off_tick)
         try:
             self.risk.check(order, self._reference_price(order.symbol))
             self.risk.check_rate(venue.name)
@@ -360,6 +368,11 @@ class OrderRouting:
             if not venue.connector.capabilities.replace:
                 raise OrderRejected(f"connector {venue.name} does not support replace")
             candidate = order.replaced(quantity, price, stop_price)
+            off_tick = self.venue_book.tick_check(
+                candidate, venue.name, self.config.off_tick_prices.value,
+                lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+            if off_tick is not None:
+                raise OrderRejected(off_tick)
             self.risk.check_replace(order, candidate, self._reference_price(order.symbol))
             quantity = None if quantity is None else candidate.quantity
             price = None if price is None else candidate.price
@@ -386,9 +399,6 @@ class OrderRouting:
 
     def open_orders(self) -> list[Order]:
         return self.orders.open_orders()
-
-    def positions(self) -> dict[str, Position]:
-        return dict(self.orders.positions)
 
     def wait_for_order_async(self, order_id: str,
                              predicate: Callable[[Order], bool] | None = None,

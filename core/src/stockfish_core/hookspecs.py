@@ -33,20 +33,25 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from .accounts import AccountValues, Instrument, VenuePosition
     from .connector import Connector, PluginSpec, Subscription
     from .data.settings import HistoryRequest
     from .models import MarketUpdate
-    from .orders import OrderRequest
+    from .orders import Fill, OrderRequest
     from .simulator import VenueSimulator
 
 __all__ = [
     "hookspec",
+    "stockfish_account",
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_executions",
     "stockfish_history",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_positions",
     "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
@@ -139,6 +144,76 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> Awaitable[
 
     :param connector: the connector to send through.
     :param request: the action and the order (``request.order.client_order_id`` is set).
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_account(
+    connector: Connector,
+) -> Awaitable[AccountValues | None] | AccountValues | None:
+    """The account's values at the venue: cash, buying power, margin, equity, currency.
+
+    Called by ``manager.account(name)`` on a connected connector. Return None if the
+    venue does not report them; raise ``VenueUnavailable`` when it cannot be asked now.
+
+    :param connector: the connector to ask.
+    :return: an :class:`~stockfish_core.accounts.AccountValues`.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_positions(
+    connector: Connector,
+) -> Awaitable[list[VenuePosition] | None] | list[VenuePosition] | None:
+    """Every position the venue holds for the account, as it holds it now.
+
+    Called by the manager on every connect and every ``position_check_interval``
+    seconds; it compares them with the positions its fills imply and reports a
+    difference (the core owns reconciliation: a plugin reports facts and never adjusts
+    them). Every execution report the venue sent before its answer must have been
+    handed to ``connector.report_order`` before this returns. Return None if the venue
+    does not report positions.
+
+    :param connector: the connector to ask.
+    :return: :class:`~stockfish_core.accounts.VenuePosition` rows, flat ones may be left out.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_executions(
+    connector: Connector, since_ns: int
+) -> Awaitable[list[Fill] | None] | list[Fill] | None:
+    """The executions of the account since ``since_ns`` (nanoseconds since the epoch).
+
+    Called after every connect, before positions are compared: the manager applies
+    those of its own orders that it has not heard of, exactly once (fills are
+    de-duplicated by execution id), and counts the others (orders placed elsewhere).
+    ``Fill.client_order_id`` is the order's client order id as sent by the manager
+    (IB orderRef, FIX ClOrdID), or "" for an order that did not come from it. A venue
+    that answers such a question with order reports instead (FIX
+    OrderMassStatusRequest) hands those to ``connector.report_order`` and returns an
+    empty list. Return None if the venue offers neither.
+
+    :param connector: the connector to ask.
+    :param since_ns: the earliest execution time wanted.
+    :return: :class:`~stockfish_core.orders.Fill` objects, oldest first.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_instrument(
+    connector: Connector, symbol: str
+) -> Awaitable[Instrument | None] | Instrument | None:
+    """What the venue says about ``symbol``: tick size, lot size, multiplier, currency,
+    exchange, trading hours.
+
+    Called by ``manager.instrument(symbol)`` (the answer is cached per connector). Raise
+    ``ValueError`` for a symbol the venue does not know; return None if the venue does
+    not describe its instruments.
+
+    :param connector: the connector to ask.
+    :param symbol: the symbol as orders and subscriptions name it.
+    :return: an :class:`~stockfish_core.accounts.Instrument`.
     """
 
 

@@ -56,16 +56,18 @@ from .models import (
     now_ns,
 )
 from .oms import OrderBook
-from .orders import Fill, Order
+from .orders import Fill, Order, Position
 from .plugins import PluginRegistry
 from .risk import RiskChecker
 from .routing import Router
 from .supervision import DOWN, LivenessState, Supervisor, VenueState
 from .tasks import cancel_and_wait
+from .venuestate import VenueBook, merge
 
 if TYPE_CHECKING:
     import pandas
 
+    from .accounts import AccountValues, Instrument, ReconciliationReport
     from .data.recorder import Recorder
     from .data.settings import RecordingConfig
 
@@ -141,6 +143,9 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         self.orders = OrderBook(journal, keep_final=cfg.keep_final_orders,
                                 keep_final_seconds=cfg.keep_final_seconds)
         self._venues: dict[str, VenueState] = {}
+        #: Accounts and positions as the venues report them (stockfish_core.venuestate).
+        self.venue_book = VenueBook(journal, self.orders)
+        self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []
         self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
         self._status_handlers: list[Callable[[str, ConnectorStatus, str], Any]] = []
@@ -251,14 +256,17 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         """Deliver to ``subscriber``'s methods: on_price_tick, on_orderbook, on_bar,
         on_trade, on_news, on_macro, on_custom, on_update (every update) each get the
         MarketUpdate; on_order_update(order), on_fill(fill, order),
-        on_connector_status(name, status, reason) and on_stale(name, subscription,
+        on_connector_status(name, status, reason), on_stale(name, subscription,
         message) (a subscription still without data after it was re-subscribed and
-        failed over). All run on the manager loop."""
+        failed over) and on_reconciliation(report) (a position the venue holds
+        differently, a :class:`~stockfish_core.accounts.ReconciliationReport`). All run
+        on the manager loop."""
         found = self.hub.add_subscriber(subscriber)
         for attr, handlers in (("on_order_update", self._order_handlers),
                                ("on_fill", self._fill_handlers),
                                ("on_connector_status", self._status_handlers),
-                               ("on_stale", self._stale_handlers)):
+                               ("on_stale", self._stale_handlers),
+                               ("on_reconciliation", self.venue_book.handlers)):
             fn = getattr(subscriber, attr, None)
             if callable(fn):
                 handlers.append(fn)
@@ -275,6 +283,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         keep(self._fill_handlers)
         keep(self._status_handlers)
         keep(self._stale_handlers)
+        keep(self.venue_book.handlers)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> bool:
@@ -292,11 +301,18 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         if restored:
             log.warning("journal %s: %d open order(s) from a previous run; reconciling with "
                         "their venues", self.journal.path, len(restored))
+        self.venue_book.load(self._venues)
         results = await asyncio.gather(*(self._connect(v) for v in self._venues.values()))
         for subs, names in self._pending_subscriptions:
             await self._subscribe(subs, names)
         self._pending_subscriptions.clear()
+        # Positions and missed executions are known when start() returns.
+        truth = [t for t in self._truth_tasks.values() if not t.done()]
+        if truth:
+            await asyncio.wait(truth, timeout=self.config.connect_timeout)
         self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+        if self.config.position_check_interval > 0:
+            self._spawn(self._position_loop(self.config.position_check_interval))
         connected = sum(results)
         log.info("ExchangeManager: %d/%d connectors started", connected, len(self._venues))
         return all(results)
@@ -556,6 +572,98 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def bars(self, symbol: str, interval: str = "1m") -> list[OHLCVBar]:
         return list(self.hub.bars.get((symbol, interval), ()))
 
+    # ------------------------------------------------------------------ venue state
+    def account(self, connector: str) -> AccountValues:
+        """The account's values as the venue ``connector`` reports them now (cash,
+        buying power, margin, equity); NotImplementedError for a venue that reports
+        none, VenueUnavailable while it is not connected."""
+        return self._run(self.account_async(connector))
+
+    async def account_async(self, connector: str) -> AccountValues:
+        """:meth:`account` for code on an event loop."""
+        return await self._bridge(self.venue_book.account(self._venue(connector)))
+
+    def instrument(self, symbol: str, connector: str | None = None) -> Instrument:
+        """What the venue says about ``symbol`` (tick size, lot size, multiplier,
+        currency, exchange, trading hours): from ``connector``, else from the first
+        connector that describes it; cached. LookupError if none does."""
+        return self._run(self.instrument_async(symbol, connector))
+
+    async def instrument_async(self, symbol: str, connector: str | None = None
+                               ) -> Instrument:
+        """:meth:`instrument` for code on an event loop."""
+        venues = [self._venue(connector)] if connector is not None else \
+            sorted(self._venues.values(), key=lambda v: self._feed_rank(v.name))
+        return await self._bridge(self.venue_book.instrument(venues, symbol))
+
+    def positions(self, connector: str | None = None) -> dict[str, Position]:
+        """Positions by symbol, of one connector or summed over all: as the venue last
+        reported them plus the fills applied since (a venue that reports positions),
+        else as the fills in the journal imply. Before any venue has reported, and
+        without ``connector``, the positions of this run's fills (and of the open
+        orders restored from the journal)."""
+        return self._call(self._positions, connector)
+
+    def _positions(self, connector: str | None) -> dict[str, Position]:
+        book = self.venue_book
+        if connector is not None:
+            return book.positions(self._venue(connector).name)
+        if not any(book.reports_positions(name) for name in self._venues):
+            return dict(self.orders.positions)
+        return merge(book.positions(name) for name in self._venues)
+
+    async def check_positions_async(self, connector: str | None = None
+                                    ) -> list[ReconciliationReport]:
+        """Compare the venues' positions with this manager's now (as on every connect
+        and every ``position_check_interval``); returns the differences reported."""
+        names = [connector] if connector is not None else list(self._venues)
+
+        async def check() -> list[ReconciliationReport]:
+            found: list[ReconciliationReport] = []
+            for name in names:
+                found += await self._check_positions(self._venue(name))
+            return found
+
+        return await self._bridge(check())
+
+    def _venue_truth(self, venue: VenueState) -> None:
+        """After a connect: executions missed meanwhile, then the positions check, in a
+        task of their own (a reconnect is not held up by the venue's answers)."""
+        previous = self._truth_tasks.get(venue.name)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self._truth_tasks[venue.name] = self._spawn(self._catch_up_and_check(venue))
+
+    async def _catch_up_and_check(self, venue: VenueState) -> None:
+        try:
+            await self.venue_book.catch_up(
+                venue, lambda update: self.on_order_update(venue.connector, update))
+        except Exception as exc:  # noqa: BLE001 - the venue's answer, logged
+            log.error("%s: executions since the last check not fetched: %s: %s",
+                      venue.name, type(exc).__name__, exc)
+        await self._check_positions(venue)
+
+    async def _check_positions(self, venue: VenueState) -> list[ReconciliationReport]:
+        if not venue.connector.is_connected:
+            return []
+        try:
+            reports = await self.venue_book.check(venue)
+        except Exception as exc:  # noqa: BLE001 - the venue's answer, logged
+            log.error("%s: positions not checked: %s: %s", venue.name,
+                      type(exc).__name__, exc)
+            return []
+        for report in reports or ():
+            for handler in self.venue_book.handlers:
+                self._notify(handler, report)
+        return reports or []
+
+    async def _position_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for venue in list(self._venues.values()):
+                if venue.connector.capabilities.execution and not venue.busy:
+                    await self._check_positions(venue)
+
     def get_stats(self) -> dict[str, Any]:
         return self._call(self._stats)
 
@@ -566,6 +674,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                   "out_of_order", "reordered", "restarts", "standby", "data_errors",
                   "venue_errors", "orders_submitted", "orders_filled", "orders_cancelled",
                   "orders_rejected", "orders_errored", "fills", "duplicate_fills",
+                  "position_differences", "external_executions",
                   "reconnect_attempts", "reconnects", "resubscribes", "stale_failovers",
                   "stale_alerts")
         for venue in self._venues.values():

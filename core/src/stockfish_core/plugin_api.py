@@ -50,6 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .__about__ import API_VERSION
+from .accounts import AccountValues, Instrument, VenuePosition
 from .book import BookError, L2Book
 from .config import (
     ConfigCompat,
@@ -113,6 +114,7 @@ __all__ = [
     "KEEP_FINAL_SECONDS",
     "PAYLOAD_TYPES",
     "UNKNOWN_ORDER",
+    "AccountValues",
     "BookError",
     "Capabilities",
     "ConfigCompat",
@@ -123,6 +125,7 @@ __all__ = [
     "Execution",
     "Fill",
     "HistoryRequest",
+    "Instrument",
     "InvalidOrderError",
     "KeyAlias",
     "L2Book",
@@ -154,6 +157,7 @@ __all__ = [
     "TimeInForce",
     "Tracker",
     "Trade",
+    "VenuePosition",
     "VenueUnavailable",
     "answer_status",
     "cancel_and_wait",

@@ -94,6 +94,7 @@ class ConnectorStats:
         "orders_filled", "orders_cancelled", "orders_rejected", "orders_errored", "fills",
         "duplicate_fills",
         "fill_disagreements", "reconciled_fills",
+        "position_checks", "position_differences", "external_executions",
         "reconnect_attempts", "reconnects", "disconnects", "last_update_ns", "connected_at_ns",
         "data_latency", "ack_latency", "fill_latency",
     )
@@ -138,6 +139,12 @@ class ConnectorStats:
         self.fill_disagreements = 0
         #: Fills made from a venue's CumQty and AvgPx for executions not heard of.
         self.reconciled_fills = 0
+        #: Venue state: positions compared with the venue, differences found (each
+        #: reported once), executions at the venue of orders not placed through the
+        #: manager.
+        self.position_checks = 0
+        self.position_differences = 0
+        self.external_executions = 0
         self.reconnect_attempts = 0
         self.reconnects = 0
         self.disconnects = 0

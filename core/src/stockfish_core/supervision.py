@@ -136,6 +136,7 @@ class Supervisor:
         async def _send(self, venue: VenueState, request: OrderRequest) -> None: ...
         def _is_connected(self, name: str) -> bool: ...
         def _notify(self, handler: Callable[..., Any], *args: Any) -> None: ...
+        def _venue_truth(self, venue: VenueState) -> None: ...
 
     # ------------------------------------------------------------------ connecting
     async def _connect(self, venue: VenueState) -> bool:
@@ -242,6 +243,7 @@ class Supervisor:
         if connector.capabilities.execution:
             for order in self.orders.open_orders(connector.name):
                 await self._send(venue, OrderRequest(OrderAction.STATUS, order))
+            self._venue_truth(venue)
 
 
     # ------------------------------------------------------------------ health

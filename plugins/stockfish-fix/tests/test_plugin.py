@@ -38,7 +38,8 @@ def test_spec_declares_config_and_capabilities() -> None:
     assert set(loaded.hook_names) == {
         "stockfish_plugin_spec", "stockfish_connect", "stockfish_disconnect",
         "stockfish_subscribe", "stockfish_unsubscribe", "stockfish_normalize",
-        "stockfish_execute", "stockfish_simulator",
+        "stockfish_execute", "stockfish_simulator", "stockfish_positions",
+        "stockfish_executions",
     }
 
 

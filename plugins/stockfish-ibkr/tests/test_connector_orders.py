@@ -175,8 +175,9 @@ async def test_refused_before_leaving(quiet_gateway: GatewaySimulator,
         await submit(h, o)
         with pytest.raises(OrderRejected, match="already sent"):
             await submit(h, o)
-        with pytest.raises(OrderRejected, match="does not replace"):
-            await h.execute(OrderRequest(OrderAction.REPLACE, o, price=Decimal(2)))
+        with pytest.raises(OrderRejected, match="not known to this connector"):
+            await h.execute(OrderRequest(OrderAction.REPLACE, order("AAPL", "BUY", 1),
+                                         price=Decimal(2)))
         await h.disconnect()
         with pytest.raises(VenueUnavailable, match="not connected"):
             await submit(h, order("AAPL", "BUY", 1))

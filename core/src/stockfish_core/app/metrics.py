@@ -39,6 +39,8 @@ _COUNTERS = {
     "orders_rejected": "Orders rejected",
     "fills": "Executions received",
     "duplicate_fills": "Executions reported twice and ignored",
+    "position_differences": "Positions the venue holds differently from the fills counted",
+    "external_executions": "Executions at the venue of orders not placed through stockfish",
     "reconnect_attempts": "Reconnection attempts",
     "reconnects": "Successful reconnections",
 }

@@ -25,10 +25,11 @@ from typing import Any
 import attrs
 
 from ..__about__ import API_VERSION
+from ..accounts import AccountValues, Instrument, VenuePosition
 from ..connector import Capabilities, Connector, PluginSpec, Subscription
 from ..data.settings import HistoryRequest
 from ..models import DataType, MarketUpdate, OHLCVBar, OrderBookSnapshot, PriceTick, Trade, now_ns
-from ..orders import OrderRequest, OrderType, TimeInForce
+from ..orders import Fill, OrderRequest, OrderType, TimeInForce
 from ..plugins import hookimpl
 from .history import sim_bars, sim_trades
 from .venue import SUPPORTED_DATA, SimVenue
@@ -88,6 +89,16 @@ class SimConfig:
     #: Prefix of venue order ids and execution ids; default: the connector name plus a
     #: token of the start time, so ids never repeat across connectors or runs.
     id_prefix: str | None = None
+    #: Cash balance of the simulated account at start.
+    cash: Decimal = attrs.field(default=Decimal(1_000_000), validator=_not_negative)
+    #: Positions the simulated account holds at start, by symbol (negative: short),
+    #: bought at the symbol's start price.
+    positions: dict[str, Decimal] = attrs.field(factory=dict)
+    #: Initial margin as a fraction of a position's market value.
+    margin_rate: Decimal = attrs.field(
+        default=Decimal("0.25"),
+        validator=attrs.validators.and_(_not_negative, attrs.validators.le(Decimal(1))),
+    )
 
 
 # mypy's attrs plugin types a ``converter=frozenset`` argument as an unsolved
@@ -174,6 +185,31 @@ def stockfish_normalize(connector: Connector, messages: list[Any]) -> list[Marke
 @hookimpl
 def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
     venue_of(connector).execute(request)
+
+
+@hookimpl
+def stockfish_account(connector: Connector) -> AccountValues:
+    """The simulated account: cash, margin and equity at the current quotes."""
+    return venue_of(connector).account()
+
+
+@hookimpl
+def stockfish_positions(connector: Connector) -> list[VenuePosition]:
+    """The simulated account's positions (reports not yet delivered are delivered first)."""
+    return venue_of(connector).venue_positions()
+
+
+@hookimpl
+def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill]:
+    """Every execution of the simulated account since ``since_ns``."""
+    return venue_of(connector).executions(since_ns)
+
+
+@hookimpl
+def stockfish_instrument(connector: Connector, symbol: str) -> Instrument:
+    """Every symbol trades on the sim's one price grid (``tick_size``), in whole units."""
+    config = connector.config if isinstance(connector.config, SimConfig) else SimConfig()
+    return Instrument(symbol, config.tick_size, Decimal(1), Decimal(1), "USD", "SIM")
 
 
 @hookimpl

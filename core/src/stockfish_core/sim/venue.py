@@ -20,6 +20,18 @@ Switches for tests and demos
   drop"). Optionally the execute call raises ``ConnectionError`` as well.
 * :meth:`SimVenue.reject_orders` -- the next N submits are rejected "rejected on demand".
 * :meth:`SimVenue.fail_connects` -- the next N connect attempts raise ``ConnectionError``.
+* :meth:`SimVenue.trade_elsewhere` -- a trade in the account that did not come through
+  this connector (another front end): it changes the positions and is listed among the
+  executions with no client order id.
+* :meth:`SimVenue.set_quote` -- set a symbol's quote now: open orders fill against it,
+  also while no client is connected (their reports are then lost, as a venue's are for
+  a client that is away; the executions and positions keep them).
+* :meth:`SimVenue.attach` -- hand the venue, with its orders and account, to another
+  connector (a manager restarted against the same venue).
+
+The account: ``cash`` and ``positions`` at start come from the config; every fill moves
+them. ``stockfish_account``, ``stockfish_positions`` and ``stockfish_executions`` answer
+from it.
 """
 
 from __future__ import annotations
@@ -28,12 +40,23 @@ import asyncio
 import collections
 import logging
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..accounts import AccountValues, VenuePosition
 from ..connector import Connector, Subscription
 from ..errors import OrderRejected, VenueUnavailable
 from ..models import ConnectorStatus, DataType
-from ..orders import Fill, OrderAction, OrderRequest, OrderStatus, OrderUpdate
+from ..orders import (
+    Fill,
+    OrderAction,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    to_decimal,
+)
 from ..tasks import cancel_and_wait
 from .market import MarketSimulator, parse_interval
 from .matching import NO_ORDER_ID, ExecEvent, ExecKind, MatchingEngine, OrderView
@@ -102,6 +125,16 @@ class SimVenue:
         self._pending: collections.deque[tuple[float, list[OrderUpdate]]] = collections.deque()
         self._last_due = 0.0
         self.steps = 0
+        #: The account: cash, positions, and every execution, oldest first.
+        self.cash = Decimal(config.cash)
+        self.holdings: dict[str, Position] = {}
+        self.execution_log: list[Fill] = []
+        self._elsewhere = 0
+        for symbol, qty in config.positions.items():
+            quantity = to_decimal(qty, field=f"positions.{symbol}")
+            price = to_decimal(config.start_prices.get(symbol, config.default_price))
+            self.holdings[symbol] = Position(symbol, quantity, price)
+            self.cash -= quantity * price
 
     # -- switches ----------------------------------------------------------------------
     def drop(self, reason: str = "simulated connection loss") -> None:
@@ -125,6 +158,74 @@ class SimVenue:
     def fail_connects(self, n: int) -> None:
         """Make the next ``n`` connect attempts fail with ``ConnectionError``."""
         self._fail_connects = n
+
+    def trade_elsewhere(self, symbol: str, side: str | OrderSide, quantity: Any,
+                        price: Any) -> Fill:
+        """A trade in the account placed elsewhere (not through this connector)."""
+        self._elsewhere += 1
+        fill = Fill("", f"{self.engine.id_prefix}-X{self._elsewhere}", symbol, side, quantity,
+                    price, connector=self.connector.name)
+        self._book(fill)
+        return fill
+
+    def set_quote(self, symbol: str, bid: Any, ask: Any, size: Any = 1_000_000) -> None:
+        """Set ``symbol``'s quote now; open orders fill against it (see the module docs)."""
+        self._ensure_market(symbol)
+        events = self.engine.set_quote(symbol, to_decimal(bid), to_decimal(ask),
+                                       to_decimal(size), to_decimal(size))
+        self._record(events)
+        if self.connected:
+            self._schedule(events)
+
+    def attach(self, connector: Connector) -> None:
+        """Serve ``connector`` from now on (its ``state``), with this venue's orders and
+        account; the connector named before is let go."""
+        if self.connected:
+            raise RuntimeError("disconnect the venue before attaching it to another connector")
+        self.connector = connector
+        connector.state = self
+
+    # -- account -----------------------------------------------------------------------
+    def _book(self, fill: Fill) -> None:
+        position = self.holdings.get(fill.symbol)
+        if position is None:
+            position = self.holdings[fill.symbol] = Position(fill.symbol)
+        position.apply(fill)
+        self.cash -= fill.quantity * fill.price * fill.side.sign + fill.commission
+        self.execution_log.append(fill)
+
+    def _mark(self, symbol: str) -> Decimal:
+        quote = self.engine.quote(symbol)
+        if quote is not None:
+            return (quote.bid + quote.ask) / 2
+        held = self.holdings.get(symbol)
+        return held.avg_price if held is not None else Decimal(0)
+
+    def account(self) -> AccountValues:
+        """Cash, margin, buying power and equity, positions valued at the mid quote."""
+        value = sum((p.quantity * self._mark(s) for s, p in self.holdings.items()),
+                    Decimal(0))
+        gross = sum((abs(p.quantity) * self._mark(s) for s, p in self.holdings.items()),
+                    Decimal(0))
+        margin = gross * self.config.margin_rate
+        equity = self.cash + value
+        rate = self.config.margin_rate
+        buying = (equity - margin) / rate if rate else equity - margin
+        return AccountValues("SIM", "USD", cash=self.cash, buying_power=max(buying, Decimal(0)),
+                             margin=margin, equity=equity,
+                             raw={"cash": self.cash, "margin": margin, "equity": equity,
+                                  "positions_value": value})
+
+    def venue_positions(self) -> list[VenuePosition]:
+        """The account's positions; reports of fills made before are delivered first."""
+        if self.connected:
+            self._drain(flush=True)
+        return [VenuePosition(s, p.quantity, p.avg_price, p.quantity * self._mark(s), "SIM")
+                for s, p in self.holdings.items() if p.quantity]
+
+    def executions(self, since_ns: int) -> list[Fill]:
+        """The account's executions at or after ``since_ns``, oldest first."""
+        return [f for f in self.execution_log if f.timestamp_ns >= since_ns]
 
     # -- session -----------------------------------------------------------------------
     async def connect(self) -> None:
@@ -307,6 +408,9 @@ class SimVenue:
         for ev in events:
             if ev.is_fill:
                 self.fills.setdefault(ev.order_id, []).append(ev)
+                update = self._update(ev)
+                if update is not None and update.fill is not None:
+                    self._book(update.fill)
 
     def _status_updates(self, request: OrderRequest) -> list[OrderUpdate]:
         coid = request.order.client_order_id or ""

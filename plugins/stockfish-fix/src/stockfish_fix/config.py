@@ -189,6 +189,11 @@ class FixConfig:
     resend_orders: bool = False
     #: Levels asked for when an order-book subscription gives no depth.
     default_depth: int = 10
+    #: The counterparty answers RequestForPositions (AN) and OrderMassStatusRequest (AF)
+    #: (FIX 4.4 and 5.0): the manager then checks positions against the venue's and asks
+    #: for the status of every order after each logon. The request's Account is
+    #: ``account``, else ``sender_comp_id``.
+    venue_state: bool = False
     #: QuickFIX session settings, passed through; they override generated ones.
     extra_settings: dict[str, Any] = attrs.field(factory=dict, converter=_extra_settings)
 

@@ -14,6 +14,7 @@ from stockfish_core.plugin_api import (
     Capabilities,
     Connector,
     DataType,
+    Fill,
     MarketUpdate,
     OrderAction,
     OrderRejected,
@@ -22,6 +23,7 @@ from stockfish_core.plugin_api import (
     PluginSpec,
     Subscription,
     TimeInForce,
+    VenuePosition,
     VenueUnavailable,
     hookimpl,
 )
@@ -35,8 +37,10 @@ __all__ = [
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_executions",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_positions",
     "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
@@ -144,6 +148,21 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member
         raise OrderRejected(f"unsupported action {action!r}")
+
+
+@hookimpl
+async def stockfish_positions(connector: Connector) -> list[VenuePosition] | None:
+    """RequestForPositions (AN) -> PositionReports (AP), with ``venue_state: true``."""
+    session = _session(connector)
+    return await session.venue_state.positions(session.config.logon_timeout)
+
+
+@hookimpl
+def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill] | None:
+    """An OrderMassStatusRequest (AF), with ``venue_state: true``: the status report of
+    every order comes back through the execution reports (the core reconciles each
+    order's CumQty), so no executions are returned here."""
+    return [] if _session(connector).venue_state.mass_status() else None
 
 
 def _send_request(session: FixSession, pending: dict[str, str], cl_ord_id: str, mtype: str,

@@ -48,6 +48,7 @@ from .orders import (
     ExecutionHandler,
     describe,
 )
+from .positions import VenueStateRequests
 from .requests import MD_ENTRY_TYPES, market_data_request, status_request
 from .settings import QuickFixSettings, initiator_settings
 from .storage import StorageError, private_directories, private_files
@@ -151,6 +152,7 @@ class FixSession:
         self.tracker = OrderTracker()
         self.market = MarketData(connector.name)
         self.executions = ExecutionHandler(connector, self.tracker)
+        self.venue_state = VenueStateRequests(self)
         self.logged_on = False
         self._initiator: Any = None
         self._thread: threading.Thread | None = None
@@ -540,6 +542,10 @@ class FixSession:
             self._on_md_reject(flat(raw))
         elif mtype == "j":
             self._on_business_reject(flat(raw))
+        elif mtype == "AO":
+            self.venue_state.on_ack(raw)
+        elif mtype == "AP":
+            self.venue_state.on_report(raw)
         else:
             log.debug("%s: ignored message type %s from %s", self.name, mtype, self.peer)
 

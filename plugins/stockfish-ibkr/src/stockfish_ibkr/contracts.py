@@ -161,6 +161,8 @@ class ContractResolver:
         self.currency = currency
         self.explicit = dict(explicit or {})
         self._cache: dict[str, Any] = {}
+        #: The contract details IB gave for each qualified symbol.
+        self.details: dict[str, Any] = {}
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self.lookups = 0
 
@@ -194,6 +196,7 @@ class ContractResolver:
             self.lookups += 1
             found = await details(spec.to_contract(self.lib))
             contract = self._choose(symbol, spec, found)
+            self.details[symbol] = found[0]
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()

@@ -130,6 +130,10 @@ class Tracked:
     exec_ids: list[str] = attrs.Factory(list)
     #: Known only from a late execution (the order had left memory): leaves again after.
     orphan: bool = False
+    #: A modification sent and not yet answered: the new (quantity, limit price, stop
+    #: price), and the terms before it (put back if IB refuses it).
+    replacing: tuple[Decimal, Decimal | None, Decimal | None] | None = None
+    replaced_from: tuple[float, float, float] | None = None
 
     @property
     def coid(self) -> str:
@@ -192,6 +196,8 @@ class Orders:
         #: Live executions the library attached to a trade (see session.py).
         self.exec_events = 0
         self._flush_handle: asyncio.Handle | None = None
+        #: Set after every flush (see :meth:`settled`).
+        self._settled: asyncio.Event | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
 
     # -- requests ----------------------------------------------------------------------
@@ -272,6 +278,70 @@ class Orders:
             session.ib.cancelOrder(tracked.trade.order)
         except ConnectionError as exc:
             raise VenueUnavailable(f"cancel of {tracked.coid} not sent: {exc}") from None
+
+    async def replace(self, order: Order, quantity: Decimal | None, price: Decimal | None,
+                      stop_price: Decimal | None) -> None:
+        """Modify the order: placeOrder again with the same order id and the new terms.
+        IB's openOrder with the new terms acknowledges it (reported ``replaced``); an
+        error about the order while it is pending refuses it (``rejected_request``)."""
+        session = self._session()
+        tracked = self.by_coid.get(order.client_order_id or "")
+        if tracked is None:
+            raise OrderRejected(f"order {order.client_order_id} is not known to this connector")
+        if tracked.final:
+            assert tracked.reported is not None
+            raise OrderRejected(f"too late to modify: order {tracked.coid} is "
+                                f"{tracked.reported.value}")
+        if tracked.replacing is not None:
+            raise OrderRejected(f"a modification of order {tracked.coid} is still pending; "
+                                "wait for its answer")
+        if tracked.trade is None:
+            raise VenueUnavailable(f"order {tracked.coid} is not yet reconciled with IB after "
+                                   "the reconnect; try again")
+        ib_order = tracked.trade.order
+        new = (order.quantity if quantity is None else quantity,
+               order.price if price is None else price,
+               order.stop_price if stop_price is None else stop_price)
+        await self.state.pacer.acquire()
+        session = self._session()
+        done = tracked.trade.orderStatus.status
+        if done in self.state.lib.OrderStatus.DoneStates:
+            raise OrderRejected(f"too late to modify: order {tracked.coid} is {done} at IB")
+        tracked.replaced_from = (ib_order.totalQuantity, ib_order.lmtPrice, ib_order.auxPrice)
+        tracked.replacing = new
+        ib_order.totalQuantity = float(new[0])
+        if new[1] is not None:
+            ib_order.lmtPrice = float(new[1])
+        if new[2] is not None:
+            ib_order.auxPrice = float(new[2])
+        try:
+            session.ib.placeOrder(tracked.contract or tracked.trade.contract, ib_order)
+        except ConnectionError as exc:
+            self._restore_terms(tracked)
+            raise VenueUnavailable(f"modification of {tracked.coid} not sent: {exc}") from None
+        log.info("%s: order %s modified at IB (order %d): %s %s", self.state.connector.name,
+                 tracked.coid, tracked.ib_order_id, new[0], new[1] or new[2])
+
+    @staticmethod
+    def _restore_terms(tracked: Tracked) -> None:
+        tracked.replacing = None
+        before, tracked.replaced_from = tracked.replaced_from, None
+        if before is not None and tracked.trade is not None:
+            o = tracked.trade.order
+            o.totalQuantity, o.lmtPrice, o.auxPrice = before
+
+    def on_open_order(self, trade: Any) -> None:
+        """An openOrder: acknowledges a pending modification when it carries its terms."""
+        tracked = self._track_trade(trade)
+        if tracked is None or tracked.replacing is None:
+            return
+        o = trade.order
+        qty, price, stop = tracked.replacing
+        if o.totalQuantity == float(qty) and (price is None or o.lmtPrice == float(price)) \
+                and (stop is None or o.auxPrice == float(stop)):
+            tracked.replacing = tracked.replaced_from = None
+            tracked.queue.append(_Event("replaced", (qty, price, stop)))
+            self._schedule()
 
     async def status(self, order: Order) -> None:
         """Ask IB for the order's state and report what it says (reconciliation)."""
@@ -363,6 +433,9 @@ class Orders:
         if code in CANCEL_REFUSED and tracked.cancel_requested:
             tracked.cancel_requested = False
             tracked.queue.append(_Event("cancel_refused", f"IB {code}: {message}"))
+        elif tracked.replacing is not None and code not in codes.INFO_CODES:
+            self._restore_terms(tracked)
+            tracked.queue.append(_Event("replace_refused", f"IB {code}: {message}"))
         elif code in codes.INFO_CODES:
             # 202 "Order Canceled - reason:..." explains a cancel; it is not a rejection.
             if code == 202:
@@ -379,6 +452,23 @@ class Orders:
     # -- reporting -----------------------------------------------------------------------
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
+
+    async def settled(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until no execution is queued for
+        reporting: what IB sent before is with the core then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(e.kind == "fill" for t in self.by_coid.values() for e in t.queue):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            self._settled.clear()
+            try:
+                await asyncio.wait_for(self._settled.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     def _schedule(self, delay: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
@@ -421,6 +511,8 @@ class Orders:
         if soonest is not None:
             self._schedule(max(soonest, 0.001))
         self._prune()
+        if self._settled is not None:
+            self._settled.set()
 
     def _handle(self, tracked: Tracked, event: _Event) -> None:
         if event.kind == "fill":
@@ -433,6 +525,10 @@ class Orders:
             self._report_unknown(tracked)
         elif event.kind == "cancel_refused":
             self._report_cancel_refused(tracked, event.payload)
+        elif event.kind == "replaced":
+            self._report_replaced(tracked, event.payload)
+        elif event.kind == "replace_refused":
+            self._report_replace_refused(tracked, event.payload)
 
     def _report(self, tracked: Tracked, update: OrderUpdate) -> None:
         was_final = tracked.final
@@ -659,6 +755,26 @@ class Orders:
                              reason=f"cancel rejected: {why}",
                              rejected_request=OrderAction.CANCEL)
         self.state.connector.report_order(update)
+
+    def _report_replaced(self, tracked: Tracked,
+                         terms: tuple[Decimal, Decimal | None, Decimal | None]) -> None:
+        if tracked.final:
+            return
+        qty, price, stop = terms
+        status = OrderStatus.PARTIALLY_FILLED if tracked.filled > 0 else OrderStatus.SUBMITTED
+        tracked.order = attrs.evolve(tracked.order, quantity=qty, price=price,
+                                     stop_price=stop)
+        self._report(tracked, OrderUpdate(tracked.coid, status, self._venue_id(tracked),
+                                          replaced=True, quantity=qty, price=price,
+                                          stop_price=stop))
+
+    def _report_replace_refused(self, tracked: Tracked, why: str) -> None:
+        status = tracked.reported or OrderStatus.SUBMITTED
+        log.warning("%s: IB refused to modify order %s: %s", self.state.connector.name,
+                    tracked.coid, why)
+        self.state.connector.report_order(OrderUpdate(
+            tracked.coid, status, self._venue_id(tracked), reason=f"replace rejected: {why}",
+            rejected_request=OrderAction.REPLACE))
 
     # -- status queries --------------------------------------------------------------------
     def answer(self, tracked: Tracked) -> None:

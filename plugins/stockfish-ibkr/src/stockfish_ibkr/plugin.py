@@ -8,11 +8,14 @@ from typing import Any
 
 from stockfish_core.plugin_api import (
     API_VERSION,
+    AccountValues,
     Capabilities,
     Connector,
     ConnectorStatus,
     DataType,
+    Fill,
     HistoryRequest,
+    Instrument,
     OHLCVBar,
     OrderAction,
     OrderRejected,
@@ -22,13 +25,14 @@ from stockfish_core.plugin_api import (
     Position,
     Subscription,
     TimeInForce,
+    VenuePosition,
     VenueUnavailable,
     hookimpl,
 )
 
 from . import history, marketdata
 from .config import IBKRConfig
-from .errors import ClientIdInUse
+from .errors import ClientIdInUse, UnknownSymbol
 from .marketdata import BadMarketData, FeedKind, FeedSub, bar_request, to_bar
 from .session import IBSession
 from .state import IBKRState
@@ -36,12 +40,16 @@ from .state import IBKRState
 __all__ = [
     "historical_bars",
     "positions",
+    "stockfish_account",
     "stockfish_connect",
     "stockfish_disconnect",
     "stockfish_execute",
+    "stockfish_executions",
     "stockfish_history",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
+    "stockfish_positions",
     "stockfish_simulator",
     "stockfish_subscribe",
     "stockfish_unsubscribe",
@@ -56,7 +64,7 @@ CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR},
     order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
     time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
-    replace=False,
+    replace=True,
     # TWS / IB Gateway runs next to its API clients: after a loss, try again soon and
     # often (a gateway back after 30 s is found within about 2 s, not 15-30 s later).
     reconnect_schedule=RECONNECT_SCHEDULE,
@@ -142,9 +150,38 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
         await orders.cancel(request.order)
     elif action is OrderAction.STATUS:
         await orders.status(request.order)
-    else:
-        raise OrderRejected("the ibkr connector does not replace orders; cancel the order "
-                            "and submit a new one")
+    elif action is OrderAction.REPLACE:
+        await orders.replace(request.order, request.quantity, request.price,
+                             request.stop_price)
+    else:  # pragma: no cover - the enum has no other member
+        raise OrderRejected(f"unsupported action {action!r}")
+
+
+@hookimpl
+async def stockfish_account(connector: Connector) -> AccountValues:
+    """The account summary (reqAccountSummary) of the connector's account."""
+    return await _session(connector).account_values()
+
+
+@hookimpl
+async def stockfish_positions(connector: Connector) -> list[VenuePosition]:
+    """The account's positions (reqPositions)."""
+    return await _session(connector).venue_positions()
+
+
+@hookimpl
+async def stockfish_executions(connector: Connector, since_ns: int) -> list[Fill]:
+    """This client's executions since ``since_ns`` (reqExecutions)."""
+    return await _session(connector).executions(since_ns)
+
+
+@hookimpl
+async def stockfish_instrument(connector: Connector, symbol: str) -> Instrument:
+    """The contract details of ``symbol`` (reqContractDetails); ValueError if IB has none."""
+    try:
+        return await _session(connector).instrument(symbol)
+    except UnknownSymbol as exc:
+        raise ValueError(str(exc)) from None
 
 
 @hookimpl

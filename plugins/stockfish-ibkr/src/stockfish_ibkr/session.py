@@ -13,9 +13,20 @@ import asyncio
 import copy
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timezone
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from stockfish_core.plugin_api import ConnectorStatus, Position, to_decimal
+from stockfish_core.plugin_api import (
+    AccountValues,
+    ConnectorStatus,
+    Fill,
+    Instrument,
+    OrderSide,
+    Position,
+    VenuePosition,
+    to_decimal,
+)
 
 from . import errors as codes
 from .config import MarketDataType
@@ -26,7 +37,7 @@ from .errors import (
     IBKRConnectError,
     IBKRError,
 )
-from .marketdata import FeedKind, Feeds, FeedSub
+from .marketdata import FeedKind, Feeds, FeedSub, _ns
 
 if TYPE_CHECKING:
     from .state import IBKRState
@@ -80,6 +91,7 @@ class IBSession:
         ib.barUpdateEvent += self.feeds.on_bar_update
         orders = self.state.orders
         ib.orderStatusEvent += orders.on_status
+        ib.openOrderEvent += orders.on_open_order
         ib.execDetailsEvent += orders.on_exec
         ib.commissionReportEvent += orders.on_commission
         self._catch_orphan_executions()
@@ -156,6 +168,7 @@ class IBSession:
             event.disconnect(handler)
         orders = self.state.orders
         ib.orderStatusEvent.disconnect(orders.on_status)
+        ib.openOrderEvent.disconnect(orders.on_open_order)
         ib.execDetailsEvent.disconnect(orders.on_exec)
         ib.commissionReportEvent.disconnect(orders.on_commission)
         orders.detach()
@@ -399,6 +412,120 @@ class IBSession:
                                 to_decimal(float(row.avgCost) / multiplier)))
         return out
 
+    # -- venue state -------------------------------------------------------------------
+    def _account(self) -> str:
+        return self.endpoint.account or next(iter(self.ib.managedAccounts()), "")
+
+    async def account_values(self) -> AccountValues:
+        """The account's summary (reqAccountSummary): cash, buying power, margin and
+        net liquidation, every tag in ``raw``."""
+        account = self._account()
+        await self.state.pacer.acquire()
+        rows = await asyncio.wait_for(self.ib.accountSummaryAsync(account),
+                                      self.config.request_timeout)
+        raw = {row.tag: row.value for row in rows if not account or row.account == account}
+        currency = next((row.currency for row in rows if row.tag == "NetLiquidation"
+                         and (not account or row.account == account)), "") or "USD"
+
+        def amount(tag: str) -> Decimal | None:
+            value = raw.get(tag)
+            try:
+                return None if value in (None, "") else to_decimal(value, field=tag)
+            except ValueError:
+                return None
+
+        return AccountValues(account, currency, cash=amount("TotalCashValue"),
+                             buying_power=amount("BuyingPower"),
+                             margin=amount("InitMarginReq"), equity=amount("NetLiquidation"),
+                             raw=raw)
+
+    async def venue_positions(self) -> list[VenuePosition]:
+        """The account's positions (reqPositions), with the market value of the
+        portfolio rows where TWS sent them; fills IB reported before are reported to
+        the core first."""
+        account = self._account()
+        await self.state.pacer.acquire()
+        rows = await asyncio.wait_for(self.ib.reqPositionsAsync(), self.config.request_timeout)
+        names = {c.conId: s for s, c in self.state.contracts.cache_items()}
+        values = {item.contract.conId: item.marketValue for item in self.ib.portfolio()
+                  if not account or item.account == account}
+        out = []
+        for row in rows:
+            if account and row.account != account:
+                continue
+            c = row.contract
+            quantity = to_decimal(float(row.position))
+            if not quantity:
+                continue
+            multiplier = float(c.multiplier or 1)
+            value = values.get(c.conId)
+            out.append(VenuePosition(
+                names.get(c.conId, c.localSymbol or c.symbol), quantity,
+                to_decimal(float(row.avgCost) / multiplier),
+                None if value is None else to_decimal(float(value)), row.account))
+        await self.state.orders.settled(self.config.commission_wait + 1.0)
+        return out
+
+    async def executions(self, since_ns: int) -> list[Fill]:
+        """This client's executions since ``since_ns`` (reqExecutions with a time
+        filter), oldest first; ``client_order_id`` is the order's orderRef."""
+        flt = self.lib.ExecutionFilter()
+        if since_ns > 0:
+            moment = datetime.fromtimestamp(since_ns / 1e9, tz=timezone.utc)
+            flt.time = moment.strftime("%Y%m%d-%H:%M:%S")
+        await self.state.pacer.acquire()
+        rows = await asyncio.wait_for(self.ib.reqExecutionsAsync(flt),
+                                      self.config.request_timeout)
+        names = {c.conId: s for s, c in self.state.contracts.cache_items()}
+        out = []
+        for row in rows:
+            ex = row.execution
+            try:
+                report = row.commissionReport
+                commission = Decimal(0)
+                if report is not None and report.execId and \
+                        type(report.commission) in (float, int) and \
+                        0 <= report.commission < 1e300:
+                    commission = to_decimal(float(report.commission))
+                c = row.contract
+                ref = ex.orderRef if type(ex.orderRef) is str else ""
+                out.append(Fill(ref, ex.execId, names.get(c.conId, c.localSymbol or c.symbol),
+                                OrderSide.BUY if ex.side == "BOT" else OrderSide.SELL,
+                                to_decimal(float(ex.shares)), to_decimal(float(ex.price)),
+                                commission, self.connector.name, str(ex.orderId or ""),
+                                _ns(ex.time) or 0))
+            except (ValueError, TypeError) as exc:
+                self.connector.report_error(
+                    f"unreadable execution {getattr(ex, 'execId', '?')!r} from IB: {exc}",
+                    code="bad-report")
+        out.sort(key=lambda f: f.timestamp_ns)
+        return out
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The contract details of ``symbol`` (reqContractDetails, cached): minTick,
+        sizeIncrement (minSize where IB gives no increment), multiplier, currency, the
+        primary exchange, trading hours."""
+        contract = await self.contract(symbol)
+        details = self.state.contracts.details.get(symbol)
+
+        def positive(value: Any) -> Decimal | None:
+            if isinstance(value, Decimal):
+                return value if value.is_finite() and value > 0 else None
+            if type(value) not in (float, int) or not 0 < value < 1e300:
+                return None
+            return to_decimal(float(value))
+
+        tick = lot = None
+        hours = ""
+        if details is not None:
+            tick = positive(details.minTick)
+            lot = positive(getattr(details, "sizeIncrement", None)) or \
+                positive(getattr(details, "minSize", None))
+            hours = details.tradingHours or ""
+        multiplier = to_decimal(contract.multiplier) if contract.multiplier else Decimal(1)
+        return Instrument(symbol, tick, lot, multiplier, contract.currency,
+                          contract.primaryExchange or contract.exchange, hours,
+                          str(contract.conId or ""))
 
 def _pacing_key(contract: Any, what: str) -> tuple[Any, ...]:
     """What IB counts its "same contract, exchange and tick type in 2 s" by."""

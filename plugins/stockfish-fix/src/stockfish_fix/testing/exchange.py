@@ -4,7 +4,10 @@ matching engine and random-walk market (:mod:`stockfish_core.sim`).
 One acceptor port serves a FIX.4.2, a FIX.4.4 and a FIXT.1.1 (FIX 5.0SP2) session
 (``EXCH`` -> ``CLIENT`` by default). It answers NewOrderSingle, OrderCancelRequest,
 OrderCancelReplaceRequest and OrderStatusRequest with execution reports and cancel
-rejects, and MarketDataRequest with a snapshot and incremental updates (or a reject for a
+rejects, RequestForPositions (AN) with a RequestForPositionsAck and PositionReports and
+OrderMassStatusRequest (AF) with a status report of every order of the session (FIX 4.4
+and 5.0; every fill moves its session's positions, :meth:`adjust_position` moves them
+from elsewhere), and MarketDataRequest with a snapshot and incremental updates (or a reject for a
 symbol it does not list). Sequence numbers live in a FileStore, so :meth:`FixExchange.stop`
 and :meth:`FixExchange.start` again (or a new exchange on the same ``store_path``)
 continue them; the matching engine lives in the object, so a restart of the FIX side keeps
@@ -43,7 +46,7 @@ from typing import Any
 
 import quickfix
 
-from stockfish_core.plugin_api import OrderBookLevel, OrderBookSnapshot, to_decimal
+from stockfish_core.plugin_api import Fill, OrderBookLevel, OrderBookSnapshot, to_decimal
 from stockfish_core.sim import ExecEvent, MarketSimulator, MatchingEngine
 
 from ..messages import (
@@ -162,6 +165,7 @@ class FixExchange(OrderDesk):
             for b in self.begin_strings
         }
         self._logged_on: set[str] = set()
+        self.positions = {}
         #: When Logons were refused (time.monotonic()).
         self.logon_refusals: list[float] = []
         self._changed = threading.Event()
@@ -365,6 +369,16 @@ class FixExchange(OrderDesk):
         with self._lock:
             self._drop_before_reports += count
 
+    def adjust_position(self, begin_string: str, symbol: str, quantity: Any,
+                        price: Any) -> None:
+        """A trade in the account of ``begin_string``'s session made elsewhere (another
+        front end, a give-up): it moves the position the PositionReports show."""
+        with self._lock:
+            qty = to_decimal(quantity)
+            self._book(self.session_key(begin_string), Fill(
+                "", f"X{next(self._ids)}", symbol, "BUY" if qty > 0 else "SELL", abs(qty),
+                price))
+
     def request_resend(self, begin_string: str, begin: int, end: int = 0) -> None:
         """Ask the client for its messages ``begin``..``end`` again (0: up to its latest),
         as a counterparty does when it finds a gap in the sequence."""
@@ -461,6 +475,10 @@ class FixExchange(OrderDesk):
                 self._status(key, f)
             elif mtype == "V":
                 self._market_data_request(key, raw, f)
+            elif mtype == "AN" and self._begin(key) != "FIX.4.2":
+                self._positions_request(key, f)
+            elif mtype == "AF" and self._begin(key) != "FIX.4.2":
+                self._mass_status(key, f)
             else:
                 self._send(key, "j", reports.business_reject(
                     f.get("34", "0"), mtype, None, f"unsupported message type {mtype}"))

@@ -20,8 +20,10 @@ from typing import Any
 import attrs
 
 from stockfish_core.plugin_api import (
+    Fill,
     OrderSide,
     OrderType,
+    Position,
     TimeInForce,
     to_decimal,
 )
@@ -58,6 +60,8 @@ class OrderDesk:
     _ids: itertools.count[int]
     _cancel_rejects: int
     _last_trade: dict[str, tuple[str, str]]
+    #: Positions of each session's account (session key -> symbol -> position).
+    positions: dict[str, dict[str, Position]]
 
     def _send(self, key: str, mtype: str, body: Body, groups: Any = ()) -> None:
         raise NotImplementedError
@@ -186,8 +190,48 @@ class OrderDesk:
         for event in events:
             self._send(key, "8", reports.execution_report(begin, event, cl_ord_id, orig, tif))
             if event.is_fill and event.last_px is not None:
+                self._book(key, Fill(cl_ord_id, event.exec_id, event.symbol, event.side,
+                                     event.last_qty, event.last_px))
                 trade = (decimal_text(event.last_px), decimal_text(event.last_qty),
                          event.exec_id)
                 self._last_trade[event.symbol] = trade[:2]
                 trades.append(trade)
         return trades
+
+    # -- the account -------------------------------------------------------------------
+    def _book(self, key: str, fill: Fill) -> None:
+        held = self.positions.setdefault(key, {})
+        position = held.get(fill.symbol)
+        if position is None:
+            position = held[fill.symbol] = Position(fill.symbol)
+        position.apply(fill)
+
+    def _positions_request(self, key: str, f: dict[str, str]) -> None:
+        """RequestForPositions (AN): an AO with the count, then one AP per position."""
+        req_id, account = f.get("710", ""), f.get("1", "")
+        held = [p for p in self.positions.get(key, {}).values() if p.quantity]
+        self._send(key, "AO", reports.positions_ack(req_id, f"P{next(self._ids)}",
+                                                    len(held), account))
+        day = time.strftime("%Y%m%d", time.gmtime())
+        for position in held:
+            body, groups = reports.position_report(
+                req_id, f"P{next(self._ids)}", len(held), account, position.symbol,
+                position.quantity, position.avg_price, day)
+            self._send(key, "AP", body, groups)
+
+    def _mass_status(self, key: str, f: dict[str, str]) -> None:
+        """OrderMassStatusRequest (AF): a status ExecutionReport of every order of the
+        session, each with the MassStatusReqID, TotNumReports and LastRptRequested."""
+        req_id = f.get("584", "")
+        mine = [(order_id, owner) for order_id, owner in self._owners.items()
+                if owner.session == key]
+        begin = self._begin(key)
+        for n, (order_id, owner) in enumerate(mine, 1):
+            view = self.engine.order(order_id)
+            if view is None:
+                continue
+            body = reports.status_report(begin, view, owner.cl_ord_id,
+                                         f"{self.engine.id_prefix}-S{next(self._ids)}")
+            body += [(584, req_id), (911, str(len(mine))),
+                     (912, "Y" if n == len(mine) else "N")]
+            self._send(key, "8", body)

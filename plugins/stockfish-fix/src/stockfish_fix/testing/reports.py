@@ -30,6 +30,8 @@ __all__ = [
     "cancel_reject",
     "execution_report",
     "md_reject",
+    "position_report",
+    "positions_ack",
     "session_reject",
     "status_report",
     "unknown_order_report",
@@ -181,3 +183,24 @@ def business_reject(ref_seq_num: str, ref_msg_type: str, ref_id: str | None, tex
 def session_reject(ref_seq_num: str, ref_msg_type: str, ref_tag: int, text: str) -> Body:
     return [(45, ref_seq_num), (371, str(ref_tag)), (372, ref_msg_type), (373, "5"),
             (58, text)]
+
+
+def positions_ack(pos_req_id: str, report_id: str, count: int, account: str) -> Body:
+    """RequestForPositionsAck (AO): how many PositionReports follow (PosReqResult 2:
+    no positions found)."""
+    return [(721, report_id), (710, pos_req_id), (727, str(count)),
+            (728, "0" if count else "2"), (729, "0"), (1, account), (581, "1")]
+
+
+def position_report(pos_req_id: str, report_id: str, count: int, account: str, symbol: str,
+                    quantity: Decimal, avg_price: Decimal, business_date: str
+                    ) -> tuple[Body, list[tuple[int, int, list[list[tuple[int, str]]]]]]:
+    """PositionReport (AP) of one symbol: the net position as LongQty or ShortQty of
+    PosType TQ, the average price as SettlPrice."""
+    body: Body = [(721, report_id), (710, pos_req_id), (724, "0"), (727, str(count)),
+                  (728, "0"), (715, business_date), (1, account), (581, "1"), (55, symbol),
+                  (730, decimal_text(avg_price)), (731, "1"),
+                  (734, decimal_text(avg_price))]
+    side = [(704, decimal_text(quantity))] if quantity >= 0 else \
+        [(705, decimal_text(-quantity))]
+    return body, [(702, 703, [[(703, "TQ"), *side]])]
