@@ -120,6 +120,7 @@ async def test_every_hook_is_exercised(tmp_path: Path) -> None:
         await h.unsubscribe(Subscription("SPY", DataType.PRICE_TICK))
         bars = await h.call("stockfish_history", request=HistoryRequest("SPY", 0, 10))
         assert [b.symbol for b in bars] == ["SPY"]
+        assert await h.call("stockfish_market_listener") is None  # a feed needs no market
         simulator = await h.call("stockfish_simulator", symbols=["SPY"])
         settings = await simulator.start()
         assert _exists(settings["path"])
