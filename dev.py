@@ -37,6 +37,7 @@ DISTRIBUTIONS = [
     "plugins/stockfish-ibkr[test,ibinsync]",
     "compat/stockfish-realtime",
     "examples/stockfish-papervenue",
+    "strategy[test,calendars]",
 ]
 #: The documentation site's generator (mkdocs.yml); nothing it uses is fetched at build time.
 DOCS_TOOLS = [

@@ -125,6 +125,7 @@ async def test_every_hook_is_exercised(tmp_path: Path) -> None:
         assert await h.call("stockfish_positions") is None
         assert await h.call("stockfish_executions", since_ns=0) is None
         assert await h.call("stockfish_instrument", symbol="SPY") is None
+        assert await h.call("stockfish_market_listener") is None  # a feed needs no market
         simulator = await h.call("stockfish_simulator", symbols=["SPY"])
         settings = await simulator.start()
         assert _exists(settings["path"])

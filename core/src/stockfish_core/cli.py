@@ -9,6 +9,11 @@
 ``stockfish journal compact``    remove old final orders from the order journal
 ``stockfish journal archive``    move old final orders into an archive file
 
+Installed distributions add commands through the entry-point group ``stockfish.commands``
+(stockfish-strategy adds ``backtest``): each entry point is a function that takes the
+argparse subparsers and adds its own (see :func:`add_plugin_commands`); an install
+without them has none of their commands.
+
 One broken plugin never stops the tool: it is reported and the rest still work.
 """
 
@@ -29,9 +34,12 @@ from .plugins import PluginRegistry
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["main"]
+__all__ = ["COMMANDS_GROUP", "add_plugin_commands", "main"]
 
 Command = Callable[[argparse.Namespace, TextIO], int]
+
+#: The entry-point group through which distributions add ``stockfish`` subcommands.
+COMMANDS_GROUP = "stockfish.commands"
 
 
 def _short_hook(name: str) -> str:
@@ -171,8 +179,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     try:
         return run_command(args.config, headless=args.headless, strategy=args.strategy,
-                           duration=args.duration)
-    except (ConfigError, StockfishError) as exc:
+                           duration=args.duration, paper=getattr(args, "paper", False))
+    except (ConfigError, StockfishError, ValueError, ImportError) as exc:
         print(f"stockfish run: {exc}", file=sys.stderr)
         return 1
 
@@ -388,7 +396,55 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
     _journal_parser(sub)
+    add_plugin_commands(sub)
     return parser
+
+
+def add_plugin_commands(sub: Any) -> list[str]:
+    """Let every ``stockfish.commands`` entry point add its subcommands.
+
+    An entry point names a function ``register(subparsers)`` that calls
+    ``subparsers.add_parser(...)`` and sets ``func`` (``(args, out) -> exit code``) as the
+    built-in commands do. One that fails to load or to register is reported on standard
+    error and left out; a name already taken is refused. Returns the names added.
+    """
+    from importlib.metadata import entry_points
+
+    added: list[str] = []
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        before = set(sub.choices)
+        try:
+            register = ep.load()
+            register(_NoOverride(sub, before))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - costs only its commands
+            dist = getattr(ep.dist, "name", None) or ep.value
+            print(f"stockfish: the commands of {dist} ({ep.name} = {ep.value}) are left "
+                  f"out: {type(exc).__name__}: {exc}", file=sys.stderr)
+            partial = set(sub.choices) - before
+            for name in partial:
+                del sub.choices[name]
+            sub._choices_actions[:] = [a for a in sub._choices_actions
+                                       if a.dest not in partial]
+            continue
+        added.extend(sorted(set(sub.choices) - before))
+    return added
+
+
+class _NoOverride:
+    """The subparsers as a plugin sees them: a command name already taken is refused."""
+
+    def __init__(self, sub: Any, taken: set[str]) -> None:
+        self._sub = sub
+        self._taken = taken
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name in self._taken:
+            raise ValueError(f"the command {name!r} already exists")
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+        return parser
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._sub, attr)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

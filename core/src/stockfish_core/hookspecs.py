@@ -27,7 +27,7 @@ What the core does, so that a plugin need not (and must not do again):
 # mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -49,6 +49,7 @@ __all__ = [
     "stockfish_executions",
     "stockfish_history",
     "stockfish_instrument",
+    "stockfish_market_listener",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_positions",
@@ -234,6 +235,18 @@ def stockfish_history(
 
     :param connector: the connector to ask.
     :param request: a :class:`~stockfish_core.data.HistoryRequest`.
+    """
+
+
+@hookspec(firstresult=True)
+def stockfish_market_listener(connector: Connector) -> Callable[[MarketUpdate], None] | None:
+    """For an execution connector that needs the market the manager delivers (the
+    ``paper`` venue fills against it): a function the manager then calls, on its loop,
+    with every update it delivers to subscribers, from every feed. Asked once, when the
+    connector is added; return None for nothing. Keep the function cheap: it is on the
+    data path. An exception it raises is counted as a subscriber error.
+
+    :param connector: the connector being added.
     """
 
 

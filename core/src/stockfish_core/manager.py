@@ -146,6 +146,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         #: Accounts and positions as the venues report them (stockfish_core.venuestate).
         self.venue_book = VenueBook(journal, self.orders)
         self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
+        #: Market listeners of execution connectors (stockfish_market_listener), by name.
+        self._market_listeners: dict[str, Callable[[MarketUpdate], None]] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []
         self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
         self._status_handlers: list[Callable[[str, ConnectorStatus, str], Any]] = []
@@ -211,6 +213,11 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             settings=redact_settings(conn.settings, config), hooks=loaded.hooks,
         )
         self._venues[conn.name] = VenueState(connector, len(self._venues))
+        listener = loaded.hooks.call("stockfish_market_listener", connector=connector)
+        if listener is not None:  # an execution connector that sees the market (paper)
+            for handlers in self.hub.handlers.values():  # first: before any subscriber
+                handlers.insert(0, listener)
+            self._market_listeners[conn.name] = listener
         if self._running and self._loop is not None:
             self._spawn(self._connect(self._venues[conn.name]))
         return connector
@@ -224,6 +231,10 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         self._run(self._disconnect(venue))
         for sub in list(venue.subscriptions):
             self.hub.remove_feed((sub.symbol, sub.data_type), name)
+        listener = self._market_listeners.pop(name, None)
+        if listener is not None:
+            for handlers in self.hub.handlers.values():
+                handlers.remove(listener)
         del self._venues[name]
 
     def get_connector(self, name: str) -> Connector:

@@ -1,8 +1,10 @@
 """The built-in simulated venue ``sim``: a matching engine, a market-data generator and
 the plugin that serves them (entry point ``sim`` of stockfish-core).
 
-The matching engine (:mod:`.matching`) is pure and synchronous, and is reused by the FIX
-and TWS-protocol venue simulators of the other plugins.
+The matching engine is the core's shared fill engine (:mod:`stockfish_core.fills`; the
+names stay importable from :mod:`.matching`): pure and synchronous, and reused by the
+paper venue and backtester of stockfish-strategy and the FIX and TWS-protocol venue
+simulators of the other plugins.
 """
 
 from .market import MarketSimulator, MarketStep, parse_interval

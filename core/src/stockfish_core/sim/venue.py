@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from ..accounts import AccountValues, VenuePosition
 from ..connector import Connector, Subscription
 from ..errors import OrderRejected, VenueUnavailable
+from ..fills.reports import order_update, view_update
 from ..models import ConnectorStatus, DataType
 from ..orders import (
     Fill,
@@ -439,35 +440,11 @@ class SimVenue:
         return updates
 
     def _view_update(self, view: OrderView) -> OrderUpdate:
-        reason = view.reason
-        if view.last_kind is ExecKind.EXPIRED and reason:
-            reason = f"expired: {reason}"
-        return OrderUpdate(view.order_id, view.status, view.venue_order_id, reason=reason,
-                           possible_duplicate=True)
+        return view_update(view)
 
     def _update(self, ev: ExecEvent) -> OrderUpdate | None:
         """The OrderUpdate of one execution report (None for a cancel/replace reject)."""
-        kind = ev.kind
-        status = ev.order_status
-        if status is None:
-            return None
-        if ev.is_fill:
-            assert ev.last_px is not None
-            fill = Fill(
-                ev.order_id, ev.exec_id, ev.symbol, ev.side, ev.last_qty, ev.last_px,
-                ev.commission, self.connector.name, ev.venue_order_id, ev.timestamp_ns,
-            )
-            return OrderUpdate(ev.order_id, status, ev.venue_order_id, fill=fill,
-                               timestamp_ns=ev.timestamp_ns)
-        if kind is ExecKind.REPLACED:
-            return OrderUpdate(ev.order_id, status, ev.venue_order_id, replaced=True,
-                               quantity=ev.quantity, price=ev.price, stop_price=ev.stop_price,
-                               timestamp_ns=ev.timestamp_ns)
-        reason = ev.reason
-        if kind is ExecKind.EXPIRED:
-            reason = f"expired: {reason}"
-        return OrderUpdate(ev.order_id, status, ev.venue_order_id, reason=reason,
-                           timestamp_ns=ev.timestamp_ns)
+        return order_update(ev, self.connector.name)
 
     @staticmethod
     def _is_refusal(ev: ExecEvent) -> bool:
