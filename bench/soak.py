@@ -21,6 +21,9 @@ seconds (default 120: the final orders kept in memory, ManagerConfig.keep_final_
 keep_final_seconds, reach their ceiling within the first minute), given per hour and per
 order, beside the whole-run difference. Goal: flat within noise.
 
+Diagnosis: ``--trace N`` (tracemalloc), ``--garbage N`` (what only the cycle collector
+frees), ``--trim`` (the C heap's free memory given back before each sample).
+
     python bench/soak.py                 # 10 minutes
     python bench/soak.py --minutes 1     # while developing
 
@@ -282,6 +285,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                         trace(elapsed)
                     if args.garbage:
                         garbage(elapsed, args.garbage)
+                    if args.trim:
+                        ctypes.CDLL("libc.so.6").malloc_trim(0)
                     stats = manager.get_stats()
                     journal_size = await asyncio.to_thread(os.path.getsize, journal)
                     samples.append({
@@ -373,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--garbage", type=int, default=0, metavar="N",
                         help="diagnosis: at each sample, collect cycles and print the N most "
                              "common types found in them")
+    parser.add_argument("--trim", action="store_true",
+                        help="diagnosis: give the C heap's free memory back to the system "
+                             "(malloc_trim) before each sample, to tell it from memory in use")
     parser.add_argument("--trace-frames", type=int, default=1, metavar="N",
                         help="frames kept per allocation with --trace (default 1)")
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
