@@ -1,6 +1,6 @@
 """The example plugins as a third party has them: their tests run from a copy of their
 folder with only their own pyproject.toml, and the conformance suite catches the order
-bugs a venue plugin is known to have (each injected into the paper venue in turn)."""
+bugs a venue plugin is known to have (each injected into the JSON venue in turn)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _pytest(folder: Path, *args: str, path: tuple[Path, ...] = ()) -> subprocess
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("name", ["stockfish-papervenue", "stockfish-csvfeed"])
+@pytest.mark.parametrize("name", ["stockfish-jsonvenue", "stockfish-csvfeed"])
 def test_an_example_s_tests_run_from_a_copy_of_its_folder(name: str, tmp_path: Path) -> None:
     folder = _copy(name, tmp_path)
     assert not (tmp_path / "pyproject.toml").exists()
@@ -43,7 +43,7 @@ def test_an_example_s_tests_run_from_a_copy_of_its_folder(name: str, tmp_path: P
     assert " passed" in result.stdout and " failed" not in result.stdout
 
 
-#: Each bug a venue plugin was seen with, as a change to the paper venue plugin, the
+#: Each bug a venue plugin was seen with, as a change to the JSON venue plugin, the
 #: conformance test that must catch it (None: the first that sends an order) and what
 #: its failure says.
 BUGS = {
@@ -87,9 +87,9 @@ pv.on_status = on_status
 @pytest.mark.parametrize("bug", list(BUGS))
 def test_the_conformance_suite_catches_the_bug(bug: str, tmp_path: Path) -> None:
     patch, failing_test, says = BUGS[bug]
-    folder = _copy("stockfish-papervenue", tmp_path)
+    folder = _copy("stockfish-jsonvenue", tmp_path)
     (tmp_path / "bug").mkdir()
-    (tmp_path / "bug" / "venue_bug.py").write_text("import stockfish_papervenue as pv\n" + patch)
+    (tmp_path / "bug" / "venue_bug.py").write_text("import stockfish_jsonvenue as pv\n" + patch)
     result = _pytest(folder, "-x", "-p", "venue_bug", "tests/test_conformance.py",
                      path=(tmp_path / "bug",))
     output = result.stdout

@@ -16,7 +16,7 @@ from stockfish_core.testing import conformance
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "order-contract.md"
-FIXTURE = "examples/stockfish-papervenue/tests/test_conformance.py"
+FIXTURE = "examples/stockfish-jsonvenue/tests/test_conformance.py"
 
 
 def _section(title: str) -> str:
@@ -65,11 +65,11 @@ def test_every_conformance_test_and_control_is_listed() -> None:
 
 def test_the_full_fixture_is_the_example_s_own_file() -> None:
     assert f'--8<-- "{FIXTURE}"' in _section("The conformance suite")
-    assert "class TestPaperVenueConformance(ConnectorConformance)" in (ROOT / FIXTURE).read_text()
+    assert "class TestJsonVenueConformance(ConnectorConformance)" in (ROOT / FIXTURE).read_text()
 
 
-def test_the_paper_venue_config_is_documented() -> None:
+def test_the_json_venue_config_is_documented() -> None:
     from stockfish_core.configdoc import undocumented
-    from stockfish_papervenue import PaperVenueConfig
+    from stockfish_jsonvenue import JsonVenueConfig
 
-    assert not undocumented(PaperVenueConfig)
+    assert not undocumented(JsonVenueConfig)

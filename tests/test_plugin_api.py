@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SOURCES = [
     *sorted((ROOT / "plugins").glob("*/src/stockfish_*")),
     ROOT / "examples" / "stockfish-csvfeed" / "src",
-    ROOT / "examples" / "stockfish-papervenue" / "src",
+    ROOT / "examples" / "stockfish-jsonvenue" / "src",
 ]
 #: The core's own plugins that follow the same rule.
 CORE_PLUGIN_MODULES = [ROOT / "core" / "src" / "stockfish_core" / "data" / "replay.py"]

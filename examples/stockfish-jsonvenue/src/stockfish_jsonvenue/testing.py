@@ -1,4 +1,4 @@
-"""The paper venue itself: a tiny exchange on 127.0.0.1 speaking JSON lines over TCP.
+"""The JSON venue itself: a tiny exchange on 127.0.0.1 speaking JSON lines over TCP.
 
 It is the real counterpart the plugin's tests run against (and what ``stockfish demo``
 starts): it quotes its symbols, takes orders, fills marketable ones (in two executions
@@ -7,7 +7,7 @@ when the quantity allows), rests the others, and answers status queries. Test co
 connection dropped, the book kept), :meth:`fill` (fill a resting order, even while
 stopped) and :meth:`resend_fills` (report an order's fills again).
 
-Run it alone: ``python -m stockfish_papervenue.testing --port 7001``.
+Run it alone: ``python -m stockfish_jsonvenue.testing --port 7001``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["PaperVenue"]
+__all__ = ["JsonVenue"]
 
 SPREAD = Decimal("0.05")
 
@@ -42,7 +42,7 @@ class _Order:
         return sum((Decimal(f["qty"]) for f in self.fills), Decimal(0))
 
 
-class PaperVenue:
+class JsonVenue:
     """The venue; ``await start()`` returns the connector settings that reach it."""
 
     def __init__(self, symbols: tuple[str, ...] = ("SPY", "QQQ"), *,
@@ -194,12 +194,12 @@ class PaperVenue:
 
 
 def main() -> None:  # pragma: no cover - run in a process of its own by the fault tests
-    parser = argparse.ArgumentParser(description="the paper venue on 127.0.0.1")
+    parser = argparse.ArgumentParser(description="the JSON venue on 127.0.0.1")
     parser.add_argument("--port", type=int, default=7001, help="0: any free port")
     parser.add_argument("--hold", action="store_true",
                         help="take orders but answer nothing about them")
     args = parser.parse_args()
-    venue = PaperVenue()
+    venue = JsonVenue()
     venue.port = args.port
     venue.on_received = lambda order_id: print(f"received {order_id}", flush=True)
 

@@ -6,5 +6,5 @@ import importlib.util
 import sys
 from pathlib import Path
 
-if importlib.util.find_spec("stockfish_papervenue") is None:
+if importlib.util.find_spec("stockfish_jsonvenue") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))

@@ -1,5 +1,5 @@
-"""An example venue plugin that takes orders: the paper venue, a small exchange speaking
-JSON lines over TCP (its server is :mod:`stockfish_papervenue.testing`).
+"""An example venue plugin that takes orders: the JSON venue, a small exchange speaking
+JSON lines over TCP (its server is :mod:`stockfish_jsonvenue.testing`).
 
 What is specific to the venue is here; the rest comes from the core: ``connector.spawn``
 runs the reader and reports its death as a lost connection, fills are reported as an
@@ -40,16 +40,16 @@ from stockfish_core.plugin_api import (
     hookimpl,
 )
 
-from .testing import PaperVenue
+from .testing import JsonVenue
 
-__all__ = ["PaperVenueConfig", "Session"]
+__all__ = ["JsonVenueConfig", "Session"]
 
 
 @attrs.frozen
-class PaperVenueConfig:
-    """The ``connectors.<name>`` section of a paper venue connector."""
+class JsonVenueConfig:
+    """The ``connectors.<name>`` section of a JSON venue connector."""
 
-    #: Host of the paper venue (it serves on 127.0.0.1).
+    #: Host of the JSON venue (it serves on 127.0.0.1).
     host: str = "127.0.0.1"
     #: Its TCP port.
     port: int = 7001
@@ -67,7 +67,7 @@ class Session:
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.writer.is_closing():
-            raise VenueUnavailable("the paper venue session is closed")
+            raise VenueUnavailable("the JSON venue session is closed")
         self.writer.write(json.dumps(message).encode() + b"\n")
         await self.writer.drain()
 
@@ -75,23 +75,23 @@ class Session:
 @hookimpl
 def stockfish_plugin_spec() -> PluginSpec:
     return PluginSpec(
-        api_version="1.0", config_class=PaperVenueConfig,
+        api_version="1.0", config_class=JsonVenueConfig,
         capabilities=Capabilities(data_types={DataType.PRICE_TICK},
                                   order_types={OrderType.MARKET, OrderType.LIMIT},
                                   replace=True, reconnect_schedule=(0.05, 1.0)),
-        description="paper venue: JSON lines over TCP (an example that takes orders)")
+        description="JSON venue: JSON lines over TCP (an example that takes orders)")
 
 
 @hookimpl
 async def stockfish_connect(connector: Connector) -> None:
-    config: PaperVenueConfig = connector.config
+    config: JsonVenueConfig = connector.config
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(config.host, config.port), config.connect_timeout)
     hello = json.loads(await asyncio.wait_for(reader.readline(), config.connect_timeout)
                        or b"{}")
     if hello.get("ev") != "hello":
         writer.close()
-        raise ConnectionError(f"the paper venue did not greet us: {hello!r}")
+        raise ConnectionError(f"the JSON venue did not greet us: {hello!r}")
     connector.state = session = Session(reader, writer, hello["session"])
     connector.spawn(read(connector, session), name="reader")
     connector.set_status(ConnectorStatus.CONNECTED, f"session {session.session}")
@@ -109,7 +109,7 @@ async def stockfish_disconnect(connector: Connector) -> None:
 @hookimpl
 async def stockfish_subscribe(connector: Connector, subscription: Subscription) -> None:
     if subscription.data_type is not DataType.PRICE_TICK:
-        raise ValueError(f"the paper venue serves price ticks only, not {subscription}")
+        raise ValueError(f"the JSON venue serves price ticks only, not {subscription}")
     await _session(connector).send({"op": "sub", "symbol": subscription.symbol})
 
 
@@ -137,7 +137,7 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
     message: dict[str, Any] = {"op": request.action.value, "id": order.client_order_id}
     if request.action is OrderAction.SUBMIT:
         if order.order_type not in (OrderType.MARKET, OrderType.LIMIT):
-            raise OrderRejected(f"the paper venue takes no {order.order_type.value} orders")
+            raise OrderRejected(f"the JSON venue takes no {order.order_type.value} orders")
         message.update(op="new", symbol=order.symbol, side=order.side.value,
                        qty=str(order.quantity), price=_text(order.price))
     elif request.action is OrderAction.REPLACE:
@@ -146,8 +146,8 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
 
 
 @hookimpl
-def stockfish_simulator(symbols: list[str]) -> PaperVenue:
-    return PaperVenue(tuple(symbols))
+def stockfish_simulator(symbols: list[str]) -> JsonVenue:
+    return JsonVenue(tuple(symbols))
 
 
 def _session(connector: Connector) -> Session:
@@ -167,7 +167,7 @@ async def read(connector: Connector, session: Session) -> None:
     ``connector.spawn`` reports it as the lost connection)."""
     while line := await session.reader.readline():
         on_event(connector, json.loads(line))
-    raise ConnectionError("the paper venue closed the session")
+    raise ConnectionError("the JSON venue closed the session")
 
 
 def on_event(connector: Connector, event: dict[str, Any]) -> None:
@@ -193,7 +193,7 @@ def on_event(connector: Connector, event: dict[str, Any]) -> None:
             order_id, OrderStatus(event["state"]), reason=event["reason"],
             rejected_request=OrderAction(event["action"])))
     else:
-        connector.report_error(f"unknown event {kind!r} from the paper venue", data=True)
+        connector.report_error(f"unknown event {kind!r} from the JSON venue", data=True)
 
 
 def execution(fill: dict[str, str]) -> Execution:

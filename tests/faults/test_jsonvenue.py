@@ -1,4 +1,4 @@
-"""Fault: the paper venue, in its own process, killed with SIGKILL while it holds two
+"""Fault: the JSON venue, in its own process, killed with SIGKILL while it holds two
 orders it never acknowledged, and started again on the same port with no memory of them.
 
 The orders are in doubt from the drop; after the reconnect the core asks their status,
@@ -16,16 +16,16 @@ from decimal import Decimal
 
 import pytest
 
-pytest.importorskip("stockfish_papervenue")
+pytest.importorskip("stockfish_jsonvenue")
 
-import stockfish_papervenue
+import stockfish_jsonvenue
 from stockfish_core import ExchangeManager, Order, OrderStatus, OrderType, PluginRegistry
 from stockfish_core.config import ManagerConfig
 from stockfish_core.testing import wait_until
 
 
 class VenueProcess:
-    """``python -m stockfish_papervenue.testing`` in a process of its own."""
+    """``python -m stockfish_jsonvenue.testing`` in a process of its own."""
 
     def __init__(self) -> None:
         self.port = 0
@@ -33,7 +33,7 @@ class VenueProcess:
 
     async def start(self, *, hold: bool = False) -> int:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "stockfish_papervenue.testing", "--port", str(self.port),
+            sys.executable, "-m", "stockfish_jsonvenue.testing", "--port", str(self.port),
             *(["--hold"] if hold else []), stdout=asyncio.subprocess.PIPE)
         line = await self.line()
         assert line.startswith("listening on "), line
@@ -66,11 +66,11 @@ async def test_orders_held_by_a_killed_venue_are_reconciled_never_resent(
         venue: VenueProcess) -> None:
     port = await venue.start(hold=True)
     registry = PluginRegistry(entry_points=())
-    registry.register(stockfish_papervenue, "papervenue")
+    registry.register(stockfish_jsonvenue, "jsonvenue")
     config = ManagerConfig(reconnect_initial_delay=0.05, reconnect_max_delay=0.5,
                            health_check_interval=0.1)
     manager = ExchangeManager(config=config, registry=registry, journal=":memory:")
-    manager.add_connector("paper", "papervenue", port=port)
+    manager.add_connector("venue", "jsonvenue", port=port)
     changed = asyncio.Event()
 
     class Wake:
@@ -87,7 +87,7 @@ async def test_orders_held_by_a_killed_venue_are_reconciled_never_resent(
                 await manager.send_order_async(Order("SPY", "BUY", 4, OrderType.LIMIT,
                                                      price=90))]
         assert [await venue.line() for _ in held] == [f"received {cid}" for cid in held]
-        connector = manager.get_connector("paper")
+        connector = manager.get_connector("venue")
         await venue.kill()
         await wait_until(lambda: not connector.is_connected, changed, 10, "the loss",
                          recheck=0.25)
@@ -108,8 +108,8 @@ async def test_orders_held_by_a_killed_venue_are_reconciled_never_resent(
         assert manager.positions()["SPY"].quantity == Decimal(3)
         stats = manager.get_stats()
         assert stats["illegal_transitions"] == stats["unknown_order_reports"] == 0
-        assert stats["connectors"]["paper"]["duplicate_fills"] == 0
-        assert stats["connectors"]["paper"]["reconnects"] == 1
+        assert stats["connectors"]["venue"]["duplicate_fills"] == 0
+        assert stats["connectors"]["venue"]["reconnects"] == 1
     finally:
         await manager.stop()
         manager.journal.close()

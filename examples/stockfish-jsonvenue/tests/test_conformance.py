@@ -1,4 +1,4 @@
-"""The core's conformance suite, through the ExchangeManager, against the paper venue."""
+"""The core's conformance suite, through the ExchangeManager, against the JSON venue."""
 
 from __future__ import annotations
 
@@ -6,25 +6,25 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-import stockfish_papervenue
+import stockfish_jsonvenue
 from stockfish_core import ExchangeManager, Order, OrderType, PluginRegistry
 from stockfish_core.testing import ConnectorConformance, VenueUnderTest
-from stockfish_papervenue.testing import PaperVenue
+from stockfish_jsonvenue.testing import JsonVenue
 
 
-class TestPaperVenueConformance(ConnectorConformance):
+class TestJsonVenueConformance(ConnectorConformance):
     @pytest.fixture
     async def venue_under_test(self) -> AsyncIterator[VenueUnderTest]:
-        venue = PaperVenue(("SPY",), tick_interval=0.01)
+        venue = JsonVenue(("SPY",), tick_interval=0.01)
         settings = await venue.start()
         registry = PluginRegistry(entry_points=())  # never pick up installed plugins
-        registry.register(stockfish_papervenue, "papervenue")
+        registry.register(stockfish_jsonvenue, "jsonvenue")
 
         def reject_next(_: ExchangeManager) -> None:
             venue.reject_next = 1
 
         yield VenueUnderTest(
-            "papervenue", registry, settings,
+            "jsonvenue", registry, settings,
             marketable_order=lambda symbol: Order(symbol, "BUY", 3),
             resting_order=lambda symbol: Order(symbol, "BUY", 4, OrderType.LIMIT, price=90),
             rejected_order=lambda symbol: Order(symbol, "BUY", 2),

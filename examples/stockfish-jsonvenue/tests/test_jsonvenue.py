@@ -1,5 +1,5 @@
-"""The paper venue plugin through its hooks (the core's harness) and through the
-manager, against the paper venue on 127.0.0.1."""
+"""The JSON venue plugin through its hooks (the core's harness) and through the
+manager, against the JSON venue on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import stockfish_papervenue as paper
+import stockfish_jsonvenue as jsonvenue
 from stockfish_core import (
     ConnectorStatus,
     DataType,
@@ -24,12 +24,12 @@ from stockfish_core import (
 )
 from stockfish_core.config import ManagerConfig
 from stockfish_core.testing import ConnectorHarness
-from stockfish_papervenue.testing import PaperVenue
+from stockfish_jsonvenue.testing import JsonVenue
 
 
 @pytest.fixture
-async def venue() -> AsyncIterator[PaperVenue]:
-    server = PaperVenue(("SPY",), tick_interval=0.01)
+async def venue() -> AsyncIterator[JsonVenue]:
+    server = JsonVenue(("SPY",), tick_interval=0.01)
     await server.start()
     yield server
     await server.stop()
@@ -37,15 +37,15 @@ async def venue() -> AsyncIterator[PaperVenue]:
 
 def _registry() -> PluginRegistry:
     registry = PluginRegistry(entry_points=())
-    registry.register(paper, "papervenue")
+    registry.register(jsonvenue, "jsonvenue")
     return registry
 
 
-def _harness(venue: PaperVenue) -> ConnectorHarness:
-    return ConnectorHarness(paper, "papervenue", {"port": venue.port}, registry=_registry())
+def _harness(venue: JsonVenue) -> ConnectorHarness:
+    return ConnectorHarness(jsonvenue, "jsonvenue", {"port": venue.port}, registry=_registry())
 
 
-async def test_quotes_are_normalized_with_their_sequence(venue: PaperVenue) -> None:
+async def test_quotes_are_normalized_with_their_sequence(venue: JsonVenue) -> None:
     async with _harness(venue) as h:
         await h.connect()
         await h.subscribe(Subscription("SPY"))
@@ -58,7 +58,7 @@ async def test_quotes_are_normalized_with_their_sequence(venue: PaperVenue) -> N
             await h.subscribe(Subscription("SPY", DataType.TRADE))
 
 
-async def test_fills_are_reported_by_client_order_id_alone(venue: PaperVenue) -> None:
+async def test_fills_are_reported_by_client_order_id_alone(venue: JsonVenue) -> None:
     async with _harness(venue) as h:
         await h.connect()
         order = Order("SPY", "SELL", 5, client_order_id="C1")
@@ -70,7 +70,7 @@ async def test_fills_are_reported_by_client_order_id_alone(venue: PaperVenue) ->
         assert all(f.fill is None for f in fills)  # the core completes symbol and side
 
 
-async def test_refused_cancel_and_unknown_status(venue: PaperVenue) -> None:
+async def test_refused_cancel_and_unknown_status(venue: JsonVenue) -> None:
     async with _harness(venue) as h:
         await h.connect()
         ghost = Order("SPY", "BUY", 1, client_order_id="GHOST")
@@ -84,16 +84,16 @@ async def test_refused_cancel_and_unknown_status(venue: PaperVenue) -> None:
 
 
 @pytest.fixture
-async def manager(venue: PaperVenue) -> AsyncIterator[ExchangeManager]:
+async def manager(venue: JsonVenue) -> AsyncIterator[ExchangeManager]:
     config = ManagerConfig(reconnect_initial_delay=0.05, reconnect_max_delay=0.2)
     manager = ExchangeManager(config=config, registry=_registry(), journal=":memory:")
-    manager.add_connector("paper", "papervenue", port=venue.port)
+    manager.add_connector("venue", "jsonvenue", port=venue.port)
     yield manager
     await manager.stop()
     manager.journal.close()
 
 
-async def test_replace_through_the_manager(venue: PaperVenue, manager: ExchangeManager) -> None:
+async def test_replace_through_the_manager(venue: JsonVenue, manager: ExchangeManager) -> None:
     assert await manager.start()
     order_id = await manager.send_order_async(Order("SPY", "BUY", 4, OrderType.LIMIT, price=90))
     await manager.wait_for_order_async(
@@ -110,7 +110,7 @@ async def test_a_dead_reader_is_a_lost_connection_and_the_order_is_reconciled(
     """A reader task that dies (here on its first fill, as Fill() refusing an order the
     plugin had not seen once did) must not leave the connector CONNECTED and the order
     SUBMITTED: connector.spawn reports the loss, the core reconnects and reconciles."""
-    real = paper.on_fill
+    real = jsonvenue.on_fill
     failures: list[str] = []
 
     def on_fill(connector: Any, event: dict[str, Any]) -> None:
@@ -119,7 +119,7 @@ async def test_a_dead_reader_is_a_lost_connection_and_the_order_is_reconciled(
             raise ValueError("cannot build the fill")
         real(connector, event)
 
-    monkeypatch.setattr(paper, "on_fill", on_fill)
+    monkeypatch.setattr(jsonvenue, "on_fill", on_fill)
     statuses: list[tuple[str, ConnectorStatus, str]] = []
 
     class Watch:
@@ -134,4 +134,4 @@ async def test_a_dead_reader_is_a_lost_connection_and_the_order_is_reconciled(
     assert done.filled_quantity == 3
     lost = [r for _, s, r in statuses if s is ConnectorStatus.DISCONNECTED]
     assert lost and "ValueError: cannot build the fill" in lost[0]
-    assert manager.get_stats()["connectors"]["paper"]["reconnects"] == 1
+    assert manager.get_stats()["connectors"]["venue"]["reconnects"] == 1
