@@ -168,8 +168,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     try:
         return run_command(args.config, headless=args.headless, strategy=args.strategy,
-                           duration=args.duration)
-    except (ConfigError, StockfishError) as exc:
+                           duration=args.duration, paper=getattr(args, "paper", False))
+    except (ConfigError, StockfishError, ValueError, ImportError) as exc:
         print(f"stockfish run: {exc}", file=sys.stderr)
         return 1
 

@@ -42,9 +42,14 @@ def default_config(registry: PluginRegistry) -> Config:
     return attrs.evolve(config, subscriptions=subs)
 
 
-def load_strategy(spec: str, manager: ExchangeManager) -> object:
+def load_strategy(spec: str, manager: ExchangeManager, *, paper: bool = False) -> object:
     """``package.module:Name`` or ``path/to/file.py:Name``: an object, or a class (or
-    factory) called with the manager if it takes an argument, else with none."""
+    factory) called with the manager if it takes an argument, else with none.
+
+    A class with a ``stockfish_runtime`` attribute (``"module:function"``: the strategies
+    of stockfish-strategy) is handed to that function with the manager (and ``paper``);
+    what it returns is a session: its ``started()`` is called once the manager runs, its
+    ``finished()`` at the end (a summary line)."""
     source, _, attr = spec.rpartition(":")
     if not source or not attr:
         raise ValueError(f"--strategy takes module:Name or file.py:Name, got {spec!r}")
@@ -57,7 +62,18 @@ def load_strategy(spec: str, manager: ExchangeManager) -> object:
         module_spec.loader.exec_module(module)
     else:
         module = importlib.import_module(source)
-    target = getattr(module, attr)
+    target = getattr(module, attr, None)
+    if target is None:
+        raise ValueError(f"--strategy: {source} has no {attr!r}")
+    runtime = getattr(target, "stockfish_runtime", None)
+    if isinstance(runtime, str):
+        module_name, _, function = runtime.partition(":")
+        attach = getattr(importlib.import_module(module_name), function)
+        return attach(target, manager, paper=paper)
+    if paper:
+        raise ValueError("--paper runs a strategy of stockfish-strategy (a "
+                         "stockfish_strategy.Strategy); install it: pip install "
+                         "stockfish-strategy")
     if not callable(target):
         return target
     try:
@@ -106,7 +122,8 @@ class RunState:
 
 async def run(config: Config | None, *, registry: PluginRegistry | None = None,
               headless: bool = False, strategy: str | None = None,
-              duration: float | None = None, interval: float = 1.0) -> int:
+              duration: float | None = None, interval: float = 1.0,
+              paper: bool = False) -> int:
     """Run until a signal (or ``duration`` seconds); returns the exit code."""
     registry = registry if registry is not None else PluginRegistry()
     if config is None:
@@ -114,8 +131,15 @@ async def run(config: Config | None, *, registry: PluginRegistry | None = None,
     manager = ExchangeManager.from_config(config, registry)
     state = RunState(manager)
     manager.add_subscriber(state)
+    session: Any = None
     if strategy:
-        manager.add_subscriber(load_strategy(strategy, manager))
+        loaded = load_strategy(strategy, manager, paper=paper)
+        if callable(getattr(loaded, "started", None)):
+            session = loaded  # a runtime's session (stockfish-strategy)
+        else:
+            manager.add_subscriber(loaded)
+    elif paper:
+        raise ValueError("--paper needs --strategy")
     server = None
     if config.metrics.enabled:
         from .metrics import start_metrics_server
@@ -138,6 +162,8 @@ async def run(config: Config | None, *, registry: PluginRegistry | None = None,
         display = Dashboard(state, config)
     try:
         async with manager:
+            if session is not None:
+                session.started()
             display.started(config)
             deadline = None if duration is None else loop.time() + duration
             while not stop.is_set() and not getattr(display, "done", False):
@@ -150,6 +176,8 @@ async def run(config: Config | None, *, registry: PluginRegistry | None = None,
                     await asyncio.wait_for(stop.wait(), timeout)
                 except asyncio.TimeoutError:
                     pass
+            if session is not None:
+                log.warning("%s", session.finished())
             display.stopping()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,8 +190,8 @@ async def run(config: Config | None, *, registry: PluginRegistry | None = None,
 
 
 def run_command(path: str | None, *, headless: bool, strategy: str | None,
-                duration: float | None) -> int:
+                duration: float | None, paper: bool = False) -> int:
     registry = PluginRegistry()
     config = load_config(path, registry) if path else None
     return asyncio.run(run(config, registry=registry, headless=headless, strategy=strategy,
-                           duration=duration))
+                           duration=duration, paper=paper))
