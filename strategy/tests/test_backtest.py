@@ -212,3 +212,14 @@ def test_fills_reach_on_fill_and_the_clock_is_the_markets(bars: Path) -> None:
     # The report comes back on the loop's next turn, after the replay handed over the next
     # bar (as a venue's report arrives after the market moved on): the clock is there.
     assert int(now.timestamp()) * 10**9 in (T0, T0 + HOUR_NS)
+
+
+def test_every_error_is_counted_and_its_traceback_logging_is_rate_limited(
+    bars: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    results = Backtest(Faulty(1, 1000), bars,
+                       limits=RiskLimits(max_consecutive_errors=1000)).run()
+    assert results.summary["total_errors"] == 120
+    assert len(results.errors) == 120
+    logged = [r for r in caplog.records if "raised (error" in r.getMessage()]
+    assert 5 <= len(logged) < 120  # a burst of 5 a second, the rest counted

@@ -58,6 +58,7 @@ from stockfish_core.orders import (
     TimeInForce,
     to_decimal,
 )
+from stockfish_core.plugin_api import RateLimitedLog
 
 from .portfolio import Portfolio
 
@@ -301,6 +302,9 @@ class StrategyRunner:
         self._day_start = self.portfolio.initial_cash
         self._last_equity_ns = 0
         self.log = logging.getLogger("stockfish.strategy")
+        #: Tracebacks are logged at most 5 a second per callback and error type; every
+        #: error is counted and listed all the same.
+        self._error_log = RateLimitedLog(self.log, interval=1.0, burst=5)
         strategy._runner = self
 
     # -- lifecycle -------------------------------------------------------------------
@@ -513,9 +517,10 @@ class StrategyRunner:
             record = ErrorRecord(self.now(), name, f"{type(exc).__name__}: {exc}",
                                  traceback.format_exc())
             self.errors.append(record)
-            self.log.error("strategy %s: %s raised (error %d, %d in a row):\n%s",
-                           type(self.strategy).__name__, name, len(self.errors),
-                           self.consecutive_errors, record.traceback.rstrip())
+            self._error_log.log(logging.ERROR, f"{name}:{type(exc).__name__}",
+                                "strategy %s: %s raised (error %d, %d in a row):\n%s",
+                                type(self.strategy).__name__, name, len(self.errors),
+                                self.consecutive_errors, record.traceback.rstrip())
             if self.consecutive_errors >= self.limits.max_consecutive_errors:
                 self.stop(f"{self.consecutive_errors} errors in a row")
             return
