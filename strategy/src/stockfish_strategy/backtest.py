@@ -37,7 +37,8 @@ from .portfolio import Portfolio
 from .results import Results
 from .strategy import RiskLimits, Strategy, StrategyRunner
 
-__all__ = ["Backtest", "BacktestError", "DataSummary", "scan_data"]
+__all__ = ["Backtest", "BacktestError", "DataSummary", "download_history", "record_bars",
+           "scan_data"]
 
 #: Data types a strategy subscribes to per symbol.
 SYMBOL_TYPES = (DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR,
@@ -101,6 +102,69 @@ def scan_data(path: str | Path, *, symbols: Iterable[str] | None = None,
                             f"{span}")
     return DataSummary(rows, tuple(sorted(found)),
                        {s: tuple(sorted(i)) for s, i in sorted(intervals.items())})
+
+
+def record_bars(frames: dict[str, Any], interval: str, path: str | Path,
+                source: str = "history") -> Path:
+    """Write historical bars (``manager.history`` DataFrames, by symbol: indexed by bar
+    start, columns open/high/low/close/volume) as a recording the backtester replays. Each
+    bar is delivered at its close (start plus ``interval``), all symbols in time order."""
+    from stockfish_core.models import MarketUpdate, OHLCVBar
+    from stockfish_core.sim.market import parse_interval
+
+    from .testing import record
+
+    try:
+        step = parse_interval(interval)
+    except ValueError as exc:
+        raise BacktestError(f"--interval: {exc}") from None
+    rows = []
+    for symbol, frame in frames.items():
+        for ts, row in zip(frame.index.as_unit("ns").asi8, frame.itertuples(index=False),
+                           strict=True):
+            rows.append((int(ts) + step, symbol, int(ts), row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    seqs: dict[str, int] = {}
+    updates = []
+    for end, symbol, start, row in rows:
+        seqs[symbol] = seqs.get(symbol, 0) + 1
+        bar = OHLCVBar(symbol, float(row.open), float(row.high), float(row.low),
+                       float(row.close), float(row.volume), interval, start)
+        updates.append(MarketUpdate(DataType.OHLCV_BAR, bar, source, seqs[symbol], end, end))
+    if not updates:
+        raise BacktestError("no historical bars for "
+                            f"{', '.join(frames) or 'no symbols'} in that range")
+    return record(Path(path), updates)
+
+
+def download_history(symbols: list[str], start: TimeLike, end: TimeLike, interval: str,
+                     out: str | Path, *, config: str | None = None,
+                     cache: str | None = None) -> Path:
+    """Bars of ``symbols`` from the history hook of a configuration's connectors (default:
+    the built-in simulated venue), through the manager's Parquet cache, written as a
+    recording under ``out``."""
+    import attrs
+
+    from stockfish_core.config import Config, load_config
+    from stockfish_core.plugins import PluginRegistry
+
+    if start is None or end is None:
+        raise BacktestError("--history needs --from and --to")
+    registry = PluginRegistry()
+    cfg = load_config(config, registry) if config else Config.default(registry)
+    manager = ExchangeManager.from_config(cfg, registry)
+    if cache:
+        manager.config = attrs.evolve(manager.config, history_cache=cache)
+    frames = {}
+    try:
+        manager.start_all(timeout=30)
+        for symbol in symbols:
+            frames[symbol] = manager.history(symbol, start, end, interval)
+    except (StockfishError, ValueError, TypeError, TimeoutError) as exc:
+        raise BacktestError(f"--history: {exc}") from None
+    finally:
+        manager.close()
+    return record_bars(frames, interval, out)
 
 
 class Backtest:

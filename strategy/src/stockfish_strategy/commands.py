@@ -3,6 +3,7 @@
 
     stockfish backtest FILE.py:Class --data DIR [--from T] [--to T] [--symbols A,B]
                        [--capital N] [--commission MODEL] [--slippage MODEL] [--out DIR]
+    stockfish backtest FILE.py:Class --history --symbols A,B --from T --to T [--interval 1d]
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = ["cmd_backtest", "register"]
@@ -28,7 +30,15 @@ def register(sub: Any) -> None:
                                    "through the manager, the paper venue's fill engine and "
                                    "a simulated clock.")
     b.add_argument("strategy", help="the strategy: path/to/file.py:Class or module:Class")
-    b.add_argument("--data", required=True, help="the recording's folder")
+    data = b.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="the recording's folder")
+    data.add_argument("--history", action="store_true",
+                      help="bars from the history hook instead (of --config's connectors, "
+                           "default the simulated venue), for --symbols over --from/--to")
+    b.add_argument("--interval", default="1d", help="--history: the bar interval "
+                                                     "(default 1d)")
+    b.add_argument("--config", help="--history: the configuration whose connectors to ask")
+    b.add_argument("--cache", help="--history: the history cache folder")
     b.add_argument("--from", dest="start", help="start, ISO 8601 (UTC unless an offset)")
     b.add_argument("--to", dest="end", help="end, ISO 8601, exclusive")
     b.add_argument("--symbols", help="symbols, comma separated (default: the strategy's, "
@@ -54,7 +64,7 @@ def register(sub: Any) -> None:
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO) -> int:
     from .adapter import adapt
-    from .backtest import Backtest, BacktestError, load_strategy_class
+    from .backtest import Backtest, BacktestError, download_history, load_strategy_class
     from .results import _num
     from .strategy import RiskLimits
 
@@ -68,7 +78,14 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO) -> int:
             raise BacktestError(f"strategy {args.strategy!r}: creating it failed: "
                                 f"{type(exc).__name__}: {exc}") from None
         limits = RiskLimits(args.daily_loss, args.max_drawdown, args.max_errors)
-        backtest = Backtest(strategy, args.data, start=args.start, end=args.end,
+        data = args.data
+        if args.history:
+            if not symbols:
+                raise BacktestError("--history needs --symbols")
+            data = download_history(symbols, args.start, args.end, args.interval,
+                                    Path(args.out) / "data", config=args.config,
+                                    cache=args.cache)
+        backtest = Backtest(strategy, data, start=args.start, end=args.end,
                             symbols=symbols, capital=args.capital, commission=args.commission,
                             slippage=args.slippage, limits=limits,
                             progress=None if args.no_progress else sys.stderr)

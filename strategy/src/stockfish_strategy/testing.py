@@ -20,13 +20,17 @@ T0 = 1_735_851_600_000_000_000
 
 
 def record(path: Path, updates: Iterable[MarketUpdate]) -> Path:
+    """Write ``updates`` as a recording under ``path``; OSError if not all of them were."""
     recorder = Recorder(RecordingConfig(str(path))).start()
+    count = 0
     for update in updates:
         recorder.on_update(update)
+        count += 1
     recorder.close()
-    errors = recorder.stats()["write_errors"]
-    if errors:
-        raise OSError(f"recording to {path} failed: {errors} write error(s)")
+    stats = recorder.stats()
+    if stats["write_errors"] or stats["recorded"] != count:
+        raise OSError(f"recording to {path} failed: {stats['recorded']} of {count} updates "
+                      f"recorded, {stats['write_errors']} write error(s)")
     return path
 
 
