@@ -36,7 +36,7 @@ DISTRIBUTIONS = [
     "plugins/stockfish-fix[test]",
     "plugins/stockfish-ibkr[test,ibinsync]",
     "compat/stockfish-realtime",
-    "strategy[test]",
+    "strategy[test,calendars]",
 ]
 #: The documentation site's generator (mkdocs.yml); nothing it uses is fetched at build time.
 DOCS_TOOLS = [

@@ -87,6 +87,12 @@ def main() -> int:
     parser.add_argument("--years", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    try:
+        import backtrader  # noqa: F401
+    except ImportError:
+        print("backtrader is not installed (a bench-only dependency): pip install backtrader; "
+              "skipped")
+        return 0
     start = to_ns("2000-01-01")
     assert start is not None
     bars = sim_bars(11, "AAPL", start, start + args.years * 365 * 86_400 * 10**9, "1d", 100.0)

@@ -32,6 +32,7 @@ from stockfish_core.manager import ExchangeManager
 from stockfish_core.models import DataType
 
 from .adapter import adapt
+from .calendar import MarketHours
 from .paper import PaperVenue
 from .portfolio import Portfolio
 from .results import Results
@@ -180,7 +181,7 @@ class Backtest:
                  end: TimeLike = None, symbols: Iterable[str] | None = None,
                  capital: Decimal | int | str = 100_000, commission: str = "per_unit:0",
                  slippage: str = "bps:0", limits: RiskLimits | None = None,
-                 progress: TextIO | None = None) -> None:
+                 session: str | None = None, progress: TextIO | None = None) -> None:
         self.strategy = adapt(strategy, list(symbols) if symbols else None)
         self.data = Path(data)
         self.start, self.end = start, end
@@ -195,6 +196,12 @@ class Backtest:
         self.commission = commission
         self.slippage = slippage
         self.limits = limits
+        self.session = session
+        if session is not None:
+            try:
+                MarketHours(session)
+            except (ImportError, ValueError) as exc:
+                raise BacktestError(f"--session: {exc}") from None
         self.progress = progress
 
     def run(self) -> Results:
@@ -213,7 +220,8 @@ class Backtest:
         except Exception as exc:  # noqa: BLE001 - a bad setting, said as the CLI's
             raise BacktestError(str(exc)) from None
         runner = StrategyRunner(self.strategy, manager, portfolio=Portfolio(self.capital),
-                                backtest=True, connector="paper", limits=self.limits)
+                                backtest=True, connector="paper", limits=self.limits,
+                                session=self.session)
         subscriptions = [Subscription(s, t, interval=i)
                          for s in symbols for t in scan.rows
                          for i in (scan.intervals.get(s, ("1m",))

@@ -48,6 +48,8 @@ def register(sub: Any) -> None:
                    help="per_unit:R, per_share:R,min=M,max=F, bps:B or per_order:F "
                         "(default none)")
     b.add_argument("--slippage", default="bps:0", help="bps:B or spread:F (default none)")
+    b.add_argument("--session", help="trade only in this exchange's sessions "
+                                     "(exchange_calendars code: XNYS, XNAS, XLON...)")
     b.add_argument("--max-drawdown", type=float, help="stop the strategy at this drawdown "
                                                       "(a fraction: 0.2)")
     b.add_argument("--daily-loss", help="stop the strategy at this loss in a day")
@@ -87,7 +89,7 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO) -> int:
                                     cache=args.cache)
         backtest = Backtest(strategy, data, start=args.start, end=args.end,
                             symbols=symbols, capital=args.capital, commission=args.commission,
-                            slippage=args.slippage, limits=limits,
+                            slippage=args.slippage, limits=limits, session=args.session,
                             progress=None if args.no_progress else sys.stderr)
         results = backtest.run()
     except (BacktestError, ValueError, TypeError) as exc:

@@ -60,6 +60,7 @@ from stockfish_core.orders import (
 )
 from stockfish_core.plugin_api import RateLimitedLog
 
+from .calendar import MarketHours
 from .portfolio import Portfolio
 
 if TYPE_CHECKING:
@@ -219,6 +220,11 @@ class Strategy:
         """Cancel an open order; False if it is already final."""
         return self.runner.cancel(order if isinstance(order, str) else order.client_order_id)
 
+    def is_market_open(self, exchange: str | None = None) -> bool:
+        """Whether ``exchange`` (an exchange_calendars code, e.g. ``"XNYS"``; default the
+        engine's ``session``) is in a regular session now (by :meth:`now`)."""
+        return self.runner.market_hours(exchange).is_open(self.runner.now_ns())
+
     def position(self, symbol: str) -> Decimal:
         """The signed quantity held of ``symbol``."""
         return self.runner.portfolio.quantity(symbol)
@@ -272,7 +278,7 @@ class StrategyRunner:
                  portfolio: Portfolio | None = None, backtest: bool = False,
                  connector: str | None = None, limits: RiskLimits | None = None,
                  id_prefix: str = "BT", history_size: int = 10_000,
-                 equity_every_ns: int = 60_000_000_000) -> None:
+                 equity_every_ns: int = 60_000_000_000, session: str | None = None) -> None:
         self.strategy = strategy
         self.manager = manager
         self.portfolio = portfolio if portfolio is not None else Portfolio()
@@ -282,6 +288,11 @@ class StrategyRunner:
         self.id_prefix = id_prefix
         self.history_size = history_size
         self.equity_every_ns = equity_every_ns
+        #: Trade only while this exchange is in session (an exchange_calendars code).
+        self.session = session
+        self._hours: dict[str, MarketHours] = {}
+        if session is not None:
+            self.market_hours(session)  # an unknown exchange is an error now, not later
         self.market_ns = 0
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, Order] = {}
@@ -350,6 +361,16 @@ class StrategyRunner:
                     break
                 timer.due_ns += timer.interval_ns
 
+    def market_hours(self, exchange: str | None) -> MarketHours:
+        name = exchange or self.session
+        if name is None:
+            raise ValueError("which exchange? is_market_open(\"XNYS\"), or give the engine "
+                             "a session")
+        hours = self._hours.get(name)
+        if hours is None:
+            hours = self._hours[name] = MarketHours(name)
+        return hours
+
     # -- orders ----------------------------------------------------------------------
     def send(self, order: Order) -> Order:
         if not self.running:
@@ -360,7 +381,10 @@ class StrategyRunner:
             order.client_order_id = f"{self.id_prefix}{self._seq:08d}"
             order.created_ns = order.updated_ns = self.market_ns
         position = self.portfolio.positions.get(order.symbol)
-        reason = self.portfolio.check_buying_power(
+        reason = None
+        if self.session is not None and not self.market_hours(None).is_open(self.now_ns()):
+            reason = f"market closed: {self.session} is not in session at {self.now():%c} UTC"
+        reason = reason or self.portfolio.check_buying_power(
             order, None if position is None else position.last_price,
             self.open_orders.values())
         if reason is not None:
