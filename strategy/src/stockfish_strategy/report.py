@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .results import Results
 
-__all__ = ["html_report", "plot_svg"]
+__all__ = ["html_report", "plot_svg", "save_plot"]
 
 _PERCENT = {"total_return", "annualized_return", "annualized_volatility", "max_drawdown",
             "win_rate"}
@@ -21,6 +21,14 @@ _PERCENT = {"total_return", "annualized_return", "annualized_volatility", "max_d
 
 def plot_svg(results: Results) -> str:
     """Equity and drawdown, one above the other, as an SVG document."""
+    buffer = io.StringIO()
+    save_plot(results, buffer, "svg")
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def save_plot(results: Results, out: Any, fmt: str = "png") -> None:
+    """Equity and drawdown into ``out`` (a path or a file object) as ``fmt``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,12 +51,10 @@ def plot_svg(results: Results) -> str:
             bottom.grid(True, alpha=0.3)
             fig.autofmt_xdate()
             fig.tight_layout()
-            buffer = io.StringIO()
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(out, format=fmt, metadata=metadata)
         finally:
             plt.close(fig)
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
 
 
 def _fmt(key: str, value: Any) -> str:
