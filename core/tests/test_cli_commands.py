@@ -73,6 +73,10 @@ def test_a_broken_command_plugin_is_left_out_with_a_message(
             sub.add_parser("half")
             raise RuntimeError("cannot register")
     """)
+    _install(tmp_path, "quitter", "quitter_cmd", """
+        import sys
+        sys.exit(3)
+    """)
     _install(tmp_path, "thief", "thief_cmd", """
         def register(sub):
             sub.add_parser("run")
@@ -84,6 +88,7 @@ def test_a_broken_command_plugin_is_left_out_with_a_message(
     assert "commands of broken" in err
     assert "RuntimeError: cannot register" in err
     assert "the command 'run' already exists" in err
+    assert "commands of quitter" in err and "SystemExit: 3" in err
     assert names >= BUILTIN
-    for module in ("broken_cmd", "thief_cmd"):
+    for module in ("broken_cmd", "quitter_cmd", "thief_cmd"):
         monkeypatch.delitem(sys.modules, module, raising=False)

@@ -398,7 +398,7 @@ def add_plugin_commands(sub: Any) -> list[str]:
         try:
             register = ep.load()
             register(_NoOverride(sub, before))
-        except Exception as exc:  # noqa: BLE001 - a broken plugin costs only its commands
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - costs only its commands
             dist = getattr(ep.dist, "name", None) or ep.value
             print(f"stockfish: the commands of {dist} ({ep.name} = {ep.value}) are left "
                   f"out: {type(exc).__name__}: {exc}", file=sys.stderr)
