@@ -1,6 +1,6 @@
 """stockfish-strategy: one Strategy API run unchanged in a backtest, on paper and live.
 
-* :class:`Strategy` (:mod:`.strategy`): callbacks and helpers; :class:`StrategyRunner`
+* :class:`Strategy` (:mod:`.strategy`): callbacks and methods to trade; :class:`StrategyRunner`
   attaches one to an ``ExchangeManager``.
 * :class:`Portfolio` (:mod:`.portfolio`): Decimal-exact cash, positions, PnL, the
   buying-power rule.

@@ -118,7 +118,7 @@ class RiskLimits:
 
 
 class Strategy:
-    """Base class of a strategy: override the callbacks you need; use the helpers.
+    """Base class of a strategy: override the callbacks you need; trade with its methods.
 
     Callbacks (all optional): ``on_start``, ``on_stop``, ``on_bar(bar)``,
     ``on_tick(tick)``, ``on_book(book)``, ``on_trade(trade)``, ``on_news(news)``,
@@ -159,12 +159,12 @@ class Strategy:
     def on_fill(self, fill: Fill) -> None:
         """One of the strategy's orders filled (in part)."""
 
-    # -- helpers ---------------------------------------------------------------------
+    # -- methods ----------------------------------------------------------------------
     @property
     def runner(self) -> StrategyRunner:
         if self._runner is None:
             raise StockfishError("the strategy is not attached to an engine yet (its "
-                                 "helpers work from on_start on)")
+                                 "methods work from on_start on)")
         return self._runner
 
     @property

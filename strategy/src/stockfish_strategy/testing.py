@@ -1,4 +1,4 @@
-"""Helpers for tests of strategies: recordings written directly (what ``stockfish record``
+"""Test support for strategies: recordings written directly (what ``stockfish record``
 writes), with deterministic prices."""
 
 from __future__ import annotations
