@@ -82,3 +82,28 @@ async def test_a_second_modification_waits_for_the_first(
                                   "the modification's acknowledgement")
         replaced = next(u for u in h.listener.order_updates if u.replaced)
         assert (replaced.price, replaced.quantity) == (Decimal(2), Decimal(1))
+
+
+async def test_a_modification_ib_refuses_leaves_the_order_as_it_was(
+        quiet_gateway: GatewaySimulator, library_name: str) -> None:
+    gw = quiet_gateway
+    inst = gw.instrument("AAPL")
+    manager = manager_for(gw, library_name)
+    async with manager:
+        bid = Decimal(repr(gw.broker.market(inst).quote("AAPL").bid))
+        # A buy stop below the market triggers at once; its limit far below rests.
+        oid = await manager.send_order_async(Order(
+            "AAPL", "BUY", 5, OrderType.STOP_LIMIT, price=bid - 20, stop_price=bid - 10))
+        await manager.wait_for_order_async(oid, lambda o: o.status is OrderStatus.SUBMITTED,
+                                           10)
+        # The stop has triggered at IB: moving it is refused (IB 105).
+        assert manager.replace_order(oid, stop_price=bid - 9)
+        order = await manager.wait_for_order_async(
+            oid, lambda o: "replace rejected" in (o.reason or ""), 10)
+        assert "IB 105" in (order.reason or "")
+        assert (order.status, order.stop_price, order.price) == (
+            OrderStatus.SUBMITTED, bid - 10, bid - 20)
+        # The order still works, and can be modified where IB allows it.
+        assert manager.replace_order(oid, price=bid - 19)
+        await manager.wait_for_order_async(oid, lambda o: o.price == bid - 19, 10)
+    manager.journal.close()

@@ -375,6 +375,16 @@ class Orders:
 
     def on_status(self, trade: Any) -> None:
         tracked = self._track_trade(trade)
+        if tracked is not None and tracked.replacing is not None \
+                and trade.orderStatus.status == "Cancelled" and trade.log \
+                and getattr(trade.log[-1], "errorCode", 0):
+            # The library takes IB's refusal of our modification (an error about the
+            # order) for a cancellation; IB did not cancel it. The error itself reports
+            # the refusal (on_error); the trade keeps its status.
+            trade.orderStatus.status = next(
+                (e.status for e in reversed(trade.log[:-1]) if e.status != "Cancelled"),
+                "Submitted")
+            return
         if tracked is not None:
             tracked.queue.append(_Event("status", trade.orderStatus.status))
             self._schedule()
