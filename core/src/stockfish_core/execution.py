@@ -20,7 +20,7 @@ from .errors import OrderRejected, StockfishError, VenueUnavailable
 from .journal import Journal
 from .marketdata import MarketDataHub
 from .models import now_ns
-from .oms import OrderBook
+from .oms import OrderStore
 from .orders import (
     Fill,
     Order,
@@ -58,7 +58,7 @@ class OrderRouting:
 
     config: ManagerConfig
     hub: MarketDataHub
-    orders: OrderBook
+    orders: OrderStore
     router: Router
     risk: RiskChecker
     journal: Journal

@@ -55,7 +55,7 @@ from .models import (
     PriceTick,
     now_ns,
 )
-from .oms import OrderBook
+from .oms import OrderStore
 from .orders import Fill, Order
 from .plugins import PluginRegistry
 from .risk import RiskChecker
@@ -138,7 +138,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                           else int(cfg.bar_staleness_grace * 1e9)),
             reorder_buffer=cfg.reorder_buffer, reorder_wait=cfg.reorder_wait,
             restart_silence=cfg.sequence_restart_silence)
-        self.orders = OrderBook(journal, keep_final=cfg.keep_final_orders,
+        self.orders = OrderStore(journal, keep_final=cfg.keep_final_orders,
                                 keep_final_seconds=cfg.keep_final_seconds)
         self._venues: dict[str, VenueState] = {}
         self._order_handlers: list[Callable[[Order], Any]] = []

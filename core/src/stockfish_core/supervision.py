@@ -25,7 +25,7 @@ from .config import ManagerConfig
 from .connector import Connector, Subscription
 from .marketdata import MarketDataHub
 from .models import ConnectorStatus, DataType, now_ns
-from .oms import OrderBook
+from .oms import OrderStore
 from .orders import OrderAction, OrderRequest
 from .routing import Router, health_score
 from .stats import ConnectorStats
@@ -116,7 +116,7 @@ class Supervisor:
 
     config: ManagerConfig
     hub: MarketDataHub
-    orders: OrderBook
+    orders: OrderStore
     router: Router
     _venues: dict[str, VenueState]
     _running: bool
