@@ -250,6 +250,11 @@ class Connector:
         self.loop.call_soon_threadsafe(callback, *args)
 
     @property
+    def normalizer(self) -> Callable[[Connector, list[Any]], list[MarketUpdate]] | None:
+        """The plugin's ``stockfish_normalize``, resolved once (None: it has none)."""
+        return self._normalize
+
+    @property
     def sequenced(self) -> bool:
         """Whether the plugin runs the core's sequencer itself: the manager then does not
         check the sequence of this connector's updates again."""
