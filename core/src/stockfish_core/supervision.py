@@ -157,14 +157,14 @@ class Supervisor:
         connector.loop = asyncio.get_running_loop()
         venue.busy = True
         try:
-            connector.set_status(ConnectorStatus.CONNECTING)
+            connector._set_status(ConnectorStatus.CONNECTING)
             await venue.open(self.config.connect_timeout)
         except Exception as exc:  # noqa: BLE001 - any failure is retried with backoff
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.error("%s: connect failed: %s", connector.name, reason)
             venue.busy = False
             if connector.status not in DOWN:
-                connector.set_status(ConnectorStatus.ERROR, reason)
+                connector._set_status(ConnectorStatus.ERROR, reason)
             else:
                 self._schedule_reconnect(venue)
             return False
@@ -182,7 +182,7 @@ class Supervisor:
         except Exception:
             log.exception("%s: disconnect hook failed", connector.name)
         if connector.status is not ConnectorStatus.DISCONNECTED:
-            connector.set_status(ConnectorStatus.DISCONNECTED, "stopped")
+            connector._set_status(ConnectorStatus.DISCONNECTED, "stopped")
 
     def _schedule_reconnect(self, venue: VenueState) -> None:
         if self.state.stopping or not self.state.running or venue.busy:
@@ -220,7 +220,7 @@ class Supervisor:
                 await venue.hooks.disconnect()
             except Exception:
                 log.debug("%s: cleanup before reconnect failed", connector.name, exc_info=True)
-            connector.set_status(ConnectorStatus.RECONNECTING,
+            connector._set_status(ConnectorStatus.RECONNECTING,
                                  f"attempt {venue.stats.reconnect_attempts}")
             if await self._connect_once(venue):
                 venue.stats.reconnects += 1
