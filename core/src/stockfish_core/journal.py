@@ -58,7 +58,6 @@ CREATE TABLE IF NOT EXISTS fills (
     PRIMARY KEY (connector, execution_id)
 );
 CREATE INDEX IF NOT EXISTS fills_order ON fills (client_order_id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 #: Final orders (and their fills) older than this many days are what ``stockfish journal
@@ -335,16 +334,7 @@ class Journal:
             self._committed()
         return True
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
     # -- reads -----------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
     def open_orders(self) -> list[Order]:
         """Orders not in a final status, oldest first."""
         with self._lock:
@@ -379,11 +369,6 @@ class Journal:
         """Whether the journal holds any fill."""
         with self._lock:
             return self._db.execute("SELECT 1 FROM fills LIMIT 1").fetchone() is not None
-
-    def execution_ids(self) -> set[tuple[str, str]]:
-        with self._lock:
-            rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()
-        return {(str(c), str(e)) for c, e in rows}
 
     def counts(self) -> dict[str, Any]:
         with self._lock:
