@@ -102,11 +102,11 @@ class FeedPlugin:
 
     @hookimpl
     def stockfish_connect(self, connector: Connector) -> None:
-        connector.set_status(ConnectorStatus.CONNECTED)
+        connector.report_connected()
 
     @hookimpl
     def stockfish_disconnect(self, connector: Connector) -> None:
-        connector.set_status(ConnectorStatus.DISCONNECTED)
+        connector.report_closed()
 
     @hookimpl
     def stockfish_subscribe(self, connector: Connector, subscription: Any) -> None:
@@ -562,7 +562,7 @@ async def test_replay_goes_on_after_a_reconnect_without_repeating(tmp_path: Path
         connector = manager.get_connector("replay")
         state = replay_state(manager)
         await replayed.until(lambda: len(replayed.updates) >= 100, "part of the replay")
-        connector.set_status(ConnectorStatus.DISCONNECTED, "dropped by the test")
+        connector.report_lost("dropped by the test")
         assert len(replayed.updates) < len(ticks)  # dropped part-way
         await replayed.until(lambda: state.finished is not None, "the replay to finish")
         assert manager.get_stats()["connectors"]["replay"]["reconnects"] >= 1

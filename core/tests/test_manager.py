@@ -560,11 +560,11 @@ class Flaky:
 
     @hookimpl
     def stockfish_connect(self, connector: Any) -> None:
-        connector.set_status(ConnectorStatus.CONNECTED)
+        connector.report_connected()
 
     @hookimpl
     def stockfish_disconnect(self, connector: Any) -> None:
-        connector.set_status(ConnectorStatus.DISCONNECTED)
+        connector.report_closed()
 
     @hookimpl
     def stockfish_execute(self, connector: Any, request: Any) -> None:

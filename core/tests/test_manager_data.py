@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from stockfish_core import (
-    ConnectorStatus,
     DataType,
     ExchangeManager,
     MarketUpdate,
@@ -47,11 +46,11 @@ class Feed:
 
     @hookimpl
     def stockfish_connect(self, connector: Connector) -> None:
-        connector.set_status(ConnectorStatus.CONNECTED)
+        connector.report_connected()
 
     @hookimpl
     def stockfish_disconnect(self, connector: Connector) -> None:
-        connector.set_status(ConnectorStatus.DISCONNECTED)
+        connector.report_closed()
 
     @hookimpl
     def stockfish_subscribe(self, connector: Connector, subscription: Subscription) -> None:

@@ -24,7 +24,7 @@ from stockfish_core import (
 from stockfish_core.cli import main
 from stockfish_core.config import ManagerConfig, parse_config
 from stockfish_core.journal import DEFAULT_RETENTION_DAYS, Journal
-from stockfish_core.oms import OrderBook
+from stockfish_core.oms import OrderStore
 from stockfish_core.orders import Fill
 from stockfish_core.sim import plugin as sim_plugin
 
@@ -128,7 +128,7 @@ async def test_a_late_duplicate_of_a_retired_order_is_recognised(tmp_path: Path)
 
 def test_the_order_book_does_not_grow_with_final_orders() -> None:
     journal = Journal(":memory:")
-    book = OrderBook(journal, keep_final=10, keep_final_seconds=3600)
+    book = OrderStore(journal, keep_final=10, keep_final_seconds=3600)
     for i in range(2_000):
         order = Order("SPY", "BUY", 2, client_order_id=f"c{i}", connector="v")
         book.add(order)
@@ -152,7 +152,7 @@ async def test_a_restart_keeps_only_open_orders_and_their_execution_ids(tmp_path
         resting = await m.send_order_async(Order("SPY", "BUY", 1, OrderType.LIMIT, price=1))
         await m.wait_for_order_async(resting, lambda o: o.status is OrderStatus.SUBMITTED)
     m.journal.close()
-    book = OrderBook(Journal(path))
+    book = OrderStore(Journal(path))
     assert book._executions == {}  # the journal's history stays on disk
     assert [o.client_order_id for o in book.restore()] == [resting]
     assert book.journal is not None
@@ -246,7 +246,7 @@ def test_an_execution_id_of_a_retired_order_is_still_a_duplicate() -> None:
     # Found by the fuzz suite: an id the venue reports again, for another order, after
     # the first order left memory, was applied a second time.
     journal = Journal(":memory:")
-    book = OrderBook(journal, keep_final=0, keep_final_seconds=3600)
+    book = OrderStore(journal, keep_final=0, keep_final_seconds=3600)
     for cid in ("c0", "c1"):
         book.add(Order("SPY", "BUY", 1, client_order_id=cid, connector="v"))
     fill = Fill("c0", "e0", "SPY", "BUY", 1, "10")
@@ -259,3 +259,13 @@ def test_an_execution_id_of_a_retired_order_is_still_a_duplicate() -> None:
     assert c1 is not None and c1.filled_quantity == 0 and c1.status is not OrderStatus.FILLED
     assert book.positions["SPY"].quantity == 1
     journal.close()
+
+
+def test_the_order_stores_former_name_still_imports_with_a_deprecation_warning() -> None:
+    import stockfish_core.oms as oms
+
+    with pytest.warns(DeprecationWarning, match="OrderStore"):
+        former = oms.OrderBook  # type: ignore[attr-defined]
+    assert former is OrderStore
+    with pytest.raises(AttributeError):
+        oms.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018

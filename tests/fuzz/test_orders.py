@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from stockfish_core import InvalidOrderError, Order, OrderStatus, OrderType, OrderUpdate
 from stockfish_core.journal import Journal, order_body
-from stockfish_core.oms import OrderBook
+from stockfish_core.oms import OrderStore
 from stockfish_core.orders import TRANSITIONS, Fill, OrderSide
 from stockfish_core.serialization import from_dict
 
@@ -157,7 +157,7 @@ def test_report_sequences_keep_the_book_exact(quantities: list[int], sides: list
                                               keep: int, reports: list[tuple[Any, ...]]) -> None:
     journal = Journal(":memory:")
     # A small retention: orders leave memory and come back from the journal mid-sequence.
-    book = OrderBook(journal, keep_final=keep, keep_final_seconds=3600)
+    book = OrderStore(journal, keep_final=keep, keep_final_seconds=3600)
     for i in range(ORDERS):
         book.add(Order("SPY", sides[i], quantities[i], client_order_id=_cid(i), connector="v"))
         book.mark_sent(book.orders[_cid(i)])

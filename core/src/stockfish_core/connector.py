@@ -5,18 +5,25 @@ A *plugin* is an installed distribution (``stockfish-zmq``); a *connector* is on
 configured use of it (``zmq_us``, ``zmq_crypto``). Hooks receive the connector, whose
 ``config`` is the plugin's validated config object and whose ``state`` is a free slot
 for the plugin's own session object. The plugin talks back to the core through the
-connector's methods: :meth:`Connector.set_status`, :meth:`Connector.feed`,
-:meth:`Connector.report_order` and :meth:`Connector.report_error`.
+connector's methods: the connection facts (:meth:`Connector.report_connected`,
+:meth:`Connector.report_lost`, :meth:`Connector.report_reconnecting`,
+:meth:`Connector.report_failed`, :meth:`Connector.report_connecting`,
+:meth:`Connector.report_closed`),
+:meth:`Connector.feed`, :meth:`Connector.report_order` and
+:meth:`Connector.report_error`. The core decides what a fact does to the connector's
+:class:`~stockfish_core.models.ConnectorStatus`; ``set_status`` is deprecated.
 
-Threading: hooks are called on the manager's event loop. ``set_status``, ``feed``,
-``deliver``, ``report_order`` and ``report_error`` must be called on that loop too; a
+Threading: hooks are called on the manager's event loop. The reports, ``feed`` and
+``deliver`` must be called on that loop too; a
 plugin whose library calls back on its own threads (QuickFIX) uses
 :meth:`Connector.call_soon_threadsafe`.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +44,7 @@ __all__ = [
     "Capabilities",
     "Connector",
     "ConnectorListener",
+    "ConnectorReport",
     "PluginSpec",
     "Subscription",
 ]
@@ -115,6 +123,54 @@ class Subscription:
         extra = f" depth={self.depth}" if self.depth else ""
         extra += f" interval={self.interval}" if self.interval else ""
         return f"{self.symbol}:{self.data_type.value}{extra}"
+
+
+class ConnectorReport(str, enum.Enum):
+    """A fact a plugin reports about its connection (the core decides the status)."""
+
+    #: Still connecting (a step of the handshake, why it takes long).
+    CONNECTING = "connecting"
+    #: The session is usable.
+    CONNECTED = "connected"
+    #: The session went away; the manager reconnects it.
+    LOST = "lost"
+    #: The session went away and the plugin's library reconnects by itself.
+    RECONNECTING = "reconnecting"
+    #: The session cannot be used (refused credentials, a bad setting).
+    FAILED = "failed"
+    #: The session was closed on request (the disconnect hook).
+    CLOSED = "closed"
+
+
+def status_after(current: ConnectorStatus, report: ConnectorReport) -> ConnectorStatus | None:
+    """The core's transition: the status a connector in ``current`` enters on ``report``,
+    or None when the report changes nothing (a loss reported while already down)."""
+    if report is ConnectorReport.CONNECTED:
+        return ConnectorStatus.CONNECTED
+    if report is ConnectorReport.LOST:
+        if current in (ConnectorStatus.DISCONNECTED, ConnectorStatus.ERROR):
+            return None
+        return ConnectorStatus.DISCONNECTED
+    if report is ConnectorReport.RECONNECTING:
+        return ConnectorStatus.RECONNECTING
+    if report is ConnectorReport.FAILED:
+        return ConnectorStatus.ERROR
+    if report is ConnectorReport.CLOSED:
+        return ConnectorStatus.DISCONNECTED
+    # CONNECTING: progress of a connection being made (by the manager or the library).
+    if current is ConnectorStatus.RECONNECTING:
+        return ConnectorStatus.RECONNECTING
+    return ConnectorStatus.CONNECTING
+
+
+#: How the deprecated ``set_status`` maps onto the reports.
+_REPORT_OF_STATUS = {
+    ConnectorStatus.CONNECTING: ConnectorReport.CONNECTING,
+    ConnectorStatus.CONNECTED: ConnectorReport.CONNECTED,
+    ConnectorStatus.DISCONNECTED: ConnectorReport.LOST,
+    ConnectorStatus.RECONNECTING: ConnectorReport.RECONNECTING,
+    ConnectorStatus.ERROR: ConnectorReport.FAILED,
+}
 
 
 class ConnectorListener(Protocol):
@@ -200,13 +256,54 @@ class Connector:
         return f"<Connector {self.name} plugin={self.plugin} status={self.status.value}>"
 
     # -- plugin -> core ------------------------------------------------------------
-    def set_status(self, status: ConnectorStatus, reason: str = "") -> None:
-        """Report a connection state change (idempotent: a repeat is not reported)."""
+    def report_connected(self, detail: str = "") -> None:
+        """The session is usable (``detail``: what it is connected to)."""
+        self._report(ConnectorReport.CONNECTED, detail)
+
+    def report_lost(self, reason: str) -> None:
+        """The session went away, and why; the manager reconnects it (calling the
+        disconnect hook, then the connect hook). Nothing to do if already down."""
+        self._report(ConnectorReport.LOST, reason)
+
+    def report_reconnecting(self, reason: str) -> None:
+        """The session went away and the plugin's library reconnects by itself: the
+        manager leaves the session alone and, at :meth:`report_connected`, restores
+        subscriptions and reconciles open orders."""
+        self._report(ConnectorReport.RECONNECTING, reason)
+
+    def report_failed(self, reason: str) -> None:
+        """The session cannot be used (refused credentials, a bad setting)."""
+        self._report(ConnectorReport.FAILED, reason)
+
+    def report_closed(self, reason: str = "closed") -> None:
+        """The session was closed on request (in the disconnect hook)."""
+        self._report(ConnectorReport.CLOSED, reason)
+
+    def report_connecting(self, detail: str = "") -> None:
+        """A step of a connection still being made (``detail`` says which)."""
+        self._report(ConnectorReport.CONNECTING, detail)
+
+    def _report(self, report: ConnectorReport, reason: str) -> None:
+        status = status_after(self.status, report)
+        if status is not None:
+            self._set_status(status, reason)
+
+    def _set_status(self, status: ConnectorStatus, reason: str = "") -> None:
+        """The core's transition (idempotent: a repeat is not reported)."""
         if status is self.status and reason == self.status_reason:
             return
         self.status = status
         self.status_reason = reason
         self.listener.on_status(self, status, reason)
+
+    def set_status(self, status: ConnectorStatus, reason: str = "") -> None:
+        """Deprecated: report the fact instead (:meth:`report_connected`,
+        :meth:`report_lost`, :meth:`report_reconnecting`, :meth:`report_failed`,
+        :meth:`report_connecting`), onto which this maps ``status``."""
+        warnings.warn("Connector.set_status is deprecated: report the fact "
+                      "(report_connected, report_lost, report_reconnecting, report_failed)",
+                      DeprecationWarning, stacklevel=2)
+        self._report(_REPORT_OF_STATUS[ConnectorStatus(status)], reason)
 
     def feed(self, messages: list[Any]) -> None:
         """Hand a batch of raw venue messages to the core.
@@ -256,6 +353,11 @@ class Connector:
         if self.loop is None:
             raise RuntimeError(f"connector {self.name} is not running on a loop")
         self.loop.call_soon_threadsafe(callback, *args)
+
+    @property
+    def normalizer(self) -> Callable[[Connector, list[Any]], list[MarketUpdate]] | None:
+        """The plugin's ``stockfish_normalize``, resolved once (None: it has none)."""
+        return self._normalize
 
     @property
     def sequenced(self) -> bool:

@@ -27,7 +27,7 @@ def connect_hook_silent(connector: Connector, timeout: float) -> str:
     return (f"the connect hook of plugin {connector.plugin!r} returned but did not report "
             f"CONNECTED within {timeout}s (status {connector.status.value}"
             f"{': ' + connector.status_reason if connector.status_reason else ''}); a "
-            "plugin calls connector.set_status(ConnectorStatus.CONNECTED) once its session "
+            "plugin calls connector.report_connected() once its session "
             "is usable")
 
 

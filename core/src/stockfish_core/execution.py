@@ -1,28 +1,28 @@
 """Orders inside the ExchangeManager: routing with failover, risk checks, the journal,
 sending, cancel and replace, venue reports applied to the one state machine, and
-orders whose outcome is unknown kept for reconciliation. Part of the ExchangeManager."""
+orders whose outcome is unknown kept for reconciliation: the ExchangeManager's order
+part."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from .callbacks import Callbacks
 from .config import ManagerConfig
 from .connector import Connector
 from .errors import OrderRejected, StockfishError, VenueUnavailable
-from .journal import Journal
+from .loopbridge import LoopBridge
 from .marketdata import MarketDataHub
 from .models import now_ns
-from .oms import OrderBook
+from .oms import OrderStore
 from .orders import (
-    Fill,
     Order,
     OrderAction,
     OrderRequest,
@@ -32,7 +32,7 @@ from .orders import (
 )
 from .risk import RiskChecker
 from .routing import Router
-from .supervision import VenueState
+from .venues import RunState, VenueState, find_venue
 from .venuestate import VenueBook
 
 log = logging.getLogger("stockfish.manager")
@@ -53,35 +53,35 @@ def _expire(future: asyncio.Future[Order], order: Order, timeout: float) -> None
             f"order {order.client_order_id} still {order.status.value} after {timeout}s"))
 
 
-class OrderRouting:
-    """The order half of the ExchangeManager."""
+class OrderService:
+    """The order part of the ExchangeManager.
 
-    config: ManagerConfig
-    hub: MarketDataHub
-    orders: OrderBook
-    router: Router
-    risk: RiskChecker
-    journal: Journal
-    venue_book: VenueBook
-    _venues: dict[str, VenueState]
-    _running: bool
-    _order_handlers: list[Callable[[Order], Any]]
-    _fill_handlers: list[Callable[[Fill, Order], Any]]
-    _order_waiters: dict[str, list[tuple[Callable[[Order], bool], asyncio.Future[Order]]]]
+    Built with what it works on: the venues (shared with the other parts), the market
+    data hub (reference prices), the order store, the router, the risk checker, the run
+    state, the loop bridge, the subscribers' callbacks and ``scores``, the connectors'
+    health scores (for the best-available strategy).
+    """
 
-    if TYPE_CHECKING:
-        def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
-        def _call(self, fn: Callable[..., T], *args: Any) -> T: ...
-        def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
-        def _venue(self, name: str) -> VenueState: ...
-        def _on_loop(self) -> bool: ...
-        def _foreign_loop(self) -> bool: ...
-        def _bridge(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]: ...
-        _loop: asyncio.AbstractEventLoop | None
-        def health_scores(self) -> dict[str, float]: ...
+    def __init__(self, config: ManagerConfig, venues: dict[str, VenueState],
+                 hub: MarketDataHub, orders: OrderStore, router: Router, risk: RiskChecker,
+                 state: RunState, bridge: LoopBridge, callbacks: Callbacks,
+                 venue_book: VenueBook, *, scores: Callable[[], dict[str, float]]) -> None:
+        self.config = config
+        self.venues = venues
+        self.venue_book = venue_book
+        self.hub = hub
+        self.orders = orders
+        self.router = router
+        self.risk = risk
+        self.state = state
+        self.bridge = bridge
+        self.callbacks = callbacks
+        self._scores = scores
+        self.order_waiters: dict[str, list[tuple[Callable[[Order], bool],
+                                                 asyncio.Future[Order]]]] = {}
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
-        venue = self._venues.get(connector.name)
+        venue = self.venues.get(connector.name)
         outcome = self.orders.apply(update, connector.name)
         if outcome is None or venue is None:
             return
@@ -102,8 +102,8 @@ class OrderRouting:
         if outcome.fill is not None:
             stats.fills += 1
             self.venue_book.on_fill(connector.name, outcome.fill)
-            for handler in self._fill_handlers:
-                self._notify(handler, outcome.fill, order)
+            for handler in self.callbacks.fill:
+                self.callbacks.notify(handler, outcome.fill, order)
         if order.is_final:
             self.orders.sent_at.pop(order.client_order_id or "", None)  # kept while open
         if outcome.status_changed:
@@ -141,19 +141,19 @@ class OrderRouting:
         log.warning("order %s: %s (reported by %s); %s", cid, why, venue.name,
                     "asking for its status" if connected else "reconciled when it reconnects")
         if connected:
-            self._spawn(self._send(venue, OrderRequest(OrderAction.STATUS, order)))
+            self.bridge.spawn(self.send(venue, OrderRequest(OrderAction.STATUS, order)))
 
     def _order_changed(self, order: Order) -> None:
-        for handler in self._order_handlers:
-            self._notify(handler, order)
-        waiters = self._order_waiters.get(order.client_order_id or "")
+        for handler in self.callbacks.order:
+            self.callbacks.notify(handler, order)
+        waiters = self.order_waiters.get(order.client_order_id or "")
         if waiters:
             # A future's done callback removes it from the list (see _waiter_done).
             for predicate, future in waiters:
                 if not future.done() and predicate(order):
                     future.set_result(order)
 
-    def _orders_in_doubt(self, connector: str) -> None:
+    def orders_in_doubt(self, connector: str) -> None:
         for cid in [c for c in self.orders.unacked if
                     (o := self.orders.get(c)) is not None and o.connector == connector]:
             order = self.orders.orders[cid]
@@ -165,34 +165,13 @@ class OrderRouting:
                             cid, connector, connector)
             self.orders.unacked.pop(cid, None)
 
-    def _notify(self, handler: Callable[..., Any], *args: Any) -> None:
-        try:
-            handler(*args)
-        except Exception:
-            self.hub.subscriber_errors += 1
-            log.exception("subscriber %r failed", handler)
-
-    def _is_connected(self, name: str) -> bool:
-        venue = self._venues.get(name)
-        return venue is not None and venue.connector.is_connected
-
 
     # ------------------------------------------------------------------ orders
     def send_order(self, order: Order, connector_name: str | None = None) -> str:
-        """Check, journal and send a new order; returns its client order id.
-
-        Raises OrderRejected (the order is then REJECTED, with the reason) when a risk
-        check fails or no connector can take it. The venue's answer arrives later:
-        ``get_order_status``, ``wait_for_order`` or a subscriber's ``on_order_update``.
-
-        Called from another thread, it returns once the order is committed to the
-        journal. Called on the manager loop (a subscriber callback) it returns at once;
-        the order is committed, with everything else written in this loop iteration,
-        and then sent, right after the callback returns (group commit).
-        """
-        if self._on_loop():
+        """See :meth:`ExchangeManager.send_order`."""
+        if self.bridge.on_loop():
             return self._submit(order, connector_name)
-        return self._call(self._submit_committed, order, connector_name)
+        return self.bridge.call(self._submit_committed, order, connector_name)
 
     def _submit_committed(self, order: Order, connector_name: str | None) -> str:
         order_id = self._submit(order, connector_name)
@@ -201,7 +180,7 @@ class OrderRouting:
 
     def _submit(self, order: Order, connector_name: str | None,
                 exclude: frozenset[str] = frozenset()) -> str:
-        if not self._running:
+        if not self.state.running:
             raise StockfishError("the manager is not started: call start_all() first")
         if order.client_order_id is not None and order.client_order_id in self.orders.orders:
             raise ValueError(f"order {order.client_order_id} was already sent")
@@ -214,7 +193,7 @@ class OrderRouting:
         venue = self._route(order, connector_name, exclude)
         off_tick = self.venue_book.tick_check(
             order, venue.name, self.config.off_tick_prices.value,
-            lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+            lambda: self.bridge.spawn(self.venue_book.warm(venue, order.symbol)))
         if off_tick is not None:
             self._reject_locally(order, venue, off_tick)
             raise OrderRejected(off_tick)
@@ -240,21 +219,21 @@ class OrderRouting:
     def _route(self, order: Order, connector_name: str | None,
                exclude: frozenset[str]) -> VenueState:
         if connector_name is not None:
-            venue = self._venue(connector_name)
+            venue = find_venue(self.venues, connector_name)
             why = self.router.eligible(venue.connector, order)
             if why is not None:
                 self._reject_locally(order, venue, f"connector {connector_name} cannot take "
                                                    f"this order: {why}")
                 raise OrderRejected(order.reason or "")
             return venue
-        candidates = [v.connector for v in self._venues.values() if v.name not in exclude]
-        scores = self.health_scores() if self.router.needs_scores else {}
+        candidates = [v.connector for v in self.venues.values() if v.name not in exclude]
+        scores = self._scores() if self.router.needs_scores else {}
         chosen, reasons = self.router.choose(order, candidates, scores)
         if chosen is None:
             detail = "; ".join(f"{n}: {r}" for n, r in reasons.items()) or "no connectors"
             self._reject_locally(order, None, f"no connector can take this order ({detail})")
             raise OrderRejected(order.reason or "")
-        return self._venues[chosen.name]
+        return self.venues[chosen.name]
 
     def _reject_locally(self, order: Order, venue: VenueState | None, reason: str) -> None:
         order.reason = reason
@@ -277,12 +256,12 @@ class OrderRouting:
         """Call the execute hook now. A plain hook is done when it returns (no task, no
         loop iteration per order); an async one is awaited in a task, which is returned."""
         try:
-            result = venue.call("stockfish_execute", request=request)
+            pending = venue.hooks.execute(request)
         except Exception as exc:  # noqa: BLE001 - sorted out by _send_failed
             self._send_failed(venue, request, exc)
             return None
-        if inspect.isawaitable(result):
-            return self._spawn(self._await_send(venue, request, result))
+        if pending is not None:
+            return self.bridge.spawn(self._await_send(venue, request, pending))
         return None
 
     async def _await_send(self, venue: VenueState, request: OrderRequest,
@@ -292,7 +271,7 @@ class OrderRouting:
         except Exception as exc:  # noqa: BLE001 - sorted out by _send_failed
             self._send_failed(venue, request, exc)
 
-    async def _send(self, venue: VenueState, request: OrderRequest) -> None:
+    async def send(self, venue: VenueState, request: OrderRequest) -> None:
         """Send and wait until the request has left (for reconciliation)."""
         task = self._dispatch(venue, request)
         if task is not None:
@@ -342,18 +321,13 @@ class OrderRouting:
             self.orders.add(order)  # keep the rejected order in the journal
 
     def cancel_order(self, order_id: str) -> bool:
-        """Ask the order's venue to cancel it; False if the order is already final."""
-        return self._call(self._request, order_id, OrderAction.CANCEL, None, None, None)
+        """See :meth:`ExchangeManager.cancel_order`."""
+        return self.bridge.call(self._request, order_id, OrderAction.CANCEL, None, None, None)
 
     def replace_order(self, order_id: str, quantity: Any = None, price: Any = None,
                       stop_price: Any = None) -> bool:
-        """Ask the order's venue to change quantity (new total) and/or prices.
-
-        The order with its new terms is checked as a new order is, before anything is
-        sent: InvalidOrderError for illegal terms (a quantity or price not positive, a
-        price on a MARKET or STOP order, a quantity below the filled one), OrderRejected
-        when it breaks a risk limit. False if the order is already final."""
-        return self._call(self._request, order_id, OrderAction.REPLACE, quantity, price,
+        """See :meth:`ExchangeManager.replace_order`."""
+        return self.bridge.call(self._request, order_id, OrderAction.REPLACE, quantity, price,
                           stop_price)
 
     def _request(self, order_id: str, action: OrderAction, quantity: Any,
@@ -363,14 +337,14 @@ class OrderRouting:
             order = self.get_order(order_id)  # KeyError if unknown; final if retired
         if order.is_final:
             return False
-        venue = self._venue(order.connector or "")
+        venue = find_venue(self.venues, order.connector or "")
         if action is OrderAction.REPLACE:
             if not venue.connector.capabilities.replace:
                 raise OrderRejected(f"connector {venue.name} does not support replace")
             candidate = order.replaced(quantity, price, stop_price)
             off_tick = self.venue_book.tick_check(
                 candidate, venue.name, self.config.off_tick_prices.value,
-                lambda: self._spawn(self.venue_book.warm(venue, order.symbol)))
+                lambda: self.bridge.spawn(self.venue_book.warm(venue, order.symbol)))
             if off_tick is not None:
                 raise OrderRejected(off_tick)
             self.risk.check_replace(order, candidate, self._reference_price(order.symbol))
@@ -386,9 +360,7 @@ class OrderRouting:
         return True
 
     def get_order(self, order_id: str) -> Order:
-        """The order, from memory; a final order that left it (ManagerConfig
-        ``keep_final_orders`` / ``keep_final_seconds``) comes from the journal, as a copy.
-        KeyError if neither knows it."""
+        """See :meth:`ExchangeManager.get_order`."""
         order = self.orders.lookup(order_id)
         if order is None:
             raise KeyError(f"no order {order_id!r}")
@@ -403,30 +375,24 @@ class OrderRouting:
     def wait_for_order_async(self, order_id: str,
                              predicate: Callable[[Order], bool] | None = None,
                              timeout: float = 10.0) -> asyncio.Future[Order]:
-        """Await the order until ``predicate(order)`` holds (default: the order is final);
-        TimeoutError after ``timeout`` seconds. Cancelling the wait stops it.
-
-        Returns a future rather than a coroutine: a caller with many orders in flight then
-        pays for no task per order. Raises KeyError at once for an unknown order. Works
-        from any event loop: awaited on another loop than the manager's (a notebook while
-        the manager runs on its thread), the wait runs on the manager loop."""
+        """See :meth:`ExchangeManager.wait_for_order_async`."""
         test = predicate or _is_final
         order = self.get_order(order_id)
-        if self._foreign_loop():
+        if self.bridge.foreign_loop():
             async def wait() -> Order:
                 return await self.wait_for_order_async(order_id, predicate, timeout)
 
-            assert self._loop is not None
-            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(), self._loop))
+            assert self.bridge.loop is not None
+            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wait(), self.bridge.loop))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Order] = loop.create_future()
         if test(order):
             future.set_result(order)
             return future
         entry = (test, future)
-        waiters = self._order_waiters.get(order_id)
+        waiters = self.order_waiters.get(order_id)
         if waiters is None:
-            waiters = self._order_waiters[order_id] = []
+            waiters = self.order_waiters[order_id] = []
         waiters.append(entry)
         timer = loop.call_later(timeout, _expire, future, order, timeout)
         future.add_done_callback(functools.partial(self._waiter_done, order_id, entry, timer))
@@ -436,33 +402,31 @@ class OrderRouting:
                      entry: tuple[Callable[[Order], bool], asyncio.Future[Order]],
                      timer: asyncio.TimerHandle, _: asyncio.Future[Order]) -> None:
         timer.cancel()
-        waiters = self._order_waiters.get(order_id)
+        waiters = self.order_waiters.get(order_id)
         if waiters is not None:
             with contextlib.suppress(ValueError):
                 waiters.remove(entry)
             if not waiters:
-                del self._order_waiters[order_id]
+                del self.order_waiters[order_id]
 
     def wait_for_order(self, order_id: str, predicate: Callable[[Order], bool] | None = None,
                        timeout: float = 10.0) -> Order:
         async def wait() -> Order:
             return await self.wait_for_order_async(order_id, predicate, timeout)
 
-        return self._run(wait(), timeout + 1)
+        return self.bridge.run(wait(), timeout + 1)
 
     async def send_order_async(self, order: Order, connector_name: str | None = None) -> str:
-        """:meth:`send_order` on the manager loop: returns the client order id at once;
-        the order is committed to the journal and sent at the end of this loop iteration
-        (``wait_for_order_async`` follows it from there)."""
-        if self._foreign_loop():
+        """See :meth:`ExchangeManager.send_order_async`."""
+        if self.bridge.foreign_loop():
             async def submit() -> str:
                 return self._submit(order, connector_name)
 
-            return await self._bridge(submit())
+            return await self.bridge.bridge(submit())
         return self._submit(order, connector_name)
 
     def engage_kill_switch(self, reason: str = "engaged by operator") -> None:
-        """Reject every new order until released."""
+        """See :meth:`ExchangeManager.engage_kill_switch`."""
         self.risk.engage_kill_switch(reason)
 
     def release_kill_switch(self) -> None:

@@ -8,6 +8,27 @@ Guide with worked examples: docs/plugin-guide.md.
 
 What the core does, so that a plugin need not (and must not do again):
 
+- Connection status. A plugin reports facts on its connector (``report_connected``,
+  ``report_lost(reason)``, ``report_reconnecting(reason)`` when its library reconnects
+  by itself, ``report_failed(reason)``, ``report_connecting(detail)``,
+  ``report_closed()`` from the disconnect hook); the core decides the
+  ``ConnectorStatus`` (CONNECTING before it calls ``stockfish_connect``, DISCONNECTED
+  after ``stockfish_disconnect``), logs one line per change and tells subscribers.
+  ``Connector.set_status`` is deprecated (mapped onto the reports).
+- Reconnection and restore. After a reported loss the manager reconnects with backoff
+  and jitter (``stockfish_disconnect`` then ``stockfish_connect``), or, after
+  ``report_reconnecting``, waits for ``report_connected``; then it subscribes every
+  subscription again.
+- Reconciliation. After every (re)connect, and for an order unacknowledged too long or
+  whose fills the venue counts differently, the manager sends a STATUS request per open
+  order; the plugin answers with what the venue says (its fills again, marked
+  ``possible_duplicate``, then the current status) and keeps no reconciliation of its own.
+  An order whose outcome is unknown is never re-sent elsewhere.
+- Fill de-duplication. The order store applies each (connector, execution id) once, also
+  across restarts (the journal) and for orders that left memory; a plugin reports every
+  execution the venue reports, every time, and keeps no set of seen execution ids.
+  Order states follow one state machine in the core; an illegal transition is refused
+  and counted.
 - Sequence accounting. Set ``MarketUpdate.sequence_number`` (and ``session`` when the
   venue has a stream identity) and ``stream``; the manager tracks numbers per
   (source, stream, symbol) (an update without a symbol under its data type's name):
@@ -73,12 +94,13 @@ def stockfish_plugin_spec() -> PluginSpec:
 def stockfish_connect(connector: Connector) -> Awaitable[None] | None:
     """Open a session to the venue described by ``connector.config``.
 
-    Report progress with ``connector.set_status`` (CONNECTED once usable) and keep the
-    session object in ``connector.state``. Raise to fail the attempt; the manager retries
-    with backoff. Report a later loss as DISCONNECTED (or ERROR): the manager reconnects
-    by calling ``stockfish_disconnect`` then this hook again. If your library reconnects
-    by itself (ZeroMQ does), report RECONNECTING instead: the manager leaves the session
-    alone and, when you report CONNECTED again, restores subscriptions and orders.
+    Report ``connector.report_connected()`` once usable and keep the session object in
+    ``connector.state``. Raise to fail the attempt; the manager retries with backoff.
+    Report a later loss with ``connector.report_lost(reason)`` (or ``report_failed``):
+    the manager reconnects by calling ``stockfish_disconnect`` then this hook again. If
+    your library reconnects by itself (ZeroMQ does), report
+    ``connector.report_reconnecting(reason)`` instead: the manager leaves the session
+    alone and, at ``report_connected``, restores subscriptions and reconciles orders.
 
     :param connector: the connector to open.
     """
@@ -87,6 +109,8 @@ def stockfish_connect(connector: Connector) -> Awaitable[None] | None:
 @hookspec(firstresult=True)
 def stockfish_disconnect(connector: Connector) -> Awaitable[None] | None:
     """Close the session and release its resources; must not raise if already closed.
+
+    ``connector.report_closed()`` may say so; the core sets DISCONNECTED afterwards anyway.
 
     :param connector: the connector to close.
     """

@@ -336,6 +336,7 @@ class Journal:
         return True
 
     def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` (the venue-state check's offsets and times)."""
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
@@ -379,11 +380,6 @@ class Journal:
         """Whether the journal holds any fill."""
         with self._lock:
             return self._db.execute("SELECT 1 FROM fills LIMIT 1").fetchone() is not None
-
-    def execution_ids(self) -> set[tuple[str, str]]:
-        with self._lock:
-            rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()
-        return {(str(c), str(e)) for c, e in rows}
 
     def counts(self) -> dict[str, Any]:
         with self._lock:

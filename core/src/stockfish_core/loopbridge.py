@@ -1,7 +1,7 @@
 """The blocking API's bridge to the manager's event loop: run on the loop (in a daemon
 thread of its own when the caller has none), call into it from any thread, never block
 when already on it, and let every awaitable method be awaited from another event loop
-(``_bridge``)."""
+(:meth:`LoopBridge.bridge`)."""
 
 from __future__ import annotations
 
@@ -17,25 +17,26 @@ T = TypeVar("T")
 
 
 class LoopBridge:
-    """Owns the manager loop and the tasks spawned on it."""
+    """Owns the manager loop, its thread (when it has one) and the tasks spawned on it."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
         self._loop_thread_id: int | None = None
-        self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
-    # ------------------------------------------------------------------ loop plumbing
-    def _adopt_loop(self) -> None:
+    def adopt_loop(self) -> None:
+        """Run on the caller's running loop (``await manager.start()``)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop is not loop:
+        if self.loop is not None and self.loop is not loop:
             raise StockfishError("the manager is already running on another event loop")
-        self._loop = loop
+        self.loop = loop
         self._loop_thread_id = threading.get_ident()
 
-    def _ensure_thread(self) -> asyncio.AbstractEventLoop:
-        if self._loop is not None:
-            return self._loop
+    def ensure_thread(self) -> asyncio.AbstractEventLoop:
+        """The manager loop; a new one in a daemon thread if there is none yet."""
+        if self.loop is not None:
+            return self.loop
         loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -45,22 +46,34 @@ class LoopBridge:
             ready.set()
             loop.run_forever()
 
-        self._thread = threading.Thread(target=run, name="stockfish-manager", daemon=True)
-        self._loop = loop
-        self._thread.start()
+        self.thread = threading.Thread(target=run, name="stockfish-manager", daemon=True)
+        self.loop = loop
+        self.thread.start()
         ready.wait()
         return loop
 
-    def _on_loop(self) -> bool:
-        return self._loop is not None and threading.get_ident() == self._loop_thread_id
+    def stop_thread(self) -> None:
+        """Stop and close the loop of the manager's own thread (none: nothing to do)."""
+        if self.thread is None or self.loop is None:
+            return
+        loop, thread = self.loop, self.thread
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self.loop = None
+        self.thread = None
+        self._loop_thread_id = None
 
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    def on_loop(self) -> bool:
+        return self.loop is not None and threading.get_ident() == self._loop_thread_id
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the manager loop and wait for it (not from the loop)."""
-        if self._on_loop():
+        if self.on_loop():
             coro.close()
             raise StockfishError("this blocking call cannot run on the manager loop; "
                                  "await its async form instead")
-        loop = self._ensure_thread()
+        loop = self.ensure_thread()
         future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result(timeout)
@@ -68,16 +81,16 @@ class LoopBridge:
             future.cancel()
             raise TimeoutError(f"no result within {timeout}s") from None
 
-    def _run_or_schedule(self, coro: Coroutine[Any, Any, T], default: T) -> T:
+    def run_or_schedule(self, coro: Coroutine[Any, Any, T], default: T) -> T:
         """Blocking from other threads; scheduled (returning ``default``) on the loop."""
-        if self._on_loop():
-            self._spawn(coro)
+        if self.on_loop():
+            self.spawn(coro)
             return default
-        return self._run(coro)
+        return self.run(coro)
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a plain function on the manager loop (directly when already there)."""
-        if self._loop is None or self._on_loop():
+        if self.loop is None or self.on_loop():
             return fn(*args)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
@@ -87,14 +100,14 @@ class LoopBridge:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 future.set_exception(exc)
 
-        self._loop.call_soon_threadsafe(call)
+        self.loop.call_soon_threadsafe(call)
         return future.result(timeout=30)
 
-    def _foreign_loop(self) -> bool:
+    def foreign_loop(self) -> bool:
         """Whether the caller runs an event loop other than the manager's (a notebook
         awaiting while the manager runs on its thread)."""
-        loop = self._loop
-        if loop is None or self._on_loop():
+        loop = self.loop
+        if loop is None or self.on_loop():
             return False
         try:
             asyncio.get_running_loop()
@@ -102,18 +115,19 @@ class LoopBridge:
             return False
         return True
 
-    def _bridge(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+    def bridge(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
         """An awaitable for the caller's own loop: ``coro`` itself on the manager loop,
         else ``coro`` run on the manager loop and its result handed back to the caller's
         loop (cancelling the await cancels it there)."""
-        if not self._foreign_loop():
+        if not self.foreign_loop():
             return coro
-        assert self._loop is not None
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+        assert self.loop is not None
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        assert self._loop is not None
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task of the manager's on its loop (cancelled and awaited at stop)."""
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
         return task

@@ -22,15 +22,16 @@ delivers all market data.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from os import PathLike
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from .callbacks import Callbacks
 from .config import (
     Config,
     ConnectorConfig,
@@ -42,7 +43,7 @@ from .config import (
 )
 from .connector import Connector, Subscription
 from .errors import StockfishError
-from .execution import OrderRouting
+from .execution import OrderService
 from .journal import Journal
 from .loopbridge import LoopBridge
 from .marketdata import MarketDataHub
@@ -55,13 +56,15 @@ from .models import (
     PriceTick,
     now_ns,
 )
-from .oms import OrderBook
-from .orders import Fill, Order, Position
+from .oms import OrderStore
+from .orders import Order, OrderStatus, OrderUpdate, Position
 from .plugins import PluginRegistry
 from .risk import RiskChecker
 from .routing import Router
-from .supervision import DOWN, LivenessState, Supervisor, VenueState
+from .subscriptions import Subscriptions
+from .supervision import Supervisor, venue_scores
 from .tasks import cancel_and_wait
+from .venues import RunState, VenueState, find_venue
 from .venuestate import VenueBook, merge
 
 if TYPE_CHECKING:
@@ -75,9 +78,6 @@ __all__ = ["ExchangeManager"]
 
 log = logging.getLogger("stockfish.manager")
 T = TypeVar("T")
-
-
-
 
 _SECRET_WORDS = ("password", "secret", "token", "key")
 
@@ -108,8 +108,13 @@ def _add_connector_hint(name: Any, plugin: Any, primary: bool, data_only: bool,
             f"write: manager.add_connector({', '.join(args)})")
 
 
-class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
+class ExchangeManager:
     """Connectors, subscriptions and orders across venues.
+
+    A facade over its parts: the loop bridge (threads and loops), the supervisor
+    (connections, liveness, the connectors' status reports), the subscriptions, the
+    order service (routing, risk, sending, venue reports) with the order store
+    (``orders``), and the market data hub (``hub``).
 
     ``ExchangeManager.from_config("stockfish.yaml")`` builds one from a file;
     ``ExchangeManager(failover_strategy=...)`` plus :meth:`add_connector` by hand.
@@ -123,7 +128,6 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         registry: PluginRegistry | None = None,
         journal: Journal | str | PathLike[str] | None = None,
     ) -> None:
-        LoopBridge.__init__(self)
         cfg = config or ManagerConfig()
         if failover_strategy is not None:
             cfg = attrs.evolve(cfg, failover_strategy=FailoverStrategy(failover_strategy))
@@ -140,28 +144,44 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                           else int(cfg.bar_staleness_grace * 1e9)),
             reorder_buffer=cfg.reorder_buffer, reorder_wait=cfg.reorder_wait,
             restart_silence=cfg.sequence_restart_silence)
-        self.orders = OrderBook(journal, keep_final=cfg.keep_final_orders,
-                                keep_final_seconds=cfg.keep_final_seconds)
+        self.orders = OrderStore(journal, keep_final=cfg.keep_final_orders,
+                                 keep_final_seconds=cfg.keep_final_seconds)
+        # The parts, each built with what it works on; they share the venues by name.
         self._venues: dict[str, VenueState] = {}
+        self._state = RunState()
+        self._loopbridge = LoopBridge()
+        self._callbacks = Callbacks(self.hub)
+        self._subscriptions = Subscriptions(self._venues, self.hub)
         #: Accounts and positions as the venues report them (stockfish_core.venuestate).
         self.venue_book = VenueBook(journal, self.orders)
+        self.venue_book.handlers = self._callbacks.reconciliation
         self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
         #: Market listeners of execution connectors (stockfish_market_listener), by name.
         self._market_listeners: dict[str, Callable[[MarketUpdate], None]] = {}
-        self._order_handlers: list[Callable[[Order], Any]] = []
-        self._fill_handlers: list[Callable[[Fill, Order], Any]] = []
-        self._status_handlers: list[Callable[[str, ConnectorStatus, str], Any]] = []
-        self._stale_handlers: list[Callable[[str, Subscription, str], Any]] = []
-        self._liveness: dict[tuple[str, str, DataType], LivenessState] = {}
-        self._pending_subscriptions: list[tuple[list[Subscription], list[str] | None]] = []
-        self._health_task: asyncio.Task[None] | None = None
-        self._order_waiters: dict[str, list[tuple[Callable[[Order], bool],
-                                                  asyncio.Future[Order]]]] = {}
-        self._running = False
-        self._stopping = False
+        self._order_service = OrderService(
+            cfg, self._venues, self.hub, self.orders, self.router, self.risk, self._state,
+            self._loopbridge, self._callbacks, self.venue_book,
+            scores=functools.partial(venue_scores, self._venues, self.hub, self.router))
+        self._supervisor = Supervisor(
+            cfg, self._venues, self.hub, self.orders, self.router, self._state,
+            self._loopbridge, self._callbacks, send=self._order_service.send,
+            orders_in_doubt=self._order_service.orders_in_doubt,
+            venue_truth=self._venue_truth)
         self.started_ns = 0
         #: The recorder of delivered updates (``record()`` or ``recording:`` in the config).
         self.recorder: Recorder | None = None
+
+    @property
+    def config(self) -> ManagerConfig:
+        """The manager's settings; setting another one hands it to every part."""
+        return self._config
+
+    @config.setter
+    def config(self, config: ManagerConfig) -> None:
+        self._config = config
+        for part in (getattr(self, "_supervisor", None), getattr(self, "_order_service", None)):
+            if part is not None:
+                part.config = config
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -177,7 +197,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         for conn in config.enabled.values():
             manager._add(conn)
         for sub in config.subscriptions:
-            manager._pending_subscriptions.append((sub.subscriptions(), sub.connectors))
+            manager._subscriptions.pending.append((sub.subscriptions(), sub.connectors))
         return manager
 
     def add_connector(self, name: str, plugin: str | None = None, *, primary: bool = False,
@@ -218,8 +238,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             for handlers in self.hub.handlers.values():  # first: before any subscriber
                 handlers.insert(0, listener)
             self._market_listeners[conn.name] = listener
-        if self._running and self._loop is not None:
-            self._spawn(self._connect(self._venues[conn.name]))
+        if self._state.running and self._loopbridge.loop is not None:
+            self._loopbridge.spawn(self._supervisor.connect(self._venues[conn.name]))
         return connector
 
     def remove_connector(self, name: str) -> None:
@@ -228,9 +248,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         if open_orders:
             raise StockfishError(f"connector {name} has {len(open_orders)} open orders; "
                                  "cancel them first")
-        self._run(self._disconnect(venue))
-        for sub in list(venue.subscriptions):
-            self.hub.remove_feed((sub.symbol, sub.data_type), name)
+        self._loopbridge.run(self._supervisor.disconnect(venue))
+        self._subscriptions.remove_connector(venue)
         listener = self._market_listeners.pop(name, None)
         if listener is not None:
             for handlers in self.hub.handlers.values():
@@ -256,11 +275,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         return [(v.name, v.connector.status, v.connector.primary) for v in self._venues.values()]
 
     def _venue(self, name: str) -> VenueState:
-        try:
-            return self._venues[name]
-        except KeyError:
-            known = ", ".join(self._venues) or "none"
-            raise KeyError(f"no connector named {name!r} (connectors: {known})") from None
+        return find_venue(self._venues, name)
 
     # ------------------------------------------------------------------ subscribers
     def add_subscriber(self, subscriber: object) -> None:
@@ -273,39 +288,24 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         differently, a :class:`~stockfish_core.accounts.ReconciliationReport`). All run
         on the manager loop."""
         found = self.hub.add_subscriber(subscriber)
-        for attr, handlers in (("on_order_update", self._order_handlers),
-                               ("on_fill", self._fill_handlers),
-                               ("on_connector_status", self._status_handlers),
-                               ("on_stale", self._stale_handlers),
-                               ("on_reconciliation", self.venue_book.handlers)):
-            fn = getattr(subscriber, attr, None)
-            if callable(fn):
-                handlers.append(fn)
-                found.append(attr)
+        found += self._callbacks.add(subscriber)
         if not found:
             raise TypeError(f"{subscriber!r} has none of the subscriber methods")
 
     def remove_subscriber(self, subscriber: object) -> None:
         self.hub.remove_subscriber(subscriber)
-        def keep(handlers: list[Any]) -> None:
-            handlers[:] = [h for h in handlers if getattr(h, "__self__", None) is not subscriber]
-
-        keep(self._order_handlers)
-        keep(self._fill_handlers)
-        keep(self._status_handlers)
-        keep(self._stale_handlers)
-        keep(self.venue_book.handlers)
+        self._callbacks.remove(subscriber)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> bool:
         """Connect every connector on the running loop; True if all connected."""
-        if self._running:
+        if self._state.running:
             return all(v.connector.is_connected for v in self._venues.values())
-        self._adopt_loop()
+        self._loopbridge.adopt_loop()
         if self.config.recording is not None and self.recorder is None:
             self.record(self.config.recording)
-        self._running = True
-        self._stopping = False
+        self._state.running = True
+        self._state.stopping = False
         self.started_ns = now_ns()
         self.orders.defer_writes(asyncio.get_running_loop().call_soon)
         restored = self.orders.restore()
@@ -313,47 +313,48 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
             log.warning("journal %s: %d open order(s) from a previous run; reconciling with "
                         "their venues", self.journal.path, len(restored))
         self.venue_book.load(self._venues)
-        results = await asyncio.gather(*(self._connect(v) for v in self._venues.values()))
-        for subs, names in self._pending_subscriptions:
-            await self._subscribe(subs, names)
-        self._pending_subscriptions.clear()
+        results = await asyncio.gather(*(self._supervisor.connect(v)
+                                         for v in self._venues.values()))
+        for subs, names in self._subscriptions.pending:
+            await self._subscriptions.subscribe(subs, names)
+        self._subscriptions.pending.clear()
         # Positions and missed executions are known when start() returns.
         truth = [t for t in self._truth_tasks.values() if not t.done()]
         if truth:
             await asyncio.wait(truth, timeout=self.config.connect_timeout)
-        self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+        self._supervisor.start_health_check()
         if self.config.position_check_interval > 0:
-            self._spawn(self._position_loop(self.config.position_check_interval))
+            self._loopbridge.spawn(self._position_loop(self.config.position_check_interval))
         connected = sum(results)
         log.info("ExchangeManager: %d/%d connectors started", connected, len(self._venues))
         return all(results)
 
     async def stop(self) -> None:
         """Disconnect everything and close the journal's pending work."""
-        if not self._running:
+        if not self._state.running:
             return
-        if self._foreign_loop():
-            await self._bridge(self.stop())
+        if self._loopbridge.foreign_loop():
+            await self._loopbridge.bridge(self.stop())
             return
-        self._stopping = True
+        self._state.stopping = True
         await self._cancel_tasks()
         self.hub.close()
-        await asyncio.gather(*(self._disconnect(v) for v in self._venues.values()),
+        await asyncio.gather(*(self._supervisor.disconnect(v) for v in self._venues.values()),
                              return_exceptions=True)
         self.orders.defer_writes(None)  # flush, and write at once from now on
         if self.recorder is not None:
             recorder, self.recorder = self.recorder, None
             self.hub.remove_subscriber(recorder)
             await asyncio.to_thread(recorder.close)
-        self._running = False
+        self._state.running = False
         log.info("ExchangeManager stopped")
 
     async def _cancel_tasks(self) -> None:
         """Cancel the health check and every task of the manager's (reconnects, restores,
         sends), and wait for them to end (cancelled again if need be: cancel_and_wait)."""
-        tasks: set[asyncio.Future[Any]] = {*self._tasks}
-        if self._health_task is not None:
-            tasks.add(self._health_task)
+        tasks: set[asyncio.Future[Any]] = {*self._loopbridge.tasks}
+        if self._supervisor.health_task is not None:
+            tasks.add(self._supervisor.health_task)
         for task in await cancel_and_wait(tasks):
             log.error("ExchangeManager.stop: %r still running after repeated cancels; "
                       "left behind", task)
@@ -369,21 +370,14 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
     def start_all(self, timeout: float | None = None) -> bool:
         """Blocking: connect all connectors; True if all connected. Connectors that did
         not connect keep retrying in the background."""
-        return self._run(self.start(), timeout)
+        return self._loopbridge.run(self.start(), timeout)
 
     def stop_all(self) -> None:
         """Blocking: disconnect all connectors and stop the manager thread."""
-        if self._loop is None:
+        if self._loopbridge.loop is None:
             return
-        self._run(self.stop())
-        if self._thread is not None:
-            loop, thread = self._loop, self._thread
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = None
-            self._thread = None
-            self._loop_thread_id = None
+        self._loopbridge.run(self.stop())
+        self._loopbridge.stop_thread()
 
     def close(self) -> None:
         """Stop and close the journal."""
@@ -393,45 +387,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     # ------------------------------------------------------------------ listener
     def on_status(self, connector: Connector, status: ConnectorStatus, reason: str) -> None:
-        venue = self._venues.get(connector.name)
-        if venue is None:
-            return
-        if venue.status_changed is not None:
-            venue.status_changed.set()
-        lost = status in DOWN or status is ConnectorStatus.RECONNECTING
-        # One line per state change: the loss (with why) and the return are warnings;
-        # the steps of the manager's own attempts, and repeats, are debug.
-        why = f" ({reason})" if reason and reason != status.value else ""
-        if venue.busy or self._stopping or not self._running:
-            level = logging.DEBUG if venue.busy else logging.INFO
-            log.log(level, "%s: %s%s", connector.name, status.value, why)
-        elif lost and not venue.needs_restore:
-            log.warning("%s: connection lost: %s%s", connector.name, status.value, why)
-        elif status is ConnectorStatus.CONNECTED and venue.needs_restore:
-            log.warning("%s: back (reconnected by its library)", connector.name)
-        else:
-            log.debug("%s: %s%s", connector.name, status.value, why)
-        if lost:
-            # Sequence numbers that fall back after a loss are a new stream (a restarted
-            # publisher), however short the loss.
-            self.hub.interrupted(connector.name)
-            for sequencer in connector.sequencers:
-                sequencer.interrupted()
-        if lost and not self._stopping and self._running and not venue.busy:
-            if not venue.needs_restore:
-                venue.stats.disconnects += 1
-            venue.needs_restore = True
-            self._orders_in_doubt(connector.name)
-            self.hub.check_staleness(now_ns(), self._is_connected)
-            if status in DOWN:
-                self._schedule_reconnect(venue)
-            # RECONNECTING from the plugin: its library reconnects by itself; wait for
-            # CONNECTED, then restore subscriptions and reconcile orders.
-        elif status is ConnectorStatus.CONNECTED and venue.needs_restore and not venue.busy:
-            # The plugin's library reconnected by itself: restore here.
-            self._spawn(self._restore(venue))
-        for handler in self._status_handlers:
-            self._notify(handler, connector.name, status, reason)
+        self._supervisor.on_status(connector, status, reason)
 
     def on_updates(self, connector: Connector, updates: Sequence[MarketUpdate]) -> None:
         venue = self._venues.get(connector.name)
@@ -441,101 +397,37 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     def on_error(self, connector: Connector, message: str, *, symbol: str | None,
                  code: str | None, data: bool) -> None:
-        venue = self._venues.get(connector.name)
-        if venue is None:
-            return
-        if data:
-            venue.stats.data_errors += 1
-        else:
-            venue.stats.venue_errors += 1
-            self.router.note_error(connector.name)
-        now = time.monotonic()
-        if now - venue.last_error_log >= 1.0:
-            venue.last_error_log = now
-            log.warning("%s: %s%s%s", connector.name, f"[{code}] " if code else "",
-                        f"{symbol}: " if symbol else "", message)
+        self._supervisor.on_error(connector, message, symbol=symbol, code=code, data=data)
 
+    def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
+        self._order_service.on_order_update(connector, update)
 
     # ------------------------------------------------------------------ subscriptions
     async def subscribe_async(self, subscriptions: Iterable[Subscription],
                               connectors: Sequence[str] | None = None) -> dict[str, str]:
         """Subscribe; returns {"connector subscription": error} for the ones that failed."""
-        return await self._bridge(self._subscribe(list(subscriptions),
-                                                  list(connectors) if connectors else None))
-
-    async def _subscribe(self, subs: list[Subscription],
-                         names: list[str] | None) -> dict[str, str]:
-        failures: dict[str, str] = {}
-        for sub in subs:
-            targets = self._data_targets(sub.data_type, names)
-            for venue in targets:
-                key = (sub.symbol, sub.data_type)
-                venue.subscriptions[sub] = None
-                self.hub.add_feed(key, venue.name, self._feed_rank,
-                                  self.hub.limit_ns(sub.data_type, sub.interval))
-                if not venue.connector.is_connected:
-                    continue  # applied when it connects
-                try:
-                    await venue.hook("stockfish_subscribe", subscription=sub)
-                except Exception as exc:  # noqa: BLE001 - reported per subscription
-                    venue.subscriptions.pop(sub, None)
-                    self.hub.remove_feed(key, venue.name)
-                    failures[f"{venue.name} {sub}"] = str(exc) or type(exc).__name__
-                    log.error("%s: subscribe %s failed: %s", venue.name, sub, exc)
-        return failures
-
-    def _data_targets(self, data_type: DataType, names: list[str] | None) -> list[VenueState]:
-        if names:
-            targets = [self._venue(n) for n in names]
-            for v in targets:
-                if data_type not in v.connector.capabilities.data_types:
-                    raise ValueError(f"connector {v.name} does not serve {data_type.value}")
-            return targets
-        targets = [v for v in self._venues.values()
-                   if data_type in v.connector.capabilities.data_types]
-        if not targets and not self._venues:
-            raise ValueError(f"no connector serves {data_type.value}: the manager has no "
-                             "connectors; add one first, write: manager.add_connector('ibkr', "
-                             "primary=True, host='127.0.0.1', port=7497), or build the manager "
-                             "with ExchangeManager.from_config('stockfish.yaml')")
-        if not targets:
-            raise ValueError(f"no connector serves {data_type.value} "
-                             f"(connectors: {', '.join(self._venues) or 'none'})")
-        return targets
+        return await self._loopbridge.bridge(self._subscriptions.subscribe(
+            list(subscriptions), list(connectors) if connectors else None))
 
     def _feed_rank(self, name: str) -> tuple[int, bool, int]:
-        c = self._venues[name].connector
-        return (-c.priority, not c.primary, self._venues[name].index)
+        return self._subscriptions.feed_rank(name)
 
     async def unsubscribe_async(self, symbols: Iterable[str],
                                 connectors: Sequence[str] | None = None) -> None:
-        if self._foreign_loop():
-            await self._bridge(self.unsubscribe_async(list(symbols), connectors))
-            return
-        wanted = set(symbols)
-        for venue in self._venues.values():
-            if connectors and venue.name not in connectors:
-                continue
-            for sub in [s for s in venue.subscriptions if s.symbol in wanted]:
-                del venue.subscriptions[sub]
-                self.hub.remove_feed((sub.symbol, sub.data_type), venue.name)
-                if venue.connector.is_connected:
-                    try:
-                        await venue.hook("stockfish_unsubscribe", subscription=sub)
-                    except Exception as exc:  # noqa: BLE001
-                        log.error("%s: unsubscribe %s failed: %s", venue.name, sub, exc)
+        await self._loopbridge.bridge(self._subscriptions.unsubscribe(list(symbols),
+                                                                      connectors))
 
     def subscribe(self, subscriptions: Iterable[Subscription],
                   connectors: Sequence[str] | None = None) -> dict[str, str]:
         """Blocking subscribe (before start: remembered and applied at start)."""
         subs = list(subscriptions)
         names = list(connectors) if connectors else None
-        if not self._running:
+        if not self._state.running:
             for sub in subs:  # fail early for what can never work
-                self._data_targets(sub.data_type, names)
-            self._pending_subscriptions.append((subs, names))
+                self._subscriptions.targets(sub.data_type, names)
+            self._subscriptions.pending.append((subs, names))
             return {}
-        return self._run_or_schedule(self._subscribe(subs, names), {})
+        return self._loopbridge.run_or_schedule(self._subscriptions.subscribe(subs, names), {})
 
     def subscribe_price(self, symbols: Iterable[str],
                         connectors: Sequence[str] | None = None) -> dict[str, str]:
@@ -569,8 +461,108 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         return self.subscribe([Subscription(s, DataType.MACRO) for s in symbols], connectors)
 
     def unsubscribe(self, symbols: Iterable[str], connectors: Sequence[str] | None = None) -> None:
-        self._run_or_schedule(self.unsubscribe_async(list(symbols), connectors), None)
+        self._loopbridge.run_or_schedule(
+            self._subscriptions.unsubscribe(list(symbols), connectors), None)
 
+
+    # ------------------------------------------------------------------ orders
+    def send_order(self, order: Order, connector_name: str | None = None) -> str:
+        """Check, journal and send a new order; returns its client order id.
+
+        Raises OrderRejected (the order is then REJECTED, with the reason) when a risk
+        check fails or no connector can take it. The venue's answer arrives later:
+        ``get_order_status``, ``wait_for_order`` or a subscriber's ``on_order_update``.
+
+        Called from another thread, it returns once the order is committed to the
+        journal. Called on the manager loop (a subscriber callback) it returns at once;
+        the order is committed, with everything else written in this loop iteration,
+        and then sent, right after the callback returns (group commit).
+        """
+        return self._order_service.send_order(order, connector_name)
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Ask the order's venue to cancel it; False if the order is already final."""
+        return self._order_service.cancel_order(order_id)
+
+    def replace_order(self, order_id: str, quantity: Any = None, price: Any = None,
+                      stop_price: Any = None) -> bool:
+        """Ask the order's venue to change quantity (new total) and/or prices.
+
+        The order with its new terms is checked as a new order is, before anything is
+        sent: InvalidOrderError for illegal terms (a quantity or price not positive, a
+        price on a MARKET or STOP order, a quantity below the filled one), OrderRejected
+        when it breaks a risk limit. False if the order is already final."""
+        return self._order_service.replace_order(order_id, quantity, price, stop_price)
+
+    def get_order(self, order_id: str) -> Order:
+        """The order, from memory; a final order that left it (ManagerConfig
+        ``keep_final_orders`` / ``keep_final_seconds``) comes from the journal, as a copy.
+        KeyError if neither knows it."""
+        return self._order_service.get_order(order_id)
+
+    def get_order_status(self, order_id: str) -> OrderStatus:
+        return self._order_service.get_order_status(order_id)
+
+    def open_orders(self) -> list[Order]:
+        return self._order_service.open_orders()
+
+    def wait_for_order_async(self, order_id: str,
+                             predicate: Callable[[Order], bool] | None = None,
+                             timeout: float = 10.0) -> asyncio.Future[Order]:
+        """Await the order until ``predicate(order)`` holds (default: the order is final);
+        TimeoutError after ``timeout`` seconds. Cancelling the wait stops it.
+
+        Returns a future rather than a coroutine: a caller with many orders in flight then
+        pays for no task per order. Raises KeyError at once for an unknown order. Works
+        from any event loop: awaited on another loop than the manager's (a notebook while
+        the manager runs on its thread), the wait runs on the manager loop."""
+        return self._order_service.wait_for_order_async(order_id, predicate, timeout)
+
+    def wait_for_order(self, order_id: str, predicate: Callable[[Order], bool] | None = None,
+                       timeout: float = 10.0) -> Order:
+        return self._order_service.wait_for_order(order_id, predicate, timeout)
+
+    async def send_order_async(self, order: Order, connector_name: str | None = None) -> str:
+        """:meth:`send_order` on the manager loop: returns the client order id at once;
+        the order is committed to the journal and sent at the end of this loop iteration
+        (``wait_for_order_async`` follows it from there)."""
+        return await self._order_service.send_order_async(order, connector_name)
+
+    def engage_kill_switch(self, reason: str = "engaged by operator") -> None:
+        """Reject every new order until released."""
+        self._order_service.engage_kill_switch(reason)
+
+    def release_kill_switch(self) -> None:
+        self._order_service.release_kill_switch()
+
+    # ------------------------------------------------------------------ supervision
+    def reconnect_schedule(self, connector: Connector) -> tuple[float, float]:
+        """First and longest delay between reconnect attempts: the manager's, or the
+        plugin's suggestion (``Capabilities.reconnect_schedule``) where it is faster."""
+        return self._supervisor.reconnect_schedule(connector)
+
+    def health_scores(self) -> dict[str, float]:
+        """0 (unusable) to 100 (healthy) for every connector
+        (:func:`~stockfish_core.routing.health_score`)."""
+        return self._supervisor.health_scores()
+
+    # ------------------------------------------------------------------ the loop
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the manager loop and wait for it (from another thread)."""
+        return self._loopbridge.run(coro, timeout)
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the manager loop and return its result."""
+        return self._loopbridge.call(fn, *args)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task of the manager's (cancelled and awaited at stop)."""
+        return self._loopbridge.spawn(coro)
+
+    @property
+    def _order_waiters(self) -> dict[str, list[tuple[Callable[[Order], bool],
+                                                     asyncio.Future[Order]]]]:
+        return self._order_service.order_waiters
 
     # ------------------------------------------------------------------ data access
     def latest(self, symbol: str) -> PriceTick | None:
@@ -592,7 +584,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
 
     async def account_async(self, connector: str) -> AccountValues:
         """:meth:`account` for code on an event loop."""
-        return await self._bridge(self.venue_book.account(self._venue(connector)))
+        return await self._loopbridge.bridge(self.venue_book.account(self._venue(connector)))
 
     def instrument(self, symbol: str, connector: str | None = None) -> Instrument:
         """What the venue says about ``symbol`` (tick size, lot size, multiplier,
@@ -605,7 +597,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
         """:meth:`instrument` for code on an event loop."""
         venues = [self._venue(connector)] if connector is not None else \
             sorted(self._venues.values(), key=lambda v: self._feed_rank(v.name))
-        return await self._bridge(self.venue_book.instrument(venues, symbol))
+        return await self._loopbridge.bridge(self.venue_book.instrument(venues, symbol))
 
     def positions(self, connector: str | None = None) -> dict[str, Position]:
         """Positions by symbol, of one connector or summed over all: as the venue last
@@ -635,7 +627,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                 found += await self._check_positions(self._venue(name))
             return found
 
-        return await self._bridge(check())
+        return await self._loopbridge.bridge(check())
 
     def _venue_truth(self, venue: VenueState) -> None:
         """After a connect: executions missed meanwhile, then the positions check, in a
@@ -664,8 +656,8 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                       type(exc).__name__, exc)
             return []
         for report in reports or ():
-            for handler in self.venue_book.handlers:
-                self._notify(handler, report)
+            for handler in self._callbacks.reconciliation:
+                self._callbacks.notify(handler, report)
         return reports or []
 
     async def _position_loop(self, interval: float) -> None:
@@ -676,7 +668,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                     await self._check_positions(venue)
 
     def get_stats(self) -> dict[str, Any]:
-        return self._call(self._stats)
+        return self._loopbridge.call(self._stats)
 
     def _stats(self) -> dict[str, Any]:
         connectors = {}
@@ -744,7 +736,7 @@ class ExchangeManager(LoopBridge, Supervisor, OrderRouting):
                                             refresh=refresh))
 
     def get_health_status(self) -> dict[str, dict[str, Any]]:
-        return self._call(self._health)
+        return self._loopbridge.call(self._health)
 
     def _health(self) -> dict[str, dict[str, Any]]:
         now = now_ns()

@@ -1,7 +1,7 @@
 """Order state inside the manager: ids, the one state machine applied to venue reports,
 fill de-duplication, positions and the journal.
 
-Runs on the manager's loop. Venue reports are applied with :meth:`OrderBook.apply`,
+Runs on the manager's loop. Venue reports are applied with :meth:`OrderStore.apply`,
 which never raises for a venue's mistake: an illegal transition or an overfill is
 refused, logged and counted, and the order keeps its last good state.
 
@@ -26,6 +26,7 @@ import itertools
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -41,7 +42,7 @@ from .orders import Fill, Order, OrderStatus, OrderUpdate, Position
 KEEP_FINAL_ORDERS = 1_000
 KEEP_FINAL_SECONDS = 60.0
 
-__all__ = ["OrderBook", "OrderIdGenerator", "Outcome"]
+__all__ = ["OrderIdGenerator", "OrderStore", "Outcome"]
 
 log = logging.getLogger("stockfish.orders")
 
@@ -120,8 +121,9 @@ class _Alerts:
         self._log.error(message, *args)
 
 
-class OrderBook:
-    """Every order this manager knows, by client order id."""
+class OrderStore:
+    """Every order this manager knows, by client order id (the order store; an
+    order *book* in this project is market depth: OrderBookSnapshot, the L2 book)."""
 
     def __init__(self, journal: Journal | None, id_prefix: str = "SF", *,
                  keep_final: int = KEEP_FINAL_ORDERS,
@@ -614,3 +616,12 @@ def _disagreement(order: Order, cum: Decimal | None, *, stale: bool = False) -> 
 
 def _with_connector(fill: Fill, connector: str) -> Fill:
     return attrs.evolve(fill, connector=connector)
+
+
+def __getattr__(name: str) -> Any:
+    """``OrderBook``, this class's former name: deprecated, still importable."""
+    if name == "OrderBook":
+        warnings.warn("stockfish_core.oms.OrderBook is deprecated: it is OrderStore "
+                      "(an order book is market depth)", DeprecationWarning, stacklevel=2)
+        return OrderStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,8 +10,6 @@ import weakref
 from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .models import ConnectorStatus
-
 if TYPE_CHECKING:
     from .connector import Connector
 
@@ -77,8 +75,7 @@ def _ended(ref: weakref.ReferenceType[Connector], name: str, task: asyncio.Task[
     reason = f"task {name} died: {type(exc).__name__}: {exc}" if str(exc) \
         else f"task {name} died: {type(exc).__name__}"
     connector.log.error("%s: %s", connector.name, reason, exc_info=exc)
-    if connector.status is not ConnectorStatus.DISCONNECTED:
-        connector.set_status(ConnectorStatus.DISCONNECTED, reason)
+    connector.report_lost(reason)
 
 
 def spawned(connector: Connector) -> set[asyncio.Task[Any]]:

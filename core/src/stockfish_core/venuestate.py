@@ -43,8 +43,8 @@ from .stats import RateLimitedLog
 
 if TYPE_CHECKING:
     from .journal import Journal
-    from .oms import OrderBook
-    from .supervision import VenueState
+    from .oms import OrderStore
+    from .venues import VenueState
 
 __all__ = ["EXECUTION_MARGIN_NS", "VenueBook"]
 
@@ -61,7 +61,7 @@ _CHECKED = "executions_checked:"
 class VenueBook:
     """Venue state of every connector of one manager (see the module docs)."""
 
-    def __init__(self, journal: Journal | None, orders: OrderBook) -> None:
+    def __init__(self, journal: Journal | None, orders: OrderStore) -> None:
         self.journal = journal
         self.orders = orders
         #: connector -> symbol -> the quantity this manager expects the venue to hold.
@@ -155,7 +155,7 @@ class VenueBook:
         name = venue.name
         if not venue.connector.is_connected:
             raise VenueUnavailable(f"connector {name} is not connected")
-        values = await venue.hook("stockfish_account")
+        values = await venue.hooks.account()
         if values is None:
             raise NotImplementedError(f"connector {name} ({venue.connector.plugin}) does not "
                                       "report account values")
@@ -174,7 +174,7 @@ class VenueBook:
         unknown: list[str] = []
         for venue in venues:
             try:
-                found = await venue.hook("stockfish_instrument", symbol=symbol)
+                found = await venue.hooks.instrument(symbol)
             except ValueError as exc:
                 unknown.append(f"{venue.name}: {exc}")
                 continue
@@ -240,7 +240,7 @@ class VenueBook:
             raw = self.journal.get_meta(_CHECKED + name)
             since = max(0, int(raw) - EXECUTION_MARGIN_NS) if raw else 0
         asked = now_ns()
-        executions = await venue.hook("stockfish_executions", since_ns=since)
+        executions = await venue.hooks.executions(since)
         if executions is None:
             return None
         before = self._fills[name]
@@ -273,7 +273,7 @@ class VenueBook:
         self._ensure(name)
         for _attempt in range(3):
             before = self._fills[name]
-            rows = await venue.hook("stockfish_positions")
+            rows = await venue.hooks.positions()
             if rows is None:
                 return None
             if self._fills[name] == before:

@@ -21,7 +21,6 @@ from stockfish_core.plugin_api import (
     API_VERSION,
     Capabilities,
     Connector,
-    ConnectorStatus,
     DataType,
     HistoryRequest,
     MarketUpdate,
@@ -80,13 +79,12 @@ def stockfish_connect(connector: Connector) -> None:
     config: CsvFeedConfig = connector.config
     path = Path(config.path)
     if not path.is_file():
-        connector.set_status(ConnectorStatus.ERROR, f"no such file: {path}")
+        connector.report_failed(f"no such file: {path}")
         raise FileNotFoundError(f"csvfeed {connector.name}: no such file: {path}")
-    connector.set_status(ConnectorStatus.CONNECTING)
     state = _Replay()
     connector.state = state
     state.task = connector.spawn(_replay(connector, path, state), name="replay")
-    connector.set_status(ConnectorStatus.CONNECTED)
+    connector.report_connected()
 
 
 async def _replay(connector: Connector, path: Path, state: _Replay) -> None:
@@ -127,7 +125,7 @@ async def stockfish_disconnect(connector: Connector) -> None:
             await state.task
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
             pass
-    connector.set_status(ConnectorStatus.DISCONNECTED)
+    connector.report_closed()
 
 
 @hookimpl

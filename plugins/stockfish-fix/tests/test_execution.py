@@ -15,7 +15,7 @@ import pytest
 
 from stockfish_core import Connector, Order, OrderAction, OrderStatus, OrderUpdate
 from stockfish_core.journal import Journal
-from stockfish_core.oms import OrderBook
+from stockfish_core.oms import OrderStore
 from stockfish_core.testing import RecordingListener
 from stockfish_fix.orders import ExecutionHandler
 from stockfish_fix.tracking import OrderTracker
@@ -39,9 +39,9 @@ def track(handler: ExecutionHandler, cid: str = "O1", qty: int = 100) -> None:
 
 
 def core_order(handler: ExecutionHandler, cid: str = "O1", qty: int = 100) -> Order:
-    """What the core makes of every update reported so far for ``cid`` (its OrderBook
+    """What the core makes of every update reported so far for ``cid`` (its OrderStore
     applies them: it counts and de-duplicates fills, not the connector)."""
-    book = OrderBook(None)
+    book = OrderStore(None)
     order = Order("SPY", "BUY", qty, "LIMIT", price=Decimal("10.05"), client_order_id=cid,
                   connector="fix")
     book.add(order)
@@ -200,7 +200,7 @@ def test_a_refused_fill_hides_no_later_fill(handler: ExecutionHandler) -> None:
     the genuine fill of 5 (CumQty 10). The bogus one is refused by the core as an
     overfill; the genuine one is reported and applied: FILLED 10, not 5 forever."""
     track(handler, qty=10)
-    book = OrderBook(None)
+    book = OrderStore(None)
     order = Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
                   connector="fix")
     book.add(order)
@@ -242,7 +242,7 @@ def test_status_answer_reconciles_what_filled_unseen(handler: ExecutionHandler) 
     assert answer is not None and answer.status is OrderStatus.FILLED
     assert answer.fill is None  # the facts: the core fills in what it did not hear of
     assert (answer.cum_qty, answer.avg_price) == (Decimal(100), Decimal("10.06"))
-    book = OrderBook(None)
+    book = OrderStore(None)
     order = Order("SPY", "BUY", 100, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
                   connector="fix")
     book.add(order)
@@ -301,7 +301,7 @@ def test_reports_for_an_order_restored_from_the_journal_count_once(
     fill = report("F", "1", exec_id="E1", **{"38": "10", "32": "4", "31": "10", "14": "4",
                                             "151": "6", "6": "10"})
     journal = Journal(tmp_path / "journal.sqlite")
-    book = OrderBook(journal)
+    book = OrderStore(journal)
     book.add(Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id="O1",
                    connector="fix"))
     first = handler.execution_report(fill, 1)
@@ -309,7 +309,7 @@ def test_reports_for_an_order_restored_from_the_journal_count_once(
     journal.close()
 
     journal = Journal(tmp_path / "journal.sqlite")
-    book = OrderBook(journal)
+    book = OrderStore(journal)
     (order,) = book.restore()
     assert order.filled_quantity == Decimal(4)
     fresh = ExecutionHandler(handler.connector, OrderTracker())  # a new process's connector
@@ -350,7 +350,7 @@ def test_a_late_report_of_a_forgotten_order_reaches_the_core(
     reaches the core, which reads the order back from its journal and applies it."""
     handler.tracker = OrderTracker(max_final=1, keep_final_seconds=3600.0)
     journal = Journal(tmp_path / "journal.sqlite")
-    book = OrderBook(journal, keep_final=0, keep_final_seconds=0.0)
+    book = OrderStore(journal, keep_final=0, keep_final_seconds=0.0)
     for cid in ("O1", "O2"):
         book.add(Order("SPY", "BUY", 10, "LIMIT", price=Decimal("10.05"), client_order_id=cid,
                        connector="fix"))

@@ -22,7 +22,7 @@ from stockfish_core import (
     Subscription,
     VenueUnavailable,
 )
-from stockfish_core.oms import OrderBook
+from stockfish_core.oms import OrderStore
 from stockfish_core.testing import ConnectorHarness
 from stockfish_fix.messages import flat
 from stockfish_fix.testing import FixExchange
@@ -60,7 +60,7 @@ class Applied:
 
 def apply_in_core(h: ConnectorHarness, order: Order) -> Applied:
     """Every update reported for ``order``, applied as the core applies them."""
-    book = OrderBook(None)
+    book = OrderStore(None)
     order.connector = h.connector.name
     book.add(order)
     fills, duplicates = [], 0

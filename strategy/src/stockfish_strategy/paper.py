@@ -43,7 +43,7 @@ from stockfish_core.fills import (
     parse_slippage,
     view_update,
 )
-from stockfish_core.models import ConnectorStatus, DataType, MarketUpdate
+from stockfish_core.models import DataType, MarketUpdate
 from stockfish_core.orders import (
     OrderAction,
     OrderRequest,
@@ -135,11 +135,11 @@ class PaperVenue:
     # -- session ---------------------------------------------------------------------
     def connect(self) -> None:
         self.connected = True
-        self.connector.set_status(ConnectorStatus.CONNECTED)
+        self.connector.report_connected()
 
     def disconnect(self) -> None:
         self.connected = False
-        self.connector.set_status(ConnectorStatus.DISCONNECTED)
+        self.connector.report_closed("disconnected on request")
 
     # -- the market ------------------------------------------------------------------
     def on_update(self, update: MarketUpdate) -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas
 
     from ..manager import ExchangeManager
-    from ..supervision import VenueState
+    from ..venues import VenueState
 
 __all__ = ["BAR_SCHEMA", "HistoryCache", "default_cache_dir", "history", "history_async",
            "to_frame"]
@@ -167,8 +167,7 @@ async def history_async(manager: ExchangeManager, symbol: str, start: TimeLike, 
                                                                start_ns, end_ns)
     for a, b in gaps:
         began = time.monotonic()
-        result = await venue.hook("stockfish_history",
-                                  request=HistoryRequest(symbol, a, b, interval))
+        result = await venue.hooks.history(HistoryRequest(symbol, a, b, interval))
         if result is None:
             raise StockfishError(f"connector {venue.name} returned no history for {symbol}")
         bars = [bar for bar in result if isinstance(bar, OHLCVBar)]

@@ -38,7 +38,6 @@ from ..plugin_api import (
     API_VERSION,
     Capabilities,
     Connector,
-    ConnectorStatus,
     DataType,
     MarketUpdate,
     OrderRejected,
@@ -133,11 +132,11 @@ def stockfish_connect(connector: Connector) -> None:
     try:  # the plugin loads without pyarrow (``stockfish plugins`` lists it); playing needs it
         import pyarrow  # noqa: F401
     except ImportError:
-        connector.set_status(ConnectorStatus.ERROR, f"replay needs pyarrow; {INSTALL_HINT}")
+        connector.report_failed(f"replay needs pyarrow; {INSTALL_HINT}")
         raise ImportError(f"replay {connector.name}: replay needs pyarrow; "
                           f"{INSTALL_HINT}") from None
     if not Path(config.path).is_dir():
-        connector.set_status(ConnectorStatus.ERROR, f"no recording at {config.path}")
+        connector.report_failed(f"no recording at {config.path}")
         raise FileNotFoundError(f"replay {connector.name}: no recording at {config.path}")
     # A recording holds the stream as the manager delivered it: in order, de-duplicated,
     # its gaps already counted, and a selection skips numbers on purpose. The replay takes
@@ -151,7 +150,7 @@ def stockfish_connect(connector: Connector) -> None:
         state.task = asyncio.get_running_loop().create_task(_play(connector, state))
     if config.autostart:
         state.started.set()
-    connector.set_status(ConnectorStatus.CONNECTED)
+    connector.report_connected()
 
 
 @hookimpl
@@ -164,7 +163,7 @@ async def stockfish_disconnect(connector: Connector) -> None:
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
             pass
         state.task = None
-    connector.set_status(ConnectorStatus.DISCONNECTED)
+    connector.report_closed()
 
 
 @hookimpl
@@ -291,7 +290,7 @@ async def _play(connector: Connector, state: ReplayState) -> None:
         state.error = f"{type(exc).__name__}: {exc}"
         log.error("replay %s: playback failed: %s", connector.name, state.error)
         connector.report_error(f"playback failed: {state.error}")
-        connector.set_status(ConnectorStatus.ERROR, state.error)
+        connector.report_failed(state.error)
     finally:
         state.done.set()
 

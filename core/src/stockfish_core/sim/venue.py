@@ -47,7 +47,7 @@ from ..accounts import AccountValues, VenuePosition
 from ..connector import Connector, Subscription
 from ..errors import OrderRejected, VenueUnavailable
 from ..fills.reports import order_update, view_update
-from ..models import ConnectorStatus, DataType
+from ..models import DataType
 from ..orders import (
     Fill,
     OrderAction,
@@ -146,7 +146,7 @@ class SimVenue:
         self.connected = False
         self.dropped = True
         self._pending.clear()
-        self.connector.set_status(ConnectorStatus.DISCONNECTED, reason)
+        self.connector.report_lost(reason)
 
     def drop_on_next_submit(self, *, raise_error: bool = False) -> None:
         """The next submit reaches the venue, then the connection drops before its ack."""
@@ -231,17 +231,17 @@ class SimVenue:
     # -- session -----------------------------------------------------------------------
     async def connect(self) -> None:
         conn = self.connector
-        conn.set_status(ConnectorStatus.CONNECTING)
+        conn.report_connecting()
         if self._fail_connects > 0:
             self._fail_connects -= 1
-            conn.set_status(ConnectorStatus.ERROR, "simulated connect failure")
+            conn.report_failed("simulated connect failure")
             raise ConnectionError(f"sim connector {conn.name}: simulated connect failure")
         await self._stop_task()
         loop = asyncio.get_running_loop()
         self.connected = True
         self.dropped = False
         self._task = loop.create_task(self._run(), name=f"sim-market-{conn.name}")
-        conn.set_status(ConnectorStatus.CONNECTED)
+        conn.report_connected()
 
     async def disconnect(self) -> None:
         if self.connected:
@@ -252,7 +252,7 @@ class SimVenue:
         # subscribes again after every reconnect. Orders live on in the engine.
         for sub in list(self.subscriptions):
             self.unsubscribe(sub)
-        self.connector.set_status(ConnectorStatus.DISCONNECTED)
+        self.connector.report_closed()
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None

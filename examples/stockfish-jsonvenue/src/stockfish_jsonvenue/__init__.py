@@ -21,7 +21,6 @@ import attrs
 from stockfish_core.plugin_api import (
     Capabilities,
     Connector,
-    ConnectorStatus,
     DataType,
     Execution,
     MarketUpdate,
@@ -94,7 +93,7 @@ async def stockfish_connect(connector: Connector) -> None:
         raise ConnectionError(f"the JSON venue did not greet us: {hello!r}")
     connector.state = session = Session(reader, writer, hello["session"])
     connector.spawn(read(connector, session), name="reader")
-    connector.set_status(ConnectorStatus.CONNECTED, f"session {session.session}")
+    connector.report_connected(f"session {session.session}")
 
 
 @hookimpl

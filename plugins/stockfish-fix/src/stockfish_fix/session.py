@@ -30,7 +30,6 @@ import quickfix
 
 from stockfish_core.plugin_api import (
     Connector,
-    ConnectorStatus,
     OrderRejected,
     StockfishError,
     Subscription,
@@ -184,18 +183,18 @@ class FixSession:
         """Connect and log on; raise LogonRejected / LogonTimeout if that fails."""
         self._closing = False
         await self._stop_initiator(graceful=False)  # a previous session, if still there
-        self.connector.set_status(ConnectorStatus.CONNECTING, f"logging on to {self.peer}")
+        self.connector.report_connecting(f"logging on to {self.peer}")
         try:
             await self._attempt()
         except LogonRejected as exc:
-            self.connector.set_status(ConnectorStatus.ERROR, str(exc))
+            self.connector.report_failed(str(exc))
             raise
         except FixSessionError as exc:
-            self.connector.set_status(ConnectorStatus.DISCONNECTED, str(exc))
+            self.connector.report_lost(str(exc))
             raise
         except Exception as exc:  # QuickFIX refusing its settings, a missing dictionary...
-            self.connector.set_status(ConnectorStatus.ERROR,
-                                      f"cannot start the FIX session: {exc}")
+            self.connector.report_failed(
+                f"cannot start the FIX session: {exc}")
             raise
 
     async def close(self) -> None:
@@ -209,7 +208,7 @@ class FixSession:
         if self.config.reconnect is ReconnectMode.MANAGER:
             # The manager subscribes again after it reconnects.
             self.market.clear()
-        self.connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected on request")
+        self.connector.report_closed("disconnected on request")
 
     async def _attempt(self) -> None:
         loop = asyncio.get_running_loop()
@@ -342,8 +341,7 @@ class FixSession:
                     self._on_refused_inbound(payload)
                 elif kind == app.PROBE:
                     self._probing = True
-                    self.connector.set_status(
-                        ConnectorStatus.CONNECTED,
+                    self.connector.report_connected(
                         f"{self.peer} silent for over {self.config.heartbeat_interval}s; "
                         "TestRequest sent",
                     )
@@ -358,7 +356,7 @@ class FixSession:
         self.logged_on = True
         self._probing = False
         self._asked.clear()
-        self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
+        self.connector.report_connected(self._logged_on_text())
         waiter = self._logon_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -445,10 +443,10 @@ class FixSession:
         self.market.clear()
         if self.config.reconnect is ReconnectMode.MANAGER:
             log.warning("%s: %s; the manager reconnects", self.name, reason)
-            self.connector.set_status(ConnectorStatus.DISCONNECTED, reason)
+            self.connector.report_lost(reason)
             return
         log.warning("%s: %s; reconnecting", self.name, reason)
-        self.connector.set_status(ConnectorStatus.RECONNECTING, reason)
+        self.connector.report_reconnecting(reason)
         if self._reconnect_task is None or self._reconnect_task.done():
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
 
@@ -459,7 +457,7 @@ class FixSession:
         if waiter is not None and not waiter.done():
             waiter.set_exception(LogonRejected(reason))
         else:
-            self.connector.set_status(ConnectorStatus.ERROR, reason)
+            self.connector.report_failed(reason)
 
     async def _reconnect(self) -> None:
         """Reconnect with exponential backoff until logged on or closed."""
@@ -478,8 +476,7 @@ class FixSession:
             except LogonRejected as exc:
                 # Credentials do not fix themselves: try again, but only at the slowest pace.
                 delay = cfg.reconnect_max_delay
-                self.connector.set_status(
-                    ConnectorStatus.ERROR,
+                self.connector.report_failed(
                     f"{exc}; attempt {attempt} failed, next in {delay:g}s")
                 continue
             except FixSessionError as exc:
@@ -488,8 +485,7 @@ class FixSession:
                 log.exception("%s: reconnect attempt failed", self.name)
                 self.connector.report_error(f"reconnect attempt failed: {exc!r}")
             delay = min(delay * 2, cfg.reconnect_max_delay)
-            self.connector.set_status(
-                ConnectorStatus.RECONNECTING,
+            self.connector.report_reconnecting(
                 f"{self.peer} unreachable; attempt {attempt} failed, next in {delay:g}s")
 
     def _on_skipped(self, raw: str) -> None:
@@ -560,7 +556,7 @@ class FixSession:
                 self._resend_answered()
             if self._probing:
                 self._probing = False
-                self.connector.set_status(ConnectorStatus.CONNECTED, self._logged_on_text())
+                self.connector.report_connected(self._logged_on_text())
         elif mtype == "3":
             self._on_session_reject(f)
 
@@ -588,7 +584,7 @@ class FixSession:
         self.connector.report_error(
             f"market data request for {what} rejected by {self.peer}: {why}",
             symbol=symbol, code=f"Y:{code}" if code else "Y",
-        )
+            )
 
     def _on_business_reject(self, f: dict[str, str]) -> None:
         ref_type = f.get("372", "")

@@ -65,11 +65,6 @@ class RequestPacer:
         while sent and now - sent[0] >= self.interval:
             sent.popleft()
 
-    def in_window(self) -> int:
-        """Messages sent within the last interval."""
-        self._free(self.clock())
-        return len(self._sent)
-
     async def acquire(self) -> None:
         """Wait for a slot (first come, first served) and take it."""
         self._free(self.clock())

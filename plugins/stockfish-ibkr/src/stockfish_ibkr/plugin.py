@@ -11,7 +11,6 @@ from stockfish_core.plugin_api import (
     AccountValues,
     Capabilities,
     Connector,
-    ConnectorStatus,
     DataType,
     Fill,
     HistoryRequest,
@@ -100,17 +99,19 @@ async def stockfish_connect(connector: Connector) -> None:
         await state.session.close()
         state.session = None
     session = IBSession(state)
-    connector.set_status(ConnectorStatus.CONNECTING,
-                         f"connecting to {session.endpoint} with {state.library_name}")
+    connector.report_connecting(
+        f"connecting to {session.endpoint} with {state.library_name}")
     state.session = session
     try:
         await session.connect()
     except BaseException as exc:
         state.session = None
         await session.close()
-        status = ConnectorStatus.ERROR if isinstance(exc, ClientIdInUse) else \
-            ConnectorStatus.DISCONNECTED
-        connector.set_status(status, str(exc) or type(exc).__name__)
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, ClientIdInUse):
+            connector.report_failed(reason)
+        else:
+            connector.report_lost(reason)
         raise
 
 
@@ -121,7 +122,7 @@ async def stockfish_disconnect(connector: Connector) -> None:
         return
     session, state.session = state.session, None
     await session.close()
-    connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected")
+    connector.report_closed("disconnected")
 
 
 @hookimpl

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from stockfish_core.plugin_api import (
     AccountValues,
-    ConnectorStatus,
     Fill,
     Instrument,
     OrderSide,
@@ -191,17 +190,16 @@ class IBSession:
         if not self._connected:
             return
         if not self.link_up:
-            self.connector.set_status(
-                ConnectorStatus.RECONNECTING,
+            self.connector.report_reconnecting(
                 f"TWS at {self.endpoint.host}:{self.endpoint.port} lost its connection to IB "
                 "(1100); waiting for TWS to restore it")
         elif self.broken_farms:
             farms = ", ".join(f"{name} ({code})"
                               for name, code in sorted(self.broken_farms.items()))
-            self.connector.set_status(ConnectorStatus.RECONNECTING,
-                                      f"IB data farm connection broken: {farms}")
+            self.connector.report_reconnecting(
+                f"IB data farm connection broken: {farms}")
         else:
-            self.connector.set_status(ConnectorStatus.CONNECTED, f"connected to {self.endpoint}")
+            self.connector.report_connected(f"connected to {self.endpoint}")
 
     def _on_disconnected(self) -> None:
         if self._closing:
@@ -212,8 +210,8 @@ class IBSession:
         ep = self.endpoint
         log.warning("%s: connection to TWS/IB Gateway at %s:%s lost", self.connector.name,
                     ep.host, ep.port)
-        self.connector.set_status(ConnectorStatus.DISCONNECTED,
-                                  f"connection to TWS/IB Gateway at {ep.host}:{ep.port} lost")
+        self.connector.report_lost(
+            f"connection to TWS/IB Gateway at {ep.host}:{ep.port} lost")
 
     # -- events ------------------------------------------------------------------------
     def _on_tickers(self, tickers: Any) -> None:

@@ -33,7 +33,6 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from stockfish_core.plugin_api import (
-    ConnectorStatus,
     Subscription,
     cancel_and_wait,
     now_ns,
@@ -119,8 +118,8 @@ class FeedSession:
         curve = cfg.curve.resolve() if cfg.curve is not None else None
         self.ctx = ctx = zmq.Context()
         self._actx = zmq.asyncio.Context.shadow(ctx.underlying)
-        connector.set_status(ConnectorStatus.CONNECTING,
-                             f"connecting to {', '.join(cfg.endpoints)}")
+        connector.report_connecting(
+            f"connecting to {', '.join(cfg.endpoints)}")
         pairs: list[tuple[zmq.Socket[bytes], Stream]] = []
         for index, endpoint in enumerate(cfg.endpoints):
             stream = self.processor.add_stream(endpoint, cfg.snapshot_for(endpoint))
@@ -222,7 +221,7 @@ class FeedSession:
         self.processor.close()
         if self.ctx is not None:
             self.ctx.destroy(linger=0)
-        self.connector.set_status(ConnectorStatus.DISCONNECTED, "disconnected")
+        self.connector.report_closed("disconnected")
 
     # -- subscriptions ----------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
@@ -315,22 +314,22 @@ class FeedSession:
         connected = sum(self.up.values())
         total = len(self.up)
         if connected:
-            self.connector.set_status(ConnectorStatus.CONNECTED,
-                                      f"{connected} of {total} publishers connected")
+            self.connector.report_connected(
+                f"{connected} of {total} publishers connected")
         elif self.ever_connected:
             # A loss that ZeroMQ repairs by itself: RECONNECTING tells the manager to wait
             # for CONNECTED rather than tear the session down.
-            self.connector.set_status(ConnectorStatus.RECONNECTING,
-                                      "every publisher went away; ZeroMQ is reconnecting")
+            self.connector.report_reconnecting(
+                "every publisher went away; ZeroMQ is reconnecting")
         elif self._refused and self._refused >= set(self.up):
             # Every publisher refused the handshake: not a feed that waits for data.
-            self.connector.set_status(ConnectorStatus.CONNECTING,
-                                      "the handshake failed with every publisher "
-                                      "(see the handshake_failed error)")
+            self.connector.report_connecting(
+                "the handshake failed with every publisher "
+                "(see the handshake_failed error)")
         else:
-            self.connector.set_status(ConnectorStatus.CONNECTED,
-                                      "waiting for data: no publisher is up yet "
-                                      f"({', '.join(self.up)}); ZeroMQ connects when one is")
+            self.connector.report_connected(
+                "waiting for data: no publisher is up yet "
+                f"({', '.join(self.up)}); ZeroMQ connects when one is")
 
     async def _watch_staleness(self, staleness: float) -> None:
         limit_ns = int(staleness * 1e9)
