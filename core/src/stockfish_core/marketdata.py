@@ -370,9 +370,7 @@ class MarketDataHub:
         last_seen = self.last_seen
         on_any = self.on_any
         by_type = stats.by_type
-        latency = stats.data_latency
-        sample = latency.samples.append
-        samples = 0
+        sample = stats.data_latency.add
         delivered = 0
         run_type: DataType | None = None
         run_count = 0
@@ -413,7 +411,6 @@ class MarketDataHub:
                 venue_ts = update.venue_ts_ns
                 if venue_ts and update.recv_ts_ns:
                     sample(update.recv_ts_ns - venue_ts)
-                    samples += 1
             except Exception as exc:  # noqa: BLE001 - one bad update costs only itself
                 self.data_error(source, stats, update, exc)
                 continue
@@ -430,7 +427,6 @@ class MarketDataHub:
             delivered += 1
         if run_count and not counted:
             by_type[run_type.value] += run_count  # type: ignore[union-attr]
-        latency.count += samples
         stats.updates_delivered += delivered
         return delivered
 

@@ -251,6 +251,13 @@ class OrderStore:
         else:
             keys.append(key)
 
+    def has_fill(self, connector: str, execution_id: str) -> bool:
+        """Whether the fill ``execution_id`` of ``connector`` was applied already (in
+        memory, or in the journal for an order that left memory)."""
+        key = (connector, execution_id)
+        return key in self._executions or (
+            self._ids_on_disk and self.journal is not None and self.journal.has_fill(*key))
+
     def lookup(self, client_order_id: str) -> Order | None:
         """The order from memory, else the journal's copy of it (a final order that left
         memory); None if neither knows it. Safe from any thread."""

@@ -251,6 +251,8 @@ class VenueBook:
             if order is None or order.connector not in (None, name):
                 external += 1
                 continue
+            if self.orders.has_fill(name, fill.execution_id):
+                continue  # known already (the reconciliation's STATUS answer carried it)
             if fill.connector is None:
                 fill = _with(fill, name)
             apply(OrderUpdate(cid, OrderStatus.PARTIALLY_FILLED, fill.venue_order_id,
