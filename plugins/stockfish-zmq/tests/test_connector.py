@@ -28,7 +28,7 @@ from stockfish_zmq.testing import errors_with, stats_of, subscribe_and_wait, zmq
 from stockfish_zmq.testing.publisher import Publisher
 from stockfish_zmq.testing.synthetic import SyntheticMarket
 
-MODES = ["loop", "thread"]
+MODES = ["loop", "thread", "worker"]
 
 
 @pytest.mark.parametrize("mode", MODES)
