@@ -87,3 +87,54 @@ async def test_a_killed_worker_is_a_lost_connection_and_the_loss_is_counted(rate
     assert feed_stats.worker_restarts == 1
     print(f"rate {rate}: worker killed after seq {before}, resumed at {after} "
           f"({after - before - 1} lost, counted), {len(seqs)} delivered")
+
+
+MANAGER_WITH_WORKER = r"""
+import asyncio, sys
+from stockfish_core import ExchangeManager, PluginRegistry
+from stockfish_zmq import plugin
+
+async def main():
+    registry = PluginRegistry(entry_points=())
+    registry.register(plugin, "zmq")
+    manager = ExchangeManager(registry=registry, journal=":memory:")
+    connector = manager.add_connector("feed", "zmq", endpoints=[sys.argv[1]], worker=True)
+    await manager.start()
+    link = connector.state.worker
+    while link.pid is None:
+        await asyncio.sleep(0.05)
+    print("worker", link.pid, flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_a_worker_ends_when_its_manager_is_killed() -> None:
+    import select
+    import subprocess
+    import sys
+
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen([sys.executable, "-c", MANAGER_WITH_WORKER, endpoint],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()  # bounded: the manager prints or dies
+        assert line[:1] == ["worker"], line
+        worker = int(line[1])
+        pidfd = os.pidfd_open(worker)
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            # The worker notices its manager is gone (it checks every 0.5 s) and ends.
+            readable, _, _ = select.select([pidfd], [], [], 10.0)
+            assert readable, f"worker {worker} still running 10 s after its manager was killed"
+        finally:
+            os.close(pidfd)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
