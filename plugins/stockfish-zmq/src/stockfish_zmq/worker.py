@@ -6,8 +6,8 @@ manager one frame per batch over a ZeroMQ PAIR socket on ``ipc://``. A frame is 
 pickle: price ticks as plain tuples (the manager builds the ``MarketUpdate`` from them
 in one expression), any other update as itself with its place in the batch, and the
 facts of the batch: data errors to report, the increments of the sequence and feed
-counters, the sequence state of the publishers (so that a new worker after a lost one
-counts the gap); log lines come up as frames of their own.
+counters, what changed in the sequence state of the publishers (so that a new worker
+after a lost one counts the gap); log lines come up as frames of their own.
 
 The manager side (:class:`WorkerLink`) is the session's receiver: subscriptions,
 reconnects and stop are commands down the same socket. The child's connection monitor
@@ -178,6 +178,9 @@ def worker_main(address: str, name: str, config: ZmqConfig, curve: CurveKeys | N
     last_feed = dict.fromkeys(_FEED_COUNTERS, 0)
     last_codes: dict[str, int] = {}
     last_seq = dict.fromkeys(_SEQUENCE_COUNTERS, 0)
+    # The sequence state the manager has (it gave the resumed part).
+    sent_state: dict[str, dict[Any, tuple[int, Any]]] = {
+        s.name: dict(resume.get(s.name, {})) for _, s in readers}
     price_tick = DataType.PRICE_TICK
 
     def ship(updates: list[MarketUpdate], stream: str | None, recv_ts: int) -> None:
@@ -207,8 +210,17 @@ def worker_main(address: str, name: str, config: ZmqConfig, curve: CurveKeys | N
             if value != last_seq[key]:
                 seq[key] = value - last_seq[key]
                 last_seq[key] = value
-        state = {s.name: {k: (t.next_seq, t.session) for k, t in s.sequencer.trackers.items()
-                          if t.next_seq is not None} for _, s in readers}
+        # Only what changed since the last frame: the manager's loop merges a few entries
+        # a batch, not every symbol's (the worker compares; it has the CPU to spare).
+        state: dict[str, dict[Any, tuple[int, Any]]] = {}
+        for _, s in readers:
+            sent = sent_state[s.name]
+            changed = {k: v for k, t in s.sequencer.trackers.items()
+                       if t.next_seq is not None
+                       and sent.get(k) != (v := (t.next_seq, t.session))}
+            if changed:
+                sent.update(changed)
+                state[s.name] = changed
         send((_BATCH, ticks, others, facts.errors, feed, codes, seq, state, stream, recv_ts))
         facts.errors = []
 
@@ -293,7 +305,10 @@ class WorkerLink:
         self.session = session
         self.connector = session.connector
         self.loop = asyncio.get_running_loop()
-        self.resume = resume
+        #: Per publisher, the sequence state of what was delivered (a new worker after
+        #: a lost one starts from it); its own copy, updated by every batch.
+        self.resume: dict[str, dict[Any, tuple[int, Any]]] = {
+            name: dict(state) for name, state in resume.items()}
         self._dir = tempfile.mkdtemp(prefix="stockfish-zmq-")
         self.address = f"ipc://{self._dir}/worker"
         self.chan: zmq.Socket[bytes] = session.ctx.socket(zmq.PAIR)  # type: ignore[union-attr]
@@ -421,7 +436,13 @@ class WorkerLink:
                recv_ts: int) -> None:
         session = self.session
         connector = self.connector
-        self.resume = state
+        resume = self.resume
+        for stream_key, changed in state.items():
+            known = resume.get(stream_key)
+            if known is None:
+                resume[stream_key] = changed
+            else:
+                known.update(changed)
         stats = session.stats
         for key, value in feed.items():
             setattr(stats, key, getattr(stats, key) + value)
