@@ -2,7 +2,8 @@
 
 The child runs the same code as a connector in process (the SUB sockets, the drain, the
 :class:`~stockfish_zmq.marketdata.FeedProcessor` with the core's sequencer) and sends the
-manager one frame per batch over a ZeroMQ PAIR socket on ``ipc://``. A frame is one
+manager one frame per batch over a ZeroMQ PAIR socket on ``ipc://`` (an abstract
+socket on Linux, a file in a temporary folder elsewhere). A frame is one
 pickle: price ticks as plain tuples (the manager builds the ``MarketUpdate`` from them
 in one expression), any other update as itself with its place in the batch, and the
 facts of the batch: data errors to report, the increments of the sequence and feed
@@ -24,6 +25,8 @@ import logging
 import multiprocessing
 import os
 import pickle
+import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -309,8 +312,13 @@ class WorkerLink:
         #: a lost one starts from it); its own copy, updated by every batch.
         self.resume: dict[str, dict[Any, tuple[int, Any]]] = {
             name: dict(state) for name, state in resume.items()}
-        self._dir = tempfile.mkdtemp(prefix="stockfish-zmq-")
-        self.address = f"ipc://{self._dir}/worker"
+        self._dir: str | None = None
+        if sys.platform.startswith("linux"):
+            # An abstract socket: no file is left behind when the manager is killed.
+            self.address = f"ipc://@stockfish-zmq-{os.getpid()}-{secrets.token_hex(8)}"
+        else:
+            self._dir = tempfile.mkdtemp(prefix="stockfish-zmq-")
+            self.address = f"ipc://{self._dir}/worker"
         self.chan: zmq.Socket[bytes] = session.ctx.socket(zmq.PAIR)  # type: ignore[union-attr]
         self.chan.linger = 0
         self.chan.sndhwm = 0  # commands are few; never dropped
@@ -377,10 +385,11 @@ class WorkerLink:
                 self.process.kill()
                 await asyncio.to_thread(self.process.join, _STOP_TIMEOUT)
         self.chan.close(linger=0)
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(self._dir, "worker"))
-        with contextlib.suppress(OSError):
-            os.rmdir(self._dir)
+        if self._dir is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._dir, "worker"))
+            with contextlib.suppress(OSError):
+                os.rmdir(self._dir)
 
     def _unwatch(self) -> None:
         if self._fd is not None:
