@@ -40,9 +40,9 @@ import orjson
 from stockfish_core import ExchangeManager, PluginRegistry, Subscription
 from stockfish_core.models import DataType, MarketUpdate, PriceTick
 from stockfish_zmq import plugin
-from stockfish_zmq.processor import FrameBatch
-from stockfish_zmq.publisher import make_message
-from stockfish_zmq.synthetic import SyntheticMarket, symbol_names
+from stockfish_zmq.marketdata import FrameBatch
+from stockfish_zmq.testing.publisher import make_message
+from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -125,15 +125,16 @@ class Ticks:
 @pytest.mark.parametrize("rate", [100, 10_000])
 @pytest.mark.parametrize("session", [None, "s"], ids=["no-session", "session"])
 @pytest.mark.parametrize("kind", ["project", "bare"])
+@pytest.mark.parametrize("worker", [False, True], ids=["in-process", "worker"])
 async def test_a_restarted_publisher_resumes_within_one_message(
-        kind: str, session: str | None, rate: int) -> None:
+        kind: str, session: str | None, rate: int, worker: bool) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     registry = PluginRegistry(entry_points=())
     registry.register(stockfish_zmq_plugin, "zmq")
     config = ManagerConfig(health_check_interval=0.2, staleness=30.0, journal=":memory:")
     manager = ExchangeManager(config=config, registry=registry)
     settings: dict[str, Any] = {"endpoints": [endpoint], "reconnect_interval": 0.05,
-                                "reconnect_interval_max": 0.2, "rcvhwm": 0}
+                                "reconnect_interval_max": 0.2, "rcvhwm": 0, "worker": worker}
     if kind == "bare":
         settings["subscribe_all"] = True  # the seeds' single frame has no topic frame
     manager.add_connector("feed", "zmq", **settings)

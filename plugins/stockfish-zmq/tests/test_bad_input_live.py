@@ -25,7 +25,7 @@ from stockfish_zmq.testing.synthetic import SyntheticMarket
 Factory = Callable[..., Publisher]
 
 
-@pytest.mark.parametrize("mode", ["loop", "thread"])
+@pytest.mark.parametrize("mode", ["loop", "thread", "worker"])
 async def test_garbage_is_counted_logged_with_a_limit_and_the_stream_goes_on(
         publisher_factory: Factory, caplog: pytest.LogCaptureFixture, mode: str) -> None:
     pub = publisher_factory(faults=Faults(garbage_every=1))  # one bad message after each
@@ -49,7 +49,7 @@ async def test_garbage_is_counted_logged_with_a_limit_and_the_stream_goes_on(
         assert 0 < len(logged) < stats.data_errors  # rate-limited, not one line each
 
 
-@pytest.mark.parametrize("mode", ["loop", "thread"])
+@pytest.mark.parametrize("mode", ["loop", "thread", "worker"])
 async def test_an_oversized_message_costs_the_connection_not_the_feed(publisher_factory: Factory,
                                                                       mode: str) -> None:
     pub = publisher_factory()

@@ -28,7 +28,7 @@ from stockfish_zmq.testing import errors_with, stats_of, subscribe_and_wait, zmq
 from stockfish_zmq.testing.publisher import Publisher
 from stockfish_zmq.testing.synthetic import SyntheticMarket
 
-MODES = ["loop", "thread"]
+MODES = ["loop", "thread", "worker"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -214,8 +214,10 @@ async def test_subscribe_before_connect_and_bad_subscriptions_raise(publisher: P
             await h.subscribe(Subscription(""))
 
 
-async def test_disconnect_closes_and_reconnect_keeps_the_counters(publisher: Publisher) -> None:
-    async with zmq_harness([publisher.endpoint]) as h:
+@pytest.mark.parametrize("mode", ["auto", "worker"])
+async def test_disconnect_closes_and_reconnect_keeps_the_counters(publisher: Publisher,
+                                                                  mode: str) -> None:
+    async with zmq_harness([publisher.endpoint], receive_mode=mode) as h:
         await h.connect()
         await subscribe_and_wait(h, publisher, Subscription("X"))
         publisher.publish("ticker", "X", {"last": 1.0})
@@ -223,6 +225,8 @@ async def test_disconnect_closes_and_reconnect_keeps_the_counters(publisher: Pub
         first = h.connector.state
         await h.disconnect()
         assert h.connector.status is ConnectorStatus.DISCONNECTED and first.closed
+        if mode == "worker":  # the disconnect hook stopped the worker: it ended by itself
+            assert first.worker is not None and first.worker.process.exitcode == 0
         await h.disconnect()  # twice is fine
         await h.connect()
         await subscribe_and_wait(h, publisher, Subscription("X"))

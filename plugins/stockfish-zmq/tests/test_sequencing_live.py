@@ -24,6 +24,8 @@ from stockfish_zmq.testing.publisher import Faults, Publisher
 from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
 
 DEPTH = DataType.ORDERBOOK_SNAPSHOT
+#: In process, and in a worker process (the same sequence accounting, counted by the core).
+MODES = ["auto", "worker"]
 
 
 def levels(update: MarketUpdate) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -36,8 +38,10 @@ def publisher_levels(pub: Publisher, symbol: str, depth: int) -> Any:
     return ([(lv.price, lv.size) for lv in snap.bids], [(lv.price, lv.size) for lv in snap.asks])
 
 
-async def test_out_of_order_messages_are_delivered_in_order(publisher: Publisher) -> None:
-    async with zmq_harness([publisher.endpoint], reorder_wait=5.0) as h:
+@pytest.mark.parametrize("mode", MODES)
+async def test_out_of_order_messages_are_delivered_in_order(publisher: Publisher,
+                                                            mode: str) -> None:
+    async with zmq_harness([publisher.endpoint], reorder_wait=5.0, receive_mode=mode) as h:
         await h.connect()
         await subscribe_and_wait(h, publisher, Subscription("X"))
         for seq in (1, 2, 4, 5, 3, 6):
@@ -48,8 +52,9 @@ async def test_out_of_order_messages_are_delivered_in_order(publisher: Publisher
         assert (stats.out_of_order, stats.reordered, stats.gaps) == (2, 2, 0)
 
 
-async def test_duplicates_are_dropped(publisher: Publisher) -> None:
-    async with zmq_harness([publisher.endpoint]) as h:
+@pytest.mark.parametrize("mode", MODES)
+async def test_duplicates_are_dropped(publisher: Publisher, mode: str) -> None:
+    async with zmq_harness([publisher.endpoint], receive_mode=mode) as h:
         await h.connect()
         await subscribe_and_wait(h, publisher, Subscription("X"))
         for seq in (1, 2, 2, 3, 1, 4):
@@ -60,10 +65,11 @@ async def test_duplicates_are_dropped(publisher: Publisher) -> None:
         assert len(h.listener.updates) == 4
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_gap_is_declared_after_the_wait_counted_and_reported(
-        publisher: Publisher, caplog: pytest.LogCaptureFixture) -> None:
+        publisher: Publisher, caplog: pytest.LogCaptureFixture, mode: str) -> None:
     caplog.set_level(logging.WARNING, "stockfish.sequencing")
-    async with zmq_harness([publisher.endpoint], reorder_wait=0.05) as h:
+    async with zmq_harness([publisher.endpoint], reorder_wait=0.05, receive_mode=mode) as h:
         await h.connect()
         await subscribe_and_wait(h, publisher, Subscription("X"))
         for seq in (1, 2, 5, 6):

@@ -148,3 +148,13 @@ def test_symbol_names_are_not_prefixes_of_each_other() -> None:
     names = symbol_names(1500)
     assert len(set(names)) == 1500
     assert not any(a != b and b.startswith(a) for a in names[:50] for b in names)
+
+
+# -- the worker setting -------------------------------------------------------------------
+def test_worker_refuses_a_snapshot_service_with_a_clear_error() -> None:
+    from stockfish_zmq.config import ZmqConfig
+
+    assert ZmqConfig(endpoints=["tcp://127.0.0.1:1"], worker=True).worker
+    with pytest.raises(ValueError, match="worker: true does not take a snapshot service"):
+        ZmqConfig(endpoints=["tcp://127.0.0.1:1"], worker=True,
+                  snapshot_endpoint="tcp://127.0.0.1:2")

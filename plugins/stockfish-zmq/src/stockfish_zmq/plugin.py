@@ -63,10 +63,12 @@ def _session(connector: Connector) -> FeedSession:
 async def stockfish_connect(connector: Connector) -> None:
     previous = connector.state
     stats = None
+    resume = None
     if isinstance(previous, FeedSession):
         stats = previous.stats  # counters survive a reconnect
+        resume = previous.resume_state  # where a lost worker process was
         await previous.stop()
-    session = FeedSession(connector, stats)
+    session = FeedSession(connector, stats, resume=resume)
     connector.state = session
     try:
         await session.start()

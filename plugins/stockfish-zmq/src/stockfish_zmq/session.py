@@ -44,15 +44,16 @@ from .receiver import Receiver, make_receiver
 from .schema import BARE_JSON_TOPIC, DATA_TYPE_KIND
 from .snapshot import SnapshotClient
 from .stats import FeedStats, RateLimitedLog
+from .worker import WorkerLink
 
 if TYPE_CHECKING:
     from stockfish_core.plugin_api import Connector
 
-__all__ = ["FeedSession"]
+__all__ = ["MONITORED", "FeedSession", "sub_socket"]
 
 log = logging.getLogger("stockfish.zmq")
 
-_MONITORED = (
+MONITORED = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_MONITOR_STOPPED
@@ -72,11 +73,37 @@ def _detached_config(config: Any) -> ZmqConfig:
     return ZmqConfig(endpoints=["ipc://unused"], subscribe_all=True)
 
 
+def sub_socket(ctx: zmq.Context[Any], cfg: ZmqConfig,
+               curve: CurveKeys | None) -> zmq.Socket[bytes]:
+    """A SUB socket with the connector's settings (not connected yet)."""
+    sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
+    sock.linger = 0
+    sock.rcvhwm = cfg.rcvhwm
+    # A SUB socket sends only its subscriptions. Made before a publisher is up, they
+    # wait in the connection's pipe, and past a high-water mark they would be dropped
+    # (and a feed of more symbols than that would silently lose the rest).
+    sock.sndhwm = 0
+    sock.maxmsgsize = cfg.max_message_size
+    sock.reconnect_ivl = int(cfg.reconnect_interval * 1000)
+    sock.reconnect_ivl_max = int(cfg.reconnect_interval_max * 1000)
+    if cfg.heartbeat_interval is not None:
+        timeout = cfg.heartbeat_timeout or 3 * cfg.heartbeat_interval
+        sock.heartbeat_ivl = int(cfg.heartbeat_interval * 1000)
+        sock.heartbeat_timeout = int(timeout * 1000)
+        sock.heartbeat_ttl = int(timeout * 1000)
+    if curve is not None:
+        sock.curve_serverkey = curve.server_public
+        sock.curve_publickey = curve.client_public
+        sock.curve_secretkey = curve.client_secret
+    return sock
+
+
 class FeedSession:
     """The connector state of a ZeroMQ feed connector."""
 
     def __init__(self, connector: Connector, stats: FeedStats | None = None, *,
-                 detached: bool = False) -> None:
+                 detached: bool = False,
+                 resume: dict[str, dict[Any, tuple[int, Any]]] | None = None) -> None:
         self.connector = connector
         self.config: ZmqConfig = (
             _detached_config(connector.config) if detached else connector.config
@@ -92,6 +119,10 @@ class FeedSession:
         self.ctx: zmq.Context[Any] | None = None
         self.sockets: dict[str, zmq.Socket[bytes]] = {}
         self.receiver: Receiver | None = None
+        #: The worker process's link (``worker: true``), else None.
+        self.worker: WorkerLink | None = None
+        #: Per publisher, the sequence state a new worker starts from.
+        self._resume = resume or {}
         self.snapshots: dict[str, SnapshotClient] = {}
         #: Publisher endpoint -> whether its connection is up (handshake done).
         self.up: dict[str, bool] = {}
@@ -120,12 +151,21 @@ class FeedSession:
         self._actx = zmq.asyncio.Context.shadow(ctx.underlying)
         connector.report_connecting(
             f"connecting to {', '.join(cfg.endpoints)}")
+        if cfg.worker:
+            for endpoint in cfg.endpoints:
+                self.processor.add_stream(endpoint, None)
+                self.up[endpoint] = False
+            self.worker = WorkerLink(self, curve, self._resume)
+            self.receiver = self.worker
+            self.worker.start()
+            self._started(cfg, curve)
+            return
         pairs: list[tuple[zmq.Socket[bytes], Stream]] = []
         for index, endpoint in enumerate(cfg.endpoints):
             stream = self.processor.add_stream(endpoint, cfg.snapshot_for(endpoint))
-            sock = self._sub_socket(ctx, curve)
+            sock = sub_socket(ctx, cfg, curve)
             address = f"inproc://stockfish-zmq-monitor-{id(self):x}-{index}"
-            sock.monitor(address, _MONITORED)
+            sock.monitor(address, MONITORED)
             monitor = self._actx.socket(zmq.PAIR)
             monitor.connect(address)
             self._monitors.append(monitor)
@@ -148,6 +188,9 @@ class FeedSession:
         self.receiver = make_receiver(cfg.receive_mode, ctx, loop, pairs, self._feed,
                                       cfg.batch_size, connector.name)
         self.receiver.start()
+        self._started(cfg, curve)
+
+    def _started(self, cfg: ZmqConfig, curve: CurveKeys | None) -> None:
         # The sockets are set up: ZeroMQ connects (and reconnects) by itself whenever a
         # publisher is there, so there is nothing to wait for. A feed whose publishers are
         # not up yet is connected and waiting for data; it goes stale (``staleness``)
@@ -158,29 +201,6 @@ class FeedSession:
         log.info("%s: subscribed to %s (receive mode %s, curve %s)", self.label,
                  ", ".join(cfg.endpoints), type(self.receiver).__name__,
                  "on" if curve else "off")
-
-    def _sub_socket(self, ctx: zmq.Context[Any], curve: CurveKeys | None) -> zmq.Socket[bytes]:
-        cfg = self.config
-        sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB)
-        sock.linger = 0
-        sock.rcvhwm = cfg.rcvhwm
-        # A SUB socket sends only its subscriptions. Made before a publisher is up, they
-        # wait in the connection's pipe, and past a high-water mark they would be dropped
-        # (and a feed of more symbols than that would silently lose the rest).
-        sock.sndhwm = 0
-        sock.maxmsgsize = cfg.max_message_size
-        sock.reconnect_ivl = int(cfg.reconnect_interval * 1000)
-        sock.reconnect_ivl_max = int(cfg.reconnect_interval_max * 1000)
-        if cfg.heartbeat_interval is not None:
-            timeout = cfg.heartbeat_timeout or 3 * cfg.heartbeat_interval
-            sock.heartbeat_ivl = int(cfg.heartbeat_interval * 1000)
-            sock.heartbeat_timeout = int(timeout * 1000)
-            sock.heartbeat_ttl = int(timeout * 1000)
-        if curve is not None:
-            sock.curve_serverkey = curve.server_public
-            sock.curve_publickey = curve.client_public
-            sock.curve_secretkey = curve.client_secret
-        return sock
 
     def _feed(self, batch: FrameBatch) -> None:
         """One batch through normalize and the manager's delivery, with the cyclic
@@ -226,11 +246,15 @@ class FeedSession:
     # -- subscriptions ----------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
         topic, kind = self._check(subscription)
+        if self.worker is not None:
+            self.worker.interest(topic, kind, subscription.depth, True)
         if self.processor.add_interest(topic, kind, subscription.depth):
             self._set_topic(topic, True)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         topic, kind = self._check(subscription)
+        if self.worker is not None:
+            self.worker.interest(topic, kind, None, False)
         if self.processor.remove_interest(topic, kind):
             self._set_topic(topic, False)
 
@@ -252,6 +276,9 @@ class FeedSession:
         if self.config.subscribe_all or self.receiver is None:
             return
         data = topic.encode()
+        if self.worker is not None:
+            self.worker.set_topic(None, data, subscribe)
+            return
         for sock in self.sockets.values():
             self.receiver.set_topic(sock, data, subscribe)
 
@@ -267,34 +294,60 @@ class FeedSession:
             event = parse_monitor_message(frames)["event"]
             if event == zmq.EVENT_MONITOR_STOPPED:
                 return
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.up[endpoint] = True
-                self._refused.discard(endpoint)
-                self.ever_connected = True
-                log.info("%s: connected to publisher %s", self.label, endpoint)
-            elif event in _HANDSHAKE_FAILED:
-                self._refused.add(endpoint)
-                self._handshake_failed(endpoint, event)
-            elif event == zmq.EVENT_DISCONNECTED and self.up.get(endpoint):
-                self.up[endpoint] = False
-                self.stats.disconnects += 1
-                message = (f"{self.label}: publisher {endpoint} went away; reconnecting")
-                log.warning("%s", message)
-                self.connector.report_error(message, code="disconnected")
-                self._retry_checks[endpoint] = asyncio.get_running_loop().call_later(
-                    _RETRY_GRACE, self._force_reconnect, endpoint)
-            elif event == zmq.EVENT_CONNECT_RETRIED:
-                check = self._retry_checks.pop(endpoint, None)
-                if check is not None:
-                    check.cancel()
-            self._update_status()
+            self.on_monitor_event(endpoint, event)
+
+    def on_monitor_event(self, endpoint: str, event: int) -> None:
+        """A ZeroMQ monitor event of a publisher's connection (in this process, or
+        reported by the worker process)."""
+        if self.closed:
+            return
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.up[endpoint] = True
+            self._refused.discard(endpoint)
+            self.ever_connected = True
+            log.info("%s: connected to publisher %s", self.label, endpoint)
+        elif event in _HANDSHAKE_FAILED:
+            self._refused.add(endpoint)
+            self._handshake_failed(endpoint, event)
+        elif event == zmq.EVENT_DISCONNECTED and self.up.get(endpoint):
+            self.up[endpoint] = False
+            self.stats.disconnects += 1
+            message = (f"{self.label}: publisher {endpoint} went away; reconnecting")
+            log.warning("%s", message)
+            self.connector.report_error(message, code="disconnected")
+            self._retry_checks[endpoint] = asyncio.get_event_loop().call_later(
+                _RETRY_GRACE, self._force_reconnect, endpoint)
+        elif event == zmq.EVENT_CONNECT_RETRIED:
+            check = self._retry_checks.pop(endpoint, None)
+            if check is not None:
+                check.cancel()
+        self._update_status()
 
     def _force_reconnect(self, endpoint: str) -> None:
         self._retry_checks.pop(endpoint, None)
         if self.receiver is not None and not self.closed and not self.up.get(endpoint):
             log.warning("%s: ZeroMQ gave up on %s (a protocol error, such as a message over "
                         "max_message_size); connecting again", self.label, endpoint)
-            self.receiver.reconnect(self.sockets[endpoint], endpoint)
+            if self.worker is not None:
+                self.worker.reconnect(None, endpoint)
+            else:
+                self.receiver.reconnect(self.sockets[endpoint], endpoint)
+
+    def worker_lost(self, reason: str) -> None:
+        """The worker process ended by itself: a lost connection (the core reconnects,
+        and the new worker starts from the sequence state the lost one last sent)."""
+        if self.closed:
+            return
+        self.stats.worker_restarts += 1
+        for endpoint in self.up:
+            self.up[endpoint] = False
+        self.connector.report_lost(reason)
+
+    @property
+    def resume_state(self) -> dict[str, dict[Any, tuple[int, Any]]]:
+        """Per publisher, the sequence state a worker started after this session's
+        starts from (empty without a worker)."""
+        return self.worker.resume if self.worker is not None else {}
 
     def _handshake_failed(self, endpoint: str, event: int) -> None:
         self.stats.handshake_failures += 1
@@ -311,6 +364,13 @@ class FeedSession:
     def _update_status(self) -> None:
         if self.closed:
             return
+        try:
+            self._report_status()
+        finally:
+            if self.worker is not None:
+                self.worker.forward_interruptions()
+
+    def _report_status(self) -> None:
         connected = sum(self.up.values())
         total = len(self.up)
         if connected:

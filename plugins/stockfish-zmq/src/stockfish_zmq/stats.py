@@ -37,6 +37,8 @@ class FeedStats:
     #: Transport: handshakes failed (CURVE key or mechanism mismatch), disconnections.
     handshake_failures: int = 0
     disconnects: int = 0
+    #: Worker processes (``worker: true``) that ended by themselves (a lost connection).
+    worker_restarts: int = 0
 
     def count_error(self, code: str) -> None:
         self.data_errors += 1

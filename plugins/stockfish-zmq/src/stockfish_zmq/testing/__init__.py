@@ -41,7 +41,12 @@ __all__ = [
 
 def zmq_harness(endpoints: Sequence[str], *, name: str = "zmq",
                 **settings: Any) -> ConnectorHarness:
-    """A harness for one zmq connector, registered under ``zmq`` in a private registry."""
+    """A harness for one zmq connector, registered under ``zmq`` in a private registry.
+
+    ``receive_mode="worker"`` is a shorthand for ``worker=True`` (the feed read in a
+    worker process), so that a test parametrized over receive modes covers it too."""
+    if settings.get("receive_mode") == "worker":
+        settings = {**settings, "receive_mode": "auto", "worker": True}
     registry = PluginRegistry(entry_points=())
     return ConnectorHarness(plugin, "zmq", {"endpoints": list(endpoints), **settings},
                             registry=registry, connector_name=name)
