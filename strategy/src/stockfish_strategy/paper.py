@@ -51,9 +51,10 @@ from stockfish_core.orders import (
     OrderType,
     OrderUpdate,
     TimeInForce,
-    to_decimal,
 )
 from stockfish_core.plugins import hookimpl
+
+from .portfolio import DecimalCache
 
 __all__ = ["CAPABILITIES", "PaperConfig", "PaperVenue", "venue_of"]
 
@@ -124,8 +125,12 @@ class PaperVenue:
         self._queued: collections.deque[tuple[int, OrderRequest]] = collections.deque()
         self.fills: dict[str, list[ExecEvent]] = {}
         self.connected = False
-        #: Batches of reports handed to the loop and not yet delivered.
+        #: Batches of reports handed to the loop and not yet delivered (0 or 1).
         self.in_flight = 0
+        #: Those reports, in order.
+        self._pending: list[OrderUpdate] = []
+        #: Quote prices and sizes as Decimals, each float converted once.
+        self._decimal = DecimalCache()
         #: Quotes the engine refused (crossed, non-positive): counted, logged, left out.
         self.bad_quotes = 0
 
@@ -143,7 +148,10 @@ class PaperVenue:
 
     # -- the market ------------------------------------------------------------------
     def on_update(self, update: MarketUpdate) -> None:
-        """An update the manager delivered: the symbol's quote, then what it fills."""
+        """An update the manager delivered: the reports still held for earlier ones,
+        the symbol's quote, then what it fills."""
+        if self._pending:
+            self._report()
         quote = self._quote(update)
         if quote is None:
             return
@@ -189,9 +197,10 @@ class PaperVenue:
         else:
             return None
         big = UNLIMITED
-        return (symbol, to_decimal(bid, field="bid"), to_decimal(ask, field="ask"),
-                big if unlimited or bid_size is None else to_decimal(bid_size, field="size"),
-                big if unlimited or ask_size is None else to_decimal(ask_size, field="size"))
+        dec = self._decimal
+        return (symbol, dec(bid, "bid"), dec(ask, "ask"),
+                big if unlimited or bid_size is None else dec(bid_size, "size"),
+                big if unlimited or ask_size is None else dec(ask_size, "size"))
 
     # -- orders ----------------------------------------------------------------------
     def execute(self, request: OrderRequest) -> None:
@@ -273,14 +282,24 @@ class PaperVenue:
         return update
 
     def _later(self, updates: list[OrderUpdate]) -> None:
-        """Reports go to the manager on the loop's next turn, never inside a hook call."""
-        if updates:
+        """Reports go to the manager never inside a hook call: on the loop's next turn,
+        or before the next market update if that comes first (a feed that hands over a
+        batch of updates in one turn), so a fill is reported before the market moves on,
+        as a venue with no latency would."""
+        if not updates:
+            return
+        if not self._pending:
             self.in_flight += 1
-            asyncio.get_running_loop().call_soon(self._report, updates)
+            asyncio.get_running_loop().call_soon(self._report)
+        self._pending.extend(updates)
 
-    def _report(self, updates: list[OrderUpdate]) -> None:
+    def _report(self) -> None:
+        pending = self._pending
+        if not pending:
+            return  # delivered already, before a market update
+        self._pending = []
         self.in_flight -= 1
-        for update in updates:
+        for update in pending:
             self.connector.report_order(update)
 
 
