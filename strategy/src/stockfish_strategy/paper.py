@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from stockfish_core.__about__ import API_VERSION
+from stockfish_core.accounts import AccountValues, VenuePosition
 from stockfish_core.connector import Capabilities, Connector, PluginSpec, Subscription
 from stockfish_core.errors import OrderRejected, VenueUnavailable
 from stockfish_core.fills import (
@@ -45,6 +46,7 @@ from stockfish_core.fills import (
 )
 from stockfish_core.models import DataType, MarketUpdate
 from stockfish_core.orders import (
+    Fill,
     OrderAction,
     OrderRequest,
     OrderStatus,
@@ -54,7 +56,7 @@ from stockfish_core.orders import (
 )
 from stockfish_core.plugins import hookimpl
 
-from .portfolio import DecimalCache
+from .portfolio import DecimalCache, Portfolio
 
 __all__ = ["CAPABILITIES", "PaperConfig", "PaperVenue", "venue_of"]
 
@@ -77,6 +79,11 @@ def _not_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:  # 
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
+def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
 @attrs.frozen
 class PaperConfig:
     """Settings of a ``paper`` connector (all optional)."""
@@ -97,6 +104,9 @@ class PaperConfig:
     symbols: list[str] | None = None
     #: Prefix of venue order ids and execution ids (default: the connector name).
     id_prefix: str | None = None
+    #: Starting cash of the paper account, which the account and positions hooks report
+    #: with what its fills did to it.
+    capital: float = attrs.field(default=100_000.0, validator=_positive)
 
 
 CAPABILITIES = Capabilities(
@@ -131,6 +141,8 @@ class PaperVenue:
         self._pending: list[OrderUpdate] = []
         #: Quote prices and sizes as Decimals, each float converted once.
         self._decimal = DecimalCache()
+        #: The paper account: cash and positions from the fills (marked when asked).
+        self.account_book = Portfolio(self._decimal(config.capital, "capital"))
         #: Quotes the engine refused (crossed, non-positive): counted, logged, left out.
         self.bad_quotes = 0
 
@@ -257,6 +269,10 @@ class PaperVenue:
         for ev in events:
             if ev.is_fill:
                 self.fills.setdefault(ev.order_id, []).append(ev)
+                self.account_book.apply(Fill(
+                    ev.order_id, ev.exec_id, ev.symbol, ev.side, ev.last_qty,
+                    ev.last_px, ev.commission, self.connector.name, ev.venue_order_id,
+                    ev.timestamp_ns))
             if ev.kind in (ExecKind.CANCEL_REJECTED, ExecKind.REPLACE_REJECTED) or (
                     ev.kind is ExecKind.REJECTED and ev.venue_order_id == NO_ORDER_ID):
                 update = self._refusal(ev)
@@ -303,6 +319,38 @@ class PaperVenue:
             self.connector.report_order(update)
 
 
+    # -- the account -----------------------------------------------------------------
+    def _mark(self, symbol: str) -> Decimal:
+        """The mid of the symbol's latest quote, else the last fill's price."""
+        quote = self.engine.quote(symbol)
+        if quote is not None:
+            return (quote.bid + quote.ask) / 2
+        position = self.account_book.positions[symbol]
+        return position.last_price if position.last_price is not None else position.avg_cost
+
+    def account(self) -> AccountValues:
+        """Cash and equity (positions at the mid quote); buying power is the cash, as
+        the strategy's buying-power rule counts it (no margin)."""
+        book = self.account_book
+        value = Decimal(0)
+        for symbol, position in book.positions.items():
+            if position.quantity:
+                value += position.quantity * self._mark(symbol)
+        equity = book.cash + value
+        return AccountValues("PAPER", "USD", cash=book.cash,
+                             buying_power=max(book.cash, Decimal(0)), equity=equity,
+                             raw={"cash": book.cash, "equity": equity,
+                                  "positions_value": value,
+                                  "commissions": book.commissions})
+
+    def venue_positions(self) -> list[VenuePosition]:
+        """The account's positions; reports of fills made before are delivered first."""
+        if self._pending:
+            self._report()
+        return [VenuePosition(s, p.quantity, p.avg_cost, p.quantity * self._mark(s), "PAPER")
+                for s, p in sorted(self.account_book.positions.items()) if p.quantity]
+
+
 def venue_of(connector: Connector) -> PaperVenue:
     """The connector's :class:`PaperVenue`, created on first use (it survives reconnects)."""
     venue = connector.state
@@ -330,6 +378,18 @@ def stockfish_market_listener(connector: Connector) -> Callable[[MarketUpdate], 
 @hookimpl
 def stockfish_connect(connector: Connector) -> None:
     venue_of(connector).connect()
+
+
+@hookimpl
+def stockfish_account(connector: Connector) -> AccountValues:
+    """The paper account: cash, equity and buying power at the latest quotes."""
+    return venue_of(connector).account()
+
+
+@hookimpl
+def stockfish_positions(connector: Connector) -> list[VenuePosition]:
+    """The paper account's positions (reports not yet delivered are delivered first)."""
+    return venue_of(connector).venue_positions()
 
 
 @hookimpl
