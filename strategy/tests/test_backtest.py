@@ -244,3 +244,27 @@ def test_a_fill_is_reported_before_the_next_update_of_a_batch(tmp_path: Path) ->
     assert seen[1][1:] == (D(5), 0)  # filled and reported before the second tick
     assert results.fills["price"].tolist() == [D("100.01")]  # the first tick's ask
     assert results.fills["time"].tolist()[0].value == T0
+
+
+def test_an_order_sent_from_on_fill_fills_on_the_quote_the_strategy_last_saw(
+        tmp_path: Path) -> None:
+    # The first fill is reported before the second tick reaches anyone; an order sent from
+    # on_fill then fills on the first tick's quote, and is seen before the third tick.
+    path = record(tmp_path / "ticks", tick_updates("AAPL", [100 + i for i in range(10)]))
+    seen: list[Decimal] = []
+
+    class Chain(Strategy):
+        def on_tick(self, tick: PriceTick) -> None:
+            seen.append(self.position("AAPL"))
+            if len(seen) == 1:
+                self.buy("AAPL", 1)
+
+        def on_fill(self, fill: Fill) -> None:
+            if fill.quantity == 1:
+                self.buy("AAPL", 2)
+
+    results = Backtest(Chain(), path, symbols=["AAPL"]).run()
+    assert results.fills["price"].tolist() == [D("100.01"), D("100.01")]
+    assert seen[:3] == [D(0), D(1), D(3)]
+    # Nine seconds of data: the annualised return would overflow a float; it is nan.
+    assert results.summary["annualized_return"] != results.summary["annualized_return"]
