@@ -7,8 +7,8 @@ range over the rounds:
 
 1. ``data path``: the replay (its default batches of 1,000) into the manager and a
    subscriber that counts: what the manager's data path costs alone.
-2. ``replay 1/turn``: the same, one update per loop turn (what the backtester asks of
-   the replay, so that an order reaches the paper venue before the next update).
+2. ``replay 1/turn``: the same, one update per loop turn (what the backtester asked of
+   the replay before its orders reached the paper venue inside the callback).
 3. ``backtest``: :class:`stockfish_strategy.Backtest` with a strategy attached (a moving
    average of each symbol's mid, an order when it crosses), the paper venue filling.
 

@@ -567,3 +567,26 @@ async def test_replay_goes_on_after_a_reconnect_without_repeating(tmp_path: Path
         await replayed.until(lambda: state.finished is not None, "the replay to finish")
         assert manager.get_stats()["connectors"]["replay"]["reconnects"] >= 1
     assert replayed.updates == ticks  # each once, in order
+
+
+def test_several_days_are_read_in_one_pass_in_the_order_of_a_day_by_day_read(
+        tmp_path: Path) -> None:
+    from stockfish_core.data.reader import Selection
+
+    # Three days, the last recorded first (a recording added to later: its rec_seq are
+    # smaller), and two files on one day: the one-pass read keeps day order, then rec_seq.
+    day = 86_400 * 10**9
+    record_directly(tmp_path / "rec", every_type(6, t0=T0 + 2 * day))
+    record_directly(tmp_path / "rec", every_type(6, t0=T0) + every_type(6, t0=T0 + day))
+    record_directly(tmp_path / "rec", every_type(3, source="late", t0=T0 + 3_600 * 10**9))
+    selection = Selection(tmp_path / "rec")
+    days = [d for d, _ in selection.days()]
+    assert len(days) == 3
+    one_pass = selection.table(DataType.PRICE_TICK, days)
+    assert one_pass is not None
+    by_day = pa.concat_tables([t for d in days
+                               if (t := selection.table(DataType.PRICE_TICK, d)) is not None])
+    assert one_pass.to_pylist() == by_day.to_pylist()
+    assert one_pass.num_rows == 6 * 3 + 3
+    recv = one_pass.column("recv_ts").cast(pa.int64()).to_pylist()
+    assert [r // day for r in recv] == sorted(r // day for r in recv)

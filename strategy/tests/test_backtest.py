@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from stockfish_core.models import OHLCVBar
+from stockfish_core.models import OHLCVBar, PriceTick
 from stockfish_core.orders import Fill, Order, OrderStatus
 from stockfish_strategy import Backtest, BacktestError, RiskLimits, Strategy, adapt
-from stockfish_strategy.backtest import load_strategy_class
-from stockfish_strategy.testing import HOUR_NS, T0, bar_updates, closes, record
+from stockfish_strategy.backtest import BATCH_SIZE, load_strategy_class
+from stockfish_strategy.testing import HOUR_NS, T0, bar_updates, closes, record, tick_updates
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "strategy"
 D = Decimal
@@ -209,9 +209,9 @@ def test_fills_reach_on_fill_and_the_clock_is_the_markets(bars: Path) -> None:
     assert len(seen) == 1
     fill, now = seen[0]
     assert fill.timestamp_ns == T0  # filled at the first bar's close, at its time
-    # The report comes back on the loop's next turn, after the replay handed over the next
-    # bar (as a venue's report arrives after the market moved on): the clock is there.
-    assert int(now.timestamp()) * 10**9 in (T0, T0 + HOUR_NS)
+    # The paper venue reports before the next bar reaches anyone (the replay hands over
+    # bars in batches): the clock is still the first bar's.
+    assert int(now.timestamp()) * 10**9 == T0
 
 
 def test_every_error_is_counted_and_its_traceback_logging_is_rate_limited(
@@ -223,3 +223,48 @@ def test_every_error_is_counted_and_its_traceback_logging_is_rate_limited(
     assert len(results.errors) == 120
     logged = [r for r in caplog.records if "raised (error" in r.getMessage()]
     assert 5 <= len(logged) < 120  # a burst of 5 a second, the rest counted
+
+
+def test_a_fill_is_reported_before_the_next_update_of_a_batch(tmp_path: Path) -> None:
+    # Fifty ticks: one batch of the replay. The order sent on the first tick fills on the
+    # quote that tick showed, and the strategy sees the fill before the second tick.
+    path = record(tmp_path / "ticks", tick_updates("AAPL", [100 + i / 100 for i in range(50)]))
+    seen: list[tuple[int, Decimal, int]] = []
+
+    class Probe(Strategy):
+        def on_tick(self, tick: PriceTick) -> None:
+            seen.append((tick.timestamp_ns, self.position("AAPL"), len(self.open_orders())))
+            if len(seen) == 1:
+                self.buy("AAPL", 5)
+
+    assert BATCH_SIZE > 50
+    results = Backtest(Probe(), path, symbols=["AAPL"]).run()
+    assert len(seen) == 50
+    assert seen[0][1:] == (D(0), 0)
+    assert seen[1][1:] == (D(5), 0)  # filled and reported before the second tick
+    assert results.fills["price"].tolist() == [D("100.01")]  # the first tick's ask
+    assert results.fills["time"].tolist()[0].value == T0
+
+
+def test_an_order_sent_from_on_fill_fills_on_the_quote_the_strategy_last_saw(
+        tmp_path: Path) -> None:
+    # The first fill is reported before the second tick reaches anyone; an order sent from
+    # on_fill then fills on the first tick's quote, and is seen before the third tick.
+    path = record(tmp_path / "ticks", tick_updates("AAPL", [100 + i for i in range(10)]))
+    seen: list[Decimal] = []
+
+    class Chain(Strategy):
+        def on_tick(self, tick: PriceTick) -> None:
+            seen.append(self.position("AAPL"))
+            if len(seen) == 1:
+                self.buy("AAPL", 1)
+
+        def on_fill(self, fill: Fill) -> None:
+            if fill.quantity == 1:
+                self.buy("AAPL", 2)
+
+    results = Backtest(Chain(), path, symbols=["AAPL"]).run()
+    assert results.fills["price"].tolist() == [D("100.01"), D("100.01")]
+    assert seen[:3] == [D(0), D(1), D(3)]
+    # Nine seconds of data: the annualised return would overflow a float; it is nan.
+    assert results.summary["annualized_return"] != results.summary["annualized_return"]

@@ -146,3 +146,39 @@ async def test_a_crossed_quote_is_counted_and_left_out(tmp_path: Path) -> None:
     assert runner.manager.get_stats()["connectors"]["paper"]["data_errors"] == 1
     # The limit meets the first quote's ask (100.1); the crossed one (ask 100) was not used.
     assert fills(runner) == [(1, D(1), D("100.1"))]
+
+
+async def test_the_paper_account_and_positions_follow_its_fills(tmp_path: Path) -> None:
+    data = record(tmp_path / "rec", tick_updates("SPY", [100.0, 101.0, 102.0, 103.0],
+                                                 spread=0.2))
+    manager = ExchangeManager(config=ManagerConfig(), journal=":memory:")
+    manager.add_connector("replay", "replay", path=str(data), batch_size=1)
+    conn = manager.add_connector("paper", "paper", capital=50_000, commission="per_order:1")
+    runner = StrategyRunner(Scripted({1: [{"quantity": 10}], 3: [{"quantity": -4}]}), manager,
+                            portfolio=Portfolio(1_000_000), backtest=True, connector="paper")
+    async with manager:
+        runner.start()
+        await manager.subscribe_async([manager_sub("SPY")], ["replay"])
+        await manager.get_connector("replay").state.done.wait()
+        await _settle(runner, conn.state)
+        assert fills(runner) == [(0, D(10), D("100.1")), (2, D(4), D("101.9"))]
+        account = await manager.account_async("paper")
+        # 50,000 - 10 x 100.1 - 1 + 4 x 101.9 - 1 (two commissions); 6 at the last mid, 103.
+        assert account.cash == D("49404.6") == account.buying_power
+        assert account.equity == D("49404.6") + 6 * D(103)
+        assert await manager.check_positions_async("paper") == []  # the venue agrees
+        [position] = conn.state.venue_positions()
+        assert (position.symbol, position.quantity, position.avg_cost) == ("SPY", D(6),
+                                                                            D("100.1"))
+        assert manager.positions("paper")["SPY"].quantity == D(6)
+        runner.stop()
+    assert runner.portfolio.quantity("SPY") == D(6)
+
+
+def test_the_paper_capital_must_be_positive() -> None:
+    import pytest
+
+    from stockfish_strategy.paper import PaperConfig
+
+    with pytest.raises(ValueError, match="capital must be > 0"):
+        PaperConfig(capital=0)

@@ -8,9 +8,11 @@ Orders go through the manager's routing, risk checks and state machine as live. 
 is the recording's: ``now()``, timers, fill times and the equity curve are in market
 time, and order ids are numbered, so the same inputs give byte-identical results.
 
-The replay hands the manager one update per loop turn, so an order a strategy sends on an
-update reaches the paper venue before the next update: it fills against the quote the
-strategy saw (plus slippage), as it would live with no latency.
+The replay hands the manager updates in batches (one Arrow read of the whole selection,
+columns to updates in bulk). An order a strategy sends on an update is journalled (in
+memory) and reaches the paper venue inside the callback: it fills against the quote the
+strategy saw (plus slippage), as it would live with no latency, and the venue reports it
+before the next update reaches anyone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import attrs
 
 from stockfish_core.config import ManagerConfig
 from stockfish_core.connector import Subscription
+from stockfish_core.data.replay import ReplayState
 from stockfish_core.data.settings import TimeLike, to_ns
 from stockfish_core.errors import StockfishError
 from stockfish_core.manager import ExchangeManager
@@ -46,6 +49,11 @@ SYMBOL_TYPES = (DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV
                 DataType.TRADE)
 
 
+#: Updates the replay hands over per loop turn. An order a strategy sends reaches the
+#: paper venue inside its callback, and the venue reports before the next update.
+BATCH_SIZE = 1000
+
+
 class BacktestError(StockfishError):
     """A backtest that cannot run: its message says why and what to do."""
 
@@ -57,6 +65,8 @@ class DataSummary:
     rows: dict[DataType, int]
     symbols: tuple[str, ...]
     intervals: dict[str, tuple[str, ...]]
+    #: The rows themselves, by data type (Arrow tables, in recording order).
+    tables: dict[DataType, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
     def total(self) -> int:
@@ -83,6 +93,7 @@ def scan_data(path: str | Path, *, symbols: Iterable[str] | None = None,
     except ValueError as exc:
         raise BacktestError(f"--from/--to: {exc}") from None
     rows: dict[DataType, int] = {}
+    tables: dict[DataType, Any] = {}
     found: set[str] = set()
     intervals: dict[str, set[str]] = {}
     for data_type in SYMBOL_TYPES:
@@ -90,6 +101,7 @@ def scan_data(path: str | Path, *, symbols: Iterable[str] | None = None,
         if table is None:
             continue
         rows[data_type] = table.num_rows
+        tables[data_type] = table
         found.update(s for s in table.column("symbol").unique().to_pylist() if s)
         if data_type is DataType.OHLCV_BAR:
             pairs = table.select(["symbol", "interval"]).group_by(["symbol", "interval"])
@@ -102,7 +114,7 @@ def scan_data(path: str | Path, *, symbols: Iterable[str] | None = None,
                             f"[{start or 'start'}, {end or 'end'}); the recording holds days "
                             f"{span}")
     return DataSummary(rows, tuple(sorted(found)),
-                       {s: tuple(sorted(i)) for s, i in sorted(intervals.items())})
+                       {s: tuple(sorted(i)) for s, i in sorted(intervals.items())}, tables)
 
 
 def record_bars(frames: dict[str, Any], interval: str, path: str | Path,
@@ -214,11 +226,16 @@ class Backtest:
         try:
             manager.add_connector("replay", "replay", path=str(self.data), speed=0,
                                   symbols=symbols, start=_iso(self.start), end=_iso(self.end),
-                                  types=[t.value for t in scan.rows], batch_size=1)
+                                  types=[t.value for t in scan.rows],
+                                  batch_size=BATCH_SIZE)
             paper = manager.add_connector("paper", "paper", commission=self.commission,
                                           slippage=self.slippage)
         except Exception as exc:  # noqa: BLE001 - a bad setting, said as the CLI's
             raise BacktestError(str(exc)) from None
+        # The selection was read once, in one pass, to check it: the replay plays those
+        # tables rather than reading the recording again.
+        replay_connector = manager.get_connector("replay")
+        replay_connector.state = ReplayState(replay_connector.config, tables=scan.tables)
         runner = StrategyRunner(self.strategy, manager, portfolio=Portfolio(self.capital),
                                 backtest=True, connector="paper", limits=self.limits,
                                 session=self.session)
@@ -227,6 +244,10 @@ class Backtest:
                          for i in (scan.intervals.get(s, ("1m",))
                                    if t is DataType.OHLCV_BAR else (None,))]
         async with manager:
+            # The journal is in memory and nothing else reads it: an order is written and
+            # sent at once (inside the strategy's callback, on the quote it saw) rather
+            # than after this loop turn's group commit.
+            manager.orders.defer_writes(None)
             replay = manager.get_connector("replay").state
             runner.start()
             await manager.subscribe_async(subscriptions, ["replay"])

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from stockfish_core.__about__ import API_VERSION
+from stockfish_core.accounts import AccountValues, VenuePosition
 from stockfish_core.connector import Capabilities, Connector, PluginSpec, Subscription
 from stockfish_core.errors import OrderRejected, VenueUnavailable
 from stockfish_core.fills import (
@@ -45,15 +46,17 @@ from stockfish_core.fills import (
 )
 from stockfish_core.models import DataType, MarketUpdate
 from stockfish_core.orders import (
+    Fill,
     OrderAction,
     OrderRequest,
     OrderStatus,
     OrderType,
     OrderUpdate,
     TimeInForce,
-    to_decimal,
 )
 from stockfish_core.plugins import hookimpl
+
+from .portfolio import DecimalCache, Portfolio
 
 __all__ = ["CAPABILITIES", "PaperConfig", "PaperVenue", "venue_of"]
 
@@ -76,6 +79,11 @@ def _not_negative(_: Any, attribute: attrs.Attribute, value: float) -> None:  # 
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
+def _positive(_: Any, attribute: attrs.Attribute, value: float) -> None:  # type: ignore[type-arg]
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
 @attrs.frozen
 class PaperConfig:
     """Settings of a ``paper`` connector (all optional)."""
@@ -96,6 +104,9 @@ class PaperConfig:
     symbols: list[str] | None = None
     #: Prefix of venue order ids and execution ids (default: the connector name).
     id_prefix: str | None = None
+    #: Starting cash of the paper account, which the account and positions hooks report
+    #: with what its fills did to it.
+    capital: float = attrs.field(default=100_000.0, validator=_positive)
 
 
 CAPABILITIES = Capabilities(
@@ -124,8 +135,14 @@ class PaperVenue:
         self._queued: collections.deque[tuple[int, OrderRequest]] = collections.deque()
         self.fills: dict[str, list[ExecEvent]] = {}
         self.connected = False
-        #: Batches of reports handed to the loop and not yet delivered.
+        #: Batches of reports handed to the loop and not yet delivered (0 or 1).
         self.in_flight = 0
+        #: Those reports, in order.
+        self._pending: list[OrderUpdate] = []
+        #: Quote prices and sizes as Decimals, each float converted once.
+        self._decimal = DecimalCache()
+        #: The paper account: cash and positions from the fills (marked when asked).
+        self.account_book = Portfolio(self._decimal(config.capital, "capital"))
         #: Quotes the engine refused (crossed, non-positive): counted, logged, left out.
         self.bad_quotes = 0
 
@@ -143,7 +160,10 @@ class PaperVenue:
 
     # -- the market ------------------------------------------------------------------
     def on_update(self, update: MarketUpdate) -> None:
-        """An update the manager delivered: the symbol's quote, then what it fills."""
+        """An update the manager delivered: the reports still held for earlier ones,
+        the symbol's quote, then what it fills."""
+        if self._pending:
+            self._report()
         quote = self._quote(update)
         if quote is None:
             return
@@ -189,9 +209,10 @@ class PaperVenue:
         else:
             return None
         big = UNLIMITED
-        return (symbol, to_decimal(bid, field="bid"), to_decimal(ask, field="ask"),
-                big if unlimited or bid_size is None else to_decimal(bid_size, field="size"),
-                big if unlimited or ask_size is None else to_decimal(ask_size, field="size"))
+        dec = self._decimal
+        return (symbol, dec(bid, "bid"), dec(ask, "ask"),
+                big if unlimited or bid_size is None else dec(bid_size, "size"),
+                big if unlimited or ask_size is None else dec(ask_size, "size"))
 
     # -- orders ----------------------------------------------------------------------
     def execute(self, request: OrderRequest) -> None:
@@ -248,6 +269,10 @@ class PaperVenue:
         for ev in events:
             if ev.is_fill:
                 self.fills.setdefault(ev.order_id, []).append(ev)
+                self.account_book.apply(Fill(
+                    ev.order_id, ev.exec_id, ev.symbol, ev.side, ev.last_qty,
+                    ev.last_px, ev.commission, self.connector.name, ev.venue_order_id,
+                    ev.timestamp_ns))
             if ev.kind in (ExecKind.CANCEL_REJECTED, ExecKind.REPLACE_REJECTED) or (
                     ev.kind is ExecKind.REJECTED and ev.venue_order_id == NO_ORDER_ID):
                 update = self._refusal(ev)
@@ -273,15 +298,57 @@ class PaperVenue:
         return update
 
     def _later(self, updates: list[OrderUpdate]) -> None:
-        """Reports go to the manager on the loop's next turn, never inside a hook call."""
-        if updates:
+        """Reports go to the manager never inside a hook call: on the loop's next turn,
+        or before the next market update if that comes first (a feed that hands over a
+        batch of updates in one turn), so a fill is reported before the market moves on,
+        as a venue with no latency would."""
+        if not updates:
+            return
+        if not self._pending:
             self.in_flight += 1
-            asyncio.get_running_loop().call_soon(self._report, updates)
+            asyncio.get_running_loop().call_soon(self._report)
+        self._pending.extend(updates)
 
-    def _report(self, updates: list[OrderUpdate]) -> None:
+    def _report(self) -> None:
+        pending = self._pending
+        if not pending:
+            return  # delivered already, before a market update
+        self._pending = []
         self.in_flight -= 1
-        for update in updates:
+        for update in pending:
             self.connector.report_order(update)
+
+
+    # -- the account -----------------------------------------------------------------
+    def _mark(self, symbol: str) -> Decimal:
+        """The mid of the symbol's latest quote, else the last fill's price."""
+        quote = self.engine.quote(symbol)
+        if quote is not None:
+            return (quote.bid + quote.ask) / 2
+        position = self.account_book.positions[symbol]
+        return position.last_price if position.last_price is not None else position.avg_cost
+
+    def account(self) -> AccountValues:
+        """Cash and equity (positions at the mid quote); buying power is the cash, as
+        the strategy's buying-power rule counts it (no margin)."""
+        book = self.account_book
+        value = Decimal(0)
+        for symbol, position in book.positions.items():
+            if position.quantity:
+                value += position.quantity * self._mark(symbol)
+        equity = book.cash + value
+        return AccountValues("PAPER", "USD", cash=book.cash,
+                             buying_power=max(book.cash, Decimal(0)), equity=equity,
+                             raw={"cash": book.cash, "equity": equity,
+                                  "positions_value": value,
+                                  "commissions": book.commissions})
+
+    def venue_positions(self) -> list[VenuePosition]:
+        """The account's positions; reports of fills made before are delivered first."""
+        if self._pending:
+            self._report()
+        return [VenuePosition(s, p.quantity, p.avg_cost, p.quantity * self._mark(s), "PAPER")
+                for s, p in sorted(self.account_book.positions.items()) if p.quantity]
 
 
 def venue_of(connector: Connector) -> PaperVenue:
@@ -311,6 +378,18 @@ def stockfish_market_listener(connector: Connector) -> Callable[[MarketUpdate], 
 @hookimpl
 def stockfish_connect(connector: Connector) -> None:
     venue_of(connector).connect()
+
+
+@hookimpl
+def stockfish_account(connector: Connector) -> AccountValues:
+    """The paper account: cash, equity and buying power at the latest quotes."""
+    return venue_of(connector).account()
+
+
+@hookimpl
+def stockfish_positions(connector: Connector) -> list[VenuePosition]:
+    """The paper account's positions (reports not yet delivered are delivered first)."""
+    return venue_of(connector).venue_positions()
 
 
 @hookimpl

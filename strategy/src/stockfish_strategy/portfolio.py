@@ -11,14 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from stockfish_core.orders import Fill, Order, OrderSide, OrderType, to_decimal
 
-__all__ = ["Portfolio", "PositionState"]
+__all__ = ["DecimalCache", "Portfolio", "PositionState"]
 
 _ZERO = Decimal(0)
+
+
+class DecimalCache:
+    """``to_decimal`` of the floats a feed repeats (prices, sizes), each converted once.
+
+    Only floats are kept (``1.0`` and ``1`` give different Decimals); at ``limit``
+    entries the cache starts again empty, so memory stays bounded."""
+
+    __slots__ = ("_values", "limit")
+
+    def __init__(self, limit: int = 65_536) -> None:
+        self._values: dict[float, Decimal] = {}
+        self.limit = limit
+
+    def __call__(self, value: Any, field: str = "value") -> Decimal:
+        if type(value) is not float:
+            return to_decimal(value, field=field)
+        cached = self._values.get(value)
+        if cached is None:
+            cached = to_decimal(value, field=field)  # raises for nan and inf: not kept
+            if len(self._values) >= self.limit:
+                self._values.clear()
+            self._values[value] = cached
+        return cached
 
 
 @attrs.define(slots=True)

@@ -138,7 +138,11 @@ def _summary(runner: StrategyRunner, fills: pd.DataFrame, equity: pd.DataFrame
     annualized_return = float("nan")
     if span_s > 0:
         years = span_s / _YEAR_S
-        annualized_return = (1 + total_return) ** (1 / years) - 1 if total_return > -1 else -1.0
+        try:
+            annualized_return = ((1 + total_return) ** (1 / years) - 1
+                                 if total_return > -1 else -1.0)
+        except OverflowError:  # seconds of data: a yearly figure would mean nothing
+            annualized_return = float("nan")
     vol = sharpe = sortino = float("nan")
     if returns is not None and len(returns) > 1 and periods_per_year:
         std = float(returns.std(ddof=1))

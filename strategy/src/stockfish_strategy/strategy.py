@@ -30,6 +30,7 @@ delivered) and the wall clock live.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import time
 import traceback
@@ -61,7 +62,7 @@ from stockfish_core.orders import (
 from stockfish_core.plugin_api import RateLimitedLog
 
 from .calendar import MarketHours
-from .portfolio import Portfolio
+from .portfolio import DecimalCache, Portfolio
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["ErrorRecord", "RiskLimits", "Strategy", "StrategyRunner", "parse_duration"]
 
 _ZERO = Decimal(0)
+_BAR_COLUMNS = ["open", "high", "low", "close", "volume"]
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -306,6 +308,8 @@ class StrategyRunner:
         self.stopped_reason: str | None = None
         self.running = False
         self._bars: dict[tuple[str, str], collections.deque[OHLCVBar]] = {}
+        #: Marks as Decimals, each price converted once.
+        self._decimal = DecimalCache()
         self._timers: list[_Timer] = []
         self._seq = 0
         self._peak = self.portfolio.initial_cash
@@ -426,7 +430,7 @@ class StrategyRunner:
         self._advance(update)
         price = tick.last if tick.last is not None else tick.mid_price
         if price is not None:
-            self.portfolio.mark(tick.symbol, to_decimal(price))
+            self.portfolio.mark(tick.symbol, self._decimal(price))
         self._after_mark(bar=False)
         self._call("on_tick", tick)
 
@@ -438,7 +442,7 @@ class StrategyRunner:
         if bars is None:
             bars = self._bars[key] = collections.deque(maxlen=self.history_size)
         bars.append(bar)
-        self.portfolio.mark(bar.symbol, to_decimal(bar.close))
+        self.portfolio.mark(bar.symbol, self._decimal(bar.close))
         self._after_mark(bar=True)
         self._call("on_bar", bar)
 
@@ -502,15 +506,15 @@ class StrategyRunner:
             self.equity.append(point)
 
     def _check_limits(self) -> None:
-        if not self.running:
-            return
+        limits = self.limits
+        if not self.running or (limits.daily_loss is None and limits.max_drawdown is None):
+            return  # the equity is worked out only when a limit needs it
         equity = self.portfolio.equity
         if equity > self._peak:
             self._peak = equity
         day = self.now_ns() // 86_400_000_000_000
         if day != self._day:
             self._day, self._day_start = day, equity
-        limits = self.limits
         if limits.daily_loss is not None and self._day_start - equity >= limits.daily_loss:
             self.stop(f"daily loss limit {limits.daily_loss} reached (equity {equity:.2f}, "
                       f"{self._day_start:.2f} at the start of the day)")
@@ -551,18 +555,23 @@ class StrategyRunner:
         self.consecutive_errors = 0
 
     def history(self, symbol: str, n: int | None, interval: str | None) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         if interval is None:
             intervals = [i for (s, i) in self._bars if s == symbol]
             interval = intervals[0] if intervals else "1m"
-        bars = list(self._bars.get((symbol, interval), ()))
+        held = self._bars.get((symbol, interval), ())
         if n is not None:
-            bars = bars[-n:] if n > 0 else []
-        frame = pd.DataFrame(
-            {"open": [b.open for b in bars], "high": [b.high for b in bars],
-             "low": [b.low for b in bars], "close": [b.close for b in bars],
-             "volume": [b.volume for b in bars]},
-            index=pd.to_datetime([b.timestamp_ns for b in bars], unit="ns", utc=True))
-        frame.index.name = "time"
-        return frame
+            bars = list(itertools.islice(reversed(held), n))[::-1] if n > 0 else []
+        else:
+            bars = list(held)
+        # One float block and an index from int64 nanoseconds: a frame on every bar is
+        # what a strategy asks for most, and building it column by column from lists cost
+        # more than the rest of the bar's path.
+        values = np.array([(b.open, b.high, b.low, b.close, b.volume) for b in bars],
+                          dtype=np.float64).reshape(-1, 5)
+        index = pd.DatetimeIndex(
+            np.array([b.timestamp_ns for b in bars], dtype="datetime64[ns]"),
+            dtype=pd.DatetimeTZDtype("ns", "UTC"), name="time")
+        return pd.DataFrame(values, columns=_BAR_COLUMNS, index=index)

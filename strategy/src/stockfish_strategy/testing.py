@@ -26,7 +26,7 @@ def record(path: Path, updates: Iterable[MarketUpdate]) -> Path:
     for update in updates:
         recorder.on_update(update)
         count += 1
-    recorder.close()
+    recorder.close(timeout=300)  # a file a day: years of daily bars are many files
     stats = recorder.stats()
     if stats["write_errors"] or stats["recorded"] != count:
         raise OSError(f"recording to {path} failed: {stats['recorded']} of {count} updates "

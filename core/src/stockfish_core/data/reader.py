@@ -104,10 +104,14 @@ class Selection:
                                   key=lambda p: _part_number(p.name)))
         return out
 
-    def table(self, data_type: DataType, day: date | None = None) -> pa.Table | None:
-        """The rows of one data type (of one ``day``), in recording order (None if
-        there are none)."""
-        paths = self.files(data_type, day)
+    def table(self, data_type: DataType, day: date | Sequence[date] | None = None
+              ) -> pa.Table | None:
+        """The rows of one data type (of one ``day``, or of several days read in one
+        pass), in recording order (None if there are none)."""
+        if isinstance(day, date) or day is None:
+            paths = self.files(data_type, day)
+        else:
+            paths = [p for d in day for p in self.files(data_type, d)]
         if not paths:
             return None
         # The time and symbol selection goes into the Parquet read: row groups whose
@@ -120,12 +124,14 @@ class Selection:
         if self.symbols is not None and data_type is not DataType.NEWS:
             wanted = pa.array(sorted(self.symbols), pa.string())
             condition = _and_expr(condition, ds.field("symbol").isin(wanted))
-        if condition is None:
-            tables = [pq.read_table(p) for p in paths]
+        if len(paths) == 1 and condition is None:
+            table = pq.read_table(paths[0])
         else:
-            tables = [ds.dataset(str(p), format="parquet").to_table(filter=condition)
-                      for p in paths]
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+            # Every file in one scan: a file per day of daily bars is thousands of files,
+            # and opening each on its own cost more than reading its rows. The scan keeps
+            # the files' order.
+            table = ds.dataset([str(p) for p in paths], format="parquet").to_table(
+                filter=condition)
         if self.symbols is not None and data_type is DataType.NEWS:
             hits = [bool(self.symbols.intersection(s or ()))
                     for s in table.column("symbols").to_pylist()]
@@ -133,8 +139,22 @@ class Selection:
         if table.num_rows == 0:
             return None
         if len(paths) > 1:
-            table = table.sort_by("rec_seq")
+            table = _recording_order(table)
         return table
+
+
+def _recording_order(table: pa.Table) -> pa.Table:
+    """Rows by day (the date partition, of their receive time), then by rec_seq: the
+    order the recording was played in, day by day."""
+    import pyarrow.compute as pc
+
+    day = pc.divide(table.column("recv_ts").cast(pa.int64()), pa.scalar(_DAY_NS, pa.int64()))
+    keyed = table.append_column("__day", day)
+    return keyed.sort_by([("__day", "ascending"), ("rec_seq", "ascending")]).drop_columns(
+        ["__day"])
+
+
+_DAY_NS = 86_400_000_000_000
 
 
 def _and_expr(condition: ds.Expression | None, other: ds.Expression) -> ds.Expression:
