@@ -164,6 +164,47 @@ def test_every_data_type_comes_back_from_the_files_exactly(tmp_path: Path) -> No
     assert custom[0]["score"] == Decimal("1.000000000000000000001")
 
 
+def test_read_back_values_are_plain_python_and_the_collector_is_left_as_found(
+        tmp_path: Path) -> None:
+    """Numbers come out of numpy arrays a batch at a time, with the cyclic collector
+    paused meanwhile: every value is a plain int, float or str (a numpy int64 is not an
+    int), and the collector is enabled or disabled afterwards as it was before."""
+    import gc
+
+    from stockfish_core.data.reader import Selection
+    from stockfish_core.data.schema import decode
+
+    updates = every_type(6)
+    record_directly(tmp_path, updates)
+    plain = (int, float, str, type(None))
+    for enabled in (True, False):
+        if not enabled:
+            gc.disable()
+        try:
+            back = read_updates(tmp_path)
+            assert gc.isenabled() is enabled
+            table = Selection(tmp_path).table(DataType.PRICE_TICK)
+            assert table is not None
+            built = decode(DataType.PRICE_TICK, table).build(1, 4)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+        assert back == updates
+        assert built == [u for u in updates if u.data_type is DataType.PRICE_TICK][1:4]
+        for update in back:
+            assert type(update.recv_ts_ns) is int and type(update.venue_ts_ns) is int
+            assert type(update.sequence_number) in (int, type(None))
+            assert type(update.source) is str and type(update.stream) is str
+            payload = update.payload
+            if update.data_type in (DataType.PRICE_TICK, DataType.OHLCV_BAR,
+                                    DataType.TRADE, DataType.MACRO):
+                values = attrs.astuple(payload)
+                assert all(type(v) in plain for v in values), values
+            if update.data_type is DataType.ORDERBOOK_SNAPSHOT:
+                for level in payload.bids + payload.asks:
+                    assert type(level.price) is float and type(level.size) is float
+
+
 def test_files_are_partitioned_typed_and_exact(tmp_path: Path) -> None:
     record_directly(tmp_path, every_type(3))
     days = [p.name for p in tmp_path.iterdir()]

@@ -26,12 +26,13 @@ with Decimals kept exact as ``{"$decimal": "1.25"}``.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any
+from typing import Any, Union
 
 import attrs
 import numpy as np
@@ -333,23 +334,41 @@ def _levels(sides: list[list[OrderBookLevel]], scale: int,
 
 
 # -- table -> updates ------------------------------------------------------------------
-def _ints(table: pa.Table, name: str) -> list[Any]:
+def _ints(table: pa.Table, name: str) -> Column:
+    """An integer or timestamp column (None where null)."""
     column = table.column(name)
     if pa.types.is_timestamp(column.type):
         column = column.cast(pa.int64())
+    if column.null_count == 0:
+        return column.to_numpy()  # type: ignore[no-any-return]
     values: list[Any] = column.to_pylist()
     return values
 
 
-def _floats(table: pa.Table, name: str) -> list[float | None]:
+def _stamps(table: pa.Table, name: str) -> Column:
+    """A timestamp column as integer nanoseconds, 0 where null (not stamped)."""
+    return table.column(name).cast(pa.int64()).fill_null(0).to_numpy()  # type: ignore[no-any-return]
+
+
+def _floats(table: pa.Table, name: str) -> Column:
     column = table.column(name)
-    if pa.types.is_decimal(column.type):
-        return decimal_to_float(column).to_pylist()  # type: ignore[no-any-return]
-    return column.to_pylist()  # type: ignore[no-any-return]
+    array = decimal_to_float(column) if pa.types.is_decimal(column.type) else column
+    if array.null_count == 0:
+        return array.to_numpy()  # type: ignore[no-any-return]
+    return array.to_pylist()  # type: ignore[no-any-return]
 
 
-def _zero(values: list[int | None]) -> list[int]:
-    return [v or 0 for v in values]
+def _strings(table: pa.Table, name: str) -> list[str | None]:
+    """A string column as Python strings, one object per distinct value (a dictionary
+    encoding: a symbol, source or stream repeats on most rows)."""
+    column = table.column(name)
+    if column.num_chunks != 1:
+        column = column.combine_chunks()
+        encoded = pc.dictionary_encode(column, null_encoding="encode")
+    else:
+        encoded = pc.dictionary_encode(column.chunk(0), null_encoding="encode")
+    values = encoded.dictionary.to_pylist()
+    return list(map(values.__getitem__, encoded.indices.to_numpy().tolist()))
 
 
 def _same(value: Any) -> Any:
@@ -361,38 +380,70 @@ def _news(title: str, content: str, source: str, symbols: list[str] | None,
     return NewsEvent(title, content, source, symbols or [], sentiment, confidence, ts)
 
 
+#: A decoded column: a numpy array (numbers without nulls, turned into Python objects a
+#: batch at a time) or a list of Python objects.
+Column = Union["np.ndarray[Any, Any]", list[Any]]
+
+
+def _rows(column: Column, start: int, stop: int) -> list[Any]:
+    part = column[start:stop]
+    if isinstance(part, np.ndarray):
+        values: list[Any] = part.tolist()
+        return values
+    return part
+
+
 @attrs.frozen
 class Decoded:
-    """The columns of a table as Python lists, ready to build updates from in slices:
-    the costly Arrow-to-Python work done once for many rows (:func:`decode`), the
-    objects built per batch (:meth:`build`)."""
+    """The columns of a table ready to build updates from in slices: the Arrow work done
+    once for many rows (:func:`decode`: decimals to floats, strings shared), the Python
+    objects made per batch (:meth:`build`). Numbers stay in numpy arrays until their
+    batch is built: making every row's floats at once wrote a million-row recording's
+    12 million Python numbers to fresh memory, and cost as much as building the models.
+    """
 
     data_type: DataType
-    rec_seq: list[int]
-    envelope: list[list[Any]]  # source, sequence, venue_ts, recv_ts, stream
+    rec_seq: Column
+    envelope: list[Column]  # source, sequence, venue_ts, recv_ts, stream
     factory: Callable[..., Any]
-    args: list[list[Any]]
+    args: list[Column]
 
     def __len__(self) -> int:
         return len(self.rec_seq)
 
     def build(self, start: int = 0, stop: int | None = None) -> list[MarketUpdate]:
-        """The MarketUpdates of rows ``[start, stop)``."""
+        """The MarketUpdates of rows ``[start, stop)``.
+
+        The cyclic garbage collector is paused meanwhile (as the zmq connector's hot path
+        does): the payloads and envelopes built here hold floats, strings and each other,
+        never a cycle, and a collection every few hundred of them only walks them, and
+        every object alive, without freeing anything (most of the cost of building a
+        recording that is kept: 5-7 us a row instead of about 1)."""
+        if not gc.isenabled():
+            return self._build(start, stop)
+        gc.disable()
+        try:
+            return self._build(start, stop)
+        finally:
+            gc.enable()
+
+    def _build(self, start: int, stop: int | None) -> list[MarketUpdate]:
         stop = len(self.rec_seq) if stop is None else stop
-        payloads = list(map(self.factory, *(column[start:stop] for column in self.args)))
-        source, sequence, venue, recv, stream = (c[start:stop] for c in self.envelope)
+        payloads = list(map(self.factory, *(_rows(c, start, stop) for c in self.args)))
+        source, sequence, venue, recv, stream = (_rows(c, start, stop)
+                                                 for c in self.envelope)
         return list(map(MarketUpdate, [self.data_type] * (stop - start), payloads, source,
                         sequence, venue, recv, stream))
 
 
 def decode(data_type: DataType, table: pa.Table) -> Decoded:
     """Decode a table of ``data_type``'s schema (see :class:`Decoded`)."""
-    envelope = [table.column("source").to_pylist(), table.column("sequence").to_pylist(),
-                _zero(_ints(table, "venue_ts")), _zero(_ints(table, "recv_ts")),
-                table.column("stream").to_pylist()]
-    stamps = _zero(_ints(table, "ts"))
+    envelope = [_strings(table, "source"), _ints(table, "sequence"),
+                _stamps(table, "venue_ts"), _stamps(table, "recv_ts"),
+                _strings(table, "stream")]
+    stamps = _stamps(table, "ts")
     factory: Callable[..., Any]
-    args: list[list[Any]]
+    args: list[Column]
     if data_type is DataType.CUSTOM:
         factory = _same
         args = [[decode_custom(t) for t in table.column("payload").to_pylist()]]
@@ -413,14 +464,13 @@ def decode(data_type: DataType, table: pa.Table) -> Decoded:
                 stamps]
     else:
         factory = _PAYLOAD_CLASS[data_type]
-        args = [table.column("symbol").to_pylist(),
-                *(_floats(table, c) for c in _DECIMALS[data_type])]
+        args = [_strings(table, "symbol"), *(_floats(table, c) for c in _DECIMALS[data_type])]
         if data_type is DataType.OHLCV_BAR:
             args.append(table.column("interval").to_pylist())
         elif data_type is DataType.TRADE:
             args += [table.column("side").to_pylist(), table.column("trade_id").to_pylist()]
         args.append(stamps)
-    return Decoded(data_type, table.column("rec_seq").to_pylist(), envelope, factory, args)
+    return Decoded(data_type, _ints(table, "rec_seq"), envelope, factory, args)
 
 
 def updates_from_table(data_type: DataType, table: pa.Table) -> list[MarketUpdate]:
