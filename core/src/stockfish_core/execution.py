@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from .brackets import OrderGroups
 from .callbacks import Callbacks
 from .config import ManagerConfig
 from .connector import Connector
@@ -79,6 +80,8 @@ class OrderService:
         self._scores = scores
         self.order_waiters: dict[str, list[tuple[Callable[[Order], bool],
                                                  asyncio.Future[Order]]]] = {}
+        #: Brackets and OCO pairs the core emulates (stockfish_core.brackets).
+        self.groups = OrderGroups(self)
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
         venue = self.venues.get(connector.name)
@@ -146,6 +149,8 @@ class OrderService:
     def _order_changed(self, order: Order) -> None:
         for handler in self.callbacks.order:
             self.callbacks.notify(handler, order)
+        if order.client_order_id in self.groups.groups:
+            self.groups.on_order(order)
         waiters = self.order_waiters.get(order.client_order_id or "")
         if waiters:
             # A future's done callback removes it from the list (see _waiter_done).
@@ -167,6 +172,40 @@ class OrderService:
 
 
     # ------------------------------------------------------------------ orders
+    def submit(self, order: Order, connector_name: str | None) -> str:
+        """Check, journal and send a new order (on the manager loop)."""
+        return self._submit(order, connector_name)
+
+    def request(self, order_id: str, action: OrderAction) -> bool:
+        """Ask the order's venue to cancel it or for its status (on the manager loop)."""
+        return self._request(order_id, action, None, None, None)
+
+    def notify(self, order: Order) -> None:
+        """Tell subscribers and waiters of a change the core made itself."""
+        self._order_changed(order)
+
+    def send_bracket(self, entry: Order, take_profit: Order, stop_loss: Order,
+                     connector_name: str | None = None) -> tuple[str, str, str]:
+        """See :meth:`ExchangeManager.send_bracket`."""
+        return self._committed(lambda: self.groups.send_bracket(
+            entry, take_profit, stop_loss, connector_name))
+
+    def send_oco(self, first: Order, second: Order,
+                 connector_name: str | None = None) -> tuple[str, str]:
+        """See :meth:`ExchangeManager.send_oco`."""
+        return self._committed(lambda: self.groups.send_oco(first, second, connector_name))
+
+    def _committed(self, action: Callable[[], T]) -> T:
+        if self.bridge.on_loop():
+            return action()
+
+        def run() -> T:
+            result = action()
+            self.orders.flush()
+            return result
+
+        return self.bridge.call(run)
+
     def send_order(self, order: Order, connector_name: str | None = None) -> str:
         """See :meth:`ExchangeManager.send_order`."""
         if self.bridge.on_loop():
@@ -361,7 +400,7 @@ class OrderService:
 
     def get_order(self, order_id: str) -> Order:
         """See :meth:`ExchangeManager.get_order`."""
-        order = self.orders.lookup(order_id)
+        order = self.orders.lookup(order_id) or self.groups.held(order_id)
         if order is None:
             raise KeyError(f"no order {order_id!r}")
         return order

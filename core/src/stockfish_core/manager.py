@@ -480,6 +480,27 @@ class ExchangeManager:
         """
         return self._order_service.send_order(order, connector_name)
 
+    def send_bracket(self, entry: Order, take_profit: Order, stop_loss: Order,
+                     connector_name: str | None = None) -> tuple[str, str, str]:
+        """Send an entry with a take profit (LIMIT) and a stop loss (STOP or STOP_LIMIT),
+        both on the other side and for the same quantity; returns the three client order
+        ids (entry, take profit, stop loss).
+
+        The entry is sent as :meth:`send_order` sends it. The core holds the exits and sends
+        them to the entry's venue once the entry is final with a fill (for the quantity
+        filled); an entry done without a fill cancels them unsent. The first fill of one
+        exit cancels the other. ``get_order`` knows the exits from the start. See
+        docs/orders.md for the emulation's limits (it does not survive a restart).
+        InvalidOrderError for exits that do not fit the entry."""
+        return self._order_service.send_bracket(entry, take_profit, stop_loss, connector_name)
+
+    def send_oco(self, first: Order, second: Order,
+                 connector_name: str | None = None) -> tuple[str, str]:
+        """Send two orders for one symbol as one-cancels-other: the first fill of either
+        cancels the other. Returns the two client order ids. Emulated by the core (see
+        docs/orders.md)."""
+        return self._order_service.send_oco(first, second, connector_name)
+
     def cancel_order(self, order_id: str) -> bool:
         """Ask the order's venue to cancel it; False if the order is already final."""
         return self._order_service.cancel_order(order_id)
@@ -693,6 +714,7 @@ class ExchangeManager:
                 "illegal_transitions": self.orders.illegal_transitions,
                 "unknown_order_reports": self.orders.unknown_reports,
                 "kill_switch": self.risk.kill_switch, **self.orders.stats(),
+                "order_groups": dict(self._order_service.groups.stats),
                 "recording": self.recorder.stats() if self.recorder is not None else None}
 
     # ------------------------------------------------------------------ data on disk
