@@ -67,7 +67,7 @@ class OrderGroups:
         #: Exits cancelled before they were sent (never journaled), the latest KEEP_UNSENT.
         self.unsent: OrderedDict[str, Order] = OrderedDict()
         #: Counters for ``manager.get_stats()``.
-        self.stats = {"brackets": 0, "oco_groups": 0, "exits_released": 0,
+        self.stats = {"brackets": 0, "native_brackets": 0, "oco_groups": 0, "exits_released": 0,
                       "siblings_cancelled": 0, "exits_dropped": 0}
 
     # ------------------------------------------------------------------ building
@@ -93,7 +93,10 @@ class OrderGroups:
             raise InvalidOrderError("the stop loss must be a STOP or STOP_LIMIT order, not "
                                     f"{stop_loss.order_type.value}")
         self._name(take_profit, stop_loss)
-        entry_id = self.service.submit(entry, connector)
+        venue = self.service.route(entry, connector)
+        if venue.connector.capabilities.brackets:
+            return self._native_bracket(entry, take_profit, stop_loss, venue.name)
+        entry_id = self.service.submit(entry, venue.name)
         assert take_profit.client_order_id and stop_loss.client_order_id
         group = OrderGroup("bracket", entry_id,
                            (take_profit.client_order_id, stop_loss.client_order_id),
@@ -105,6 +108,28 @@ class OrderGroups:
         if entry.is_final:  # refused at once (the venue's answer came while sending)
             self.on_order(entry)
         return entry_id, group.siblings[0], group.siblings[1]
+
+    def _native_bracket(self, entry: Order, take_profit: Order, stop_loss: Order,
+                        venue: str) -> tuple[str, str, str]:
+        """The venue's own bracket: all three sent now, the last one transmitting the
+        group; the venue activates the exits and cancels one when the other fills."""
+        entry_id = self.service.submit(entry, venue, transmit=False)
+        oca = f"OCA-{entry_id}"
+        ids = [entry_id]
+        for exit_, transmit in ((take_profit, False), (stop_loss, True)):
+            try:
+                ids.append(self.service.submit(exit_, venue, parent_id=entry_id,
+                                               oca_group=oca, transmit=transmit))
+            except OrderRejected:
+                log.warning("bracket %s: exit %s refused before sending; cancelling the "
+                            "bracket", entry_id, exit_.client_order_id)
+                for sent in ids:
+                    self.service.request(sent, OrderAction.CANCEL)
+                raise
+        self.stats["native_brackets"] += 1
+        log.info("bracket %s sent to %s natively (exits %s, %s)", entry_id, venue, ids[1],
+                 ids[2])
+        return ids[0], ids[1], ids[2]
 
     def send_oco(self, first: Order, second: Order,
                  connector: str | None) -> tuple[str, str]:

@@ -172,9 +172,17 @@ class OrderService:
 
 
     # ------------------------------------------------------------------ orders
-    def submit(self, order: Order, connector_name: str | None) -> str:
-        """Check, journal and send a new order (on the manager loop)."""
-        return self._submit(order, connector_name)
+    def submit(self, order: Order, connector_name: str | None, *,
+               parent_id: str | None = None, oca_group: str | None = None,
+               transmit: bool = True) -> str:
+        """Check, journal and send a new order (on the manager loop); the keywords are a
+        native bracket's (OrderRequest)."""
+        return self._submit(order, connector_name, parent_id=parent_id,
+                            oca_group=oca_group, transmit=transmit)
+
+    def route(self, order: Order, connector_name: str | None) -> VenueState:
+        """The venue a new order would go to (OrderRejected, the order REJECTED, if none)."""
+        return self._route(order, connector_name, frozenset())
 
     def request(self, order_id: str, action: OrderAction) -> bool:
         """Ask the order's venue to cancel it or for its status (on the manager loop)."""
@@ -218,7 +226,8 @@ class OrderService:
         return order_id
 
     def _submit(self, order: Order, connector_name: str | None,
-                exclude: frozenset[str] = frozenset()) -> str:
+                exclude: frozenset[str] = frozenset(), *, parent_id: str | None = None,
+                oca_group: str | None = None, transmit: bool = True) -> str:
         if not self.state.running:
             raise StockfishError("the manager is not started: call start_all() first")
         if order.client_order_id is not None and order.client_order_id in self.orders.orders:
@@ -244,7 +253,8 @@ class OrderService:
             raise
         order.connector = venue.name
         venue.stats.orders_submitted += 1
-        request = OrderRequest(OrderAction.SUBMIT, order)
+        request = OrderRequest(OrderAction.SUBMIT, order, parent_id=parent_id,
+                               oca_group=oca_group, transmit=transmit)
 
         def send() -> None:
             self.orders.mark_sent(order)
@@ -333,7 +343,15 @@ class OrderService:
                 log.warning("%s of order %s refused by %s: %s", action, order.client_order_id,
                             venue.name, error.reason)
         elif isinstance(error, VenueUnavailable):
-            if request.action is OrderAction.SUBMIT:
+            if request.action is OrderAction.SUBMIT and (
+                    request.parent_id or request.oca_group or not request.transmit):
+                # A native bracket's order belongs to its venue: never sent elsewhere.
+                venue.stats.orders_rejected += 1
+                self.orders.finish(order, OrderStatus.REJECTED, str(error))
+                log.warning("order %s of a bracket not sent to %s: %s", order.client_order_id,
+                            venue.name, error)
+                self._order_changed(order)
+            elif request.action is OrderAction.SUBMIT:
                 self._failover(venue, order, str(error))
             else:
                 log.warning("%s of order %s not sent, %s unavailable: %s", action,
