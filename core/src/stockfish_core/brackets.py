@@ -1,7 +1,9 @@
-"""Brackets and one-cancels-other groups, emulated by the core for any venue.
+"""Brackets and one-cancels-other groups: the venue's own bracket where its capabilities
+say ``brackets`` (IBKR: the three orders sent at once with parent_id, oca_group and
+transmit in their OrderRequests), emulated by the core elsewhere.
 
-A bracket is an entry order with two exits, a take profit and a stop loss. The exits are
-held by the core and submitted only once the entry has filled (to the entry's venue, for
+A bracket is an entry order with two exits, a take profit and a stop loss. Emulated, the
+exits are held by the core and submitted only once the entry has filled (to the entry's venue, for
 the quantity that filled); from then on they form a one-cancels-other pair: the first
 fill of either cancels the other. An OCO pair sent on its own behaves the same from the
 start.

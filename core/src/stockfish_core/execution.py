@@ -181,7 +181,12 @@ class OrderService:
                             oca_group=oca_group, transmit=transmit)
 
     def route(self, order: Order, connector_name: str | None) -> VenueState:
-        """The venue a new order would go to (OrderRejected, the order REJECTED, if none)."""
+        """The venue a new order would go to (OrderRejected, the order REJECTED, if none);
+        names the order if it has no client order id."""
+        if not self.state.running:
+            raise StockfishError("the manager is not started: call start_all() first")
+        check_text(order.client_order_id, "client_order_id")
+        order.client_order_id = order.client_order_id or self.orders.next_id()
         return self._route(order, connector_name, frozenset())
 
     def request(self, order_id: str, action: OrderAction) -> bool:

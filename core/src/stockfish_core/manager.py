@@ -489,8 +489,10 @@ class ExchangeManager:
         The entry is sent as :meth:`send_order` sends it. The core holds the exits and sends
         them to the entry's venue once the entry is final with a fill (for the quantity
         filled); an entry done without a fill cancels them unsent. The first fill of one
-        exit cancels the other. ``get_order`` knows the exits from the start. See
-        docs/orders.md for the emulation's limits (it does not survive a restart).
+        exit cancels the other. ``get_order`` knows the exits from the start. A venue whose
+        capabilities say ``brackets`` (IBKR) gets all three at once as its own bracket and
+        does the same itself. See docs/orders.md for the emulation's limits (it does not
+        survive a restart).
         InvalidOrderError for exits that do not fit the entry."""
         return self._order_service.send_bracket(entry, take_profit, stop_loss, connector_name)
 
