@@ -154,6 +154,7 @@ class ExchangeManager:
         self._subscriptions = Subscriptions(self._venues, self.hub)
         #: Accounts and positions as the venues report them (stockfish_core.venuestate).
         self.venue_book = VenueBook(journal, self.orders)
+        self.venue_book.configured = cfg.instruments
         self.venue_book.handlers = self._callbacks.reconciliation
         self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
         #: Market listeners of execution connectors (stockfish_market_listener), by name.
@@ -179,6 +180,8 @@ class ExchangeManager:
     @config.setter
     def config(self, config: ManagerConfig) -> None:
         self._config = config
+        if getattr(self, "venue_book", None) is not None:
+            self.venue_book.configured = config.instruments
         for part in (getattr(self, "_supervisor", None), getattr(self, "_order_service", None)):
             if part is not None:
                 part.config = config
@@ -612,7 +615,8 @@ class ExchangeManager:
     def instrument(self, symbol: str, connector: str | None = None) -> Instrument:
         """What the venue says about ``symbol`` (tick size, lot size, multiplier,
         currency, exchange, trading hours): from ``connector``, else from the first
-        connector that describes it; cached. LookupError if none does."""
+        connector that describes it; cached. Where no venue describes it, the
+        configuration's (ManagerConfig ``instruments``). LookupError if neither does."""
         return self._run(self.instrument_async(symbol, connector))
 
     async def instrument_async(self, symbol: str, connector: str | None = None
