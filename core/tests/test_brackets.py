@@ -7,10 +7,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 import stockfish_core.sim.plugin as sim_plugin
-from stockfish_core import ExchangeManager, Order, OrderStatus, PluginRegistry
+from stockfish_core import (
+    ExchangeManager,
+    Order,
+    OrderRejected,
+    OrderStatus,
+    OrderType,
+    PluginRegistry,
+)
 from stockfish_core.config import ManagerConfig
 from stockfish_core.errors import InvalidOrderError
 from stockfish_core.sim.venue import SimVenue
@@ -100,6 +108,20 @@ async def test_exits_that_do_not_fit_are_refused_before_anything_is_sent(
         with pytest.raises(InvalidOrderError, match=why):
             manager.send_bracket(entry, take_profit, stop_loss)
         assert manager.open_orders() == [] and entry.client_order_id is None
+    manager.journal.close()
+
+
+async def test_an_exit_the_venue_cannot_take_is_refused_before_the_entry_is_sent() -> None:
+    manager = make()
+    async with manager:
+        connector = manager.get_connector("sim")
+        connector.capabilities = attrs.evolve(
+            connector.capabilities, order_types={OrderType.MARKET, OrderType.LIMIT})
+        entry = Order("SPY", "BUY", 10, "LIMIT", price="100")
+        with pytest.raises(OrderRejected, match="stop loss cannot go to sim.*STOP"):
+            manager.send_bracket(entry, Order("SPY", "SELL", 10, "LIMIT", price="101"),
+                                 Order("SPY", "SELL", 10, "STOP", stop_price="99"))
+        assert entry.status is OrderStatus.PENDING and manager.open_orders() == []
     manager.journal.close()
 
 

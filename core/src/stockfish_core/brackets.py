@@ -96,6 +96,11 @@ class OrderGroups:
                                     f"{stop_loss.order_type.value}")
         self._name(take_profit, stop_loss)
         venue = self.service.route(entry, connector)
+        for role, exit_ in (("take profit", take_profit), ("stop loss", stop_loss)):
+            why = self.service.router.eligible(venue.connector, exit_)
+            if why is not None:  # found now, not once the entry has filled
+                raise OrderRejected(f"the {role} cannot go to {venue.name}, the entry's "
+                                    f"connector: {why}")
         if venue.connector.capabilities.brackets:
             return self._native_bracket(entry, take_profit, stop_loss, venue.name)
         entry_id = self.service.submit(entry, venue.name)
