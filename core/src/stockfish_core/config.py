@@ -194,6 +194,23 @@ class RiskConfig:
 
 
 @attrs.frozen
+class InstrumentSettings:
+    """An instrument as the configuration describes it (``manager: instruments:``), for
+    connectors whose venue does not describe it."""
+
+    #: Smallest price increment (orders are checked against it: ``off_tick_prices``).
+    tick_size: Decimal | None = attrs.field(default=None, validator=positive)
+    #: Smallest quantity increment.
+    lot_size: Decimal | None = attrs.field(default=None, validator=positive)
+    #: Contract multiplier (1 for a share).
+    multiplier: Decimal = attrs.field(default=Decimal(1), validator=positive)
+    #: Currency prices are in.
+    currency: str = ""
+    #: The exchange it trades on.
+    exchange: str = ""
+
+
+@attrs.frozen
 class ManagerConfig:
     """The ``manager:`` section: routing, supervision, the order journal and risk."""
 
@@ -256,6 +273,10 @@ class ManagerConfig:
     #: first order of the symbol).
     off_tick_prices: OffTickPrices = attrs.field(default=OffTickPrices.ALLOW,
                                                  converter=_off_tick)
+    #: Instruments by symbol (``tick_size``, ``lot_size``, ``multiplier``, ``currency``,
+    #: ``exchange``), for ``manager.instrument`` and the tick check where the connector's
+    #: venue does not describe the symbol; a venue that does is used instead.
+    instruments: dict[str, InstrumentSettings] = attrs.field(factory=dict, hash=False)
 
     def __attrs_post_init__(self) -> None:
         if self.reconnect_max_delay < self.reconnect_initial_delay:

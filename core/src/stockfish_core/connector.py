@@ -72,6 +72,10 @@ class Capabilities:
         default=frozenset({TimeInForce.DAY}), converter=_tifs
     )
     replace: bool = False
+    #: The venue takes brackets natively: the core sends the entry and both exits at once,
+    #: with ``parent_id``, ``oca_group`` and ``transmit`` in their OrderRequests, and leaves
+    #: activation and cancellation to the venue (otherwise the core emulates them).
+    brackets: bool = False
     #: The reconnect schedule this venue suggests, ``(first delay, longest delay)`` in
     #: seconds (a local gateway deserves fast retries); the manager uses it where it is
     #: faster than its own ``reconnect_initial_delay`` / ``reconnect_max_delay``.

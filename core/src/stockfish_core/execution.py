@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from .brackets import OrderGroups
 from .callbacks import Callbacks
 from .config import ManagerConfig
 from .connector import Connector
@@ -79,6 +80,8 @@ class OrderService:
         self._scores = scores
         self.order_waiters: dict[str, list[tuple[Callable[[Order], bool],
                                                  asyncio.Future[Order]]]] = {}
+        #: Brackets and OCO pairs the core emulates (stockfish_core.brackets).
+        self.groups = OrderGroups(self)
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
         venue = self.venues.get(connector.name)
@@ -146,6 +149,8 @@ class OrderService:
     def _order_changed(self, order: Order) -> None:
         for handler in self.callbacks.order:
             self.callbacks.notify(handler, order)
+        if order.client_order_id in self.groups.groups:
+            self.groups.on_order(order)
         waiters = self.order_waiters.get(order.client_order_id or "")
         if waiters:
             # A future's done callback removes it from the list (see _waiter_done).
@@ -167,6 +172,53 @@ class OrderService:
 
 
     # ------------------------------------------------------------------ orders
+    def submit(self, order: Order, connector_name: str | None, *,
+               parent_id: str | None = None, oca_group: str | None = None,
+               transmit: bool = True) -> str:
+        """Check, journal and send a new order (on the manager loop); the keywords are a
+        native bracket's (OrderRequest)."""
+        return self._submit(order, connector_name, parent_id=parent_id,
+                            oca_group=oca_group, transmit=transmit)
+
+    def route(self, order: Order, connector_name: str | None) -> VenueState:
+        """The venue a new order would go to (OrderRejected, the order REJECTED, if none);
+        names the order if it has no client order id."""
+        if not self.state.running:
+            raise StockfishError("the manager is not started: call start_all() first")
+        check_text(order.client_order_id, "client_order_id")
+        order.client_order_id = order.client_order_id or self.orders.next_id()
+        return self._route(order, connector_name, frozenset())
+
+    def request(self, order_id: str, action: OrderAction) -> bool:
+        """Ask the order's venue to cancel it or for its status (on the manager loop)."""
+        return self._request(order_id, action, None, None, None)
+
+    def notify(self, order: Order) -> None:
+        """Tell subscribers and waiters of a change the core made itself."""
+        self._order_changed(order)
+
+    def send_bracket(self, entry: Order, take_profit: Order, stop_loss: Order,
+                     connector_name: str | None = None) -> tuple[str, str, str]:
+        """See :meth:`ExchangeManager.send_bracket`."""
+        return self._committed(lambda: self.groups.send_bracket(
+            entry, take_profit, stop_loss, connector_name))
+
+    def send_oco(self, first: Order, second: Order,
+                 connector_name: str | None = None) -> tuple[str, str]:
+        """See :meth:`ExchangeManager.send_oco`."""
+        return self._committed(lambda: self.groups.send_oco(first, second, connector_name))
+
+    def _committed(self, action: Callable[[], T]) -> T:
+        if self.bridge.on_loop():
+            return action()
+
+        def run() -> T:
+            result = action()
+            self.orders.flush()
+            return result
+
+        return self.bridge.call(run)
+
     def send_order(self, order: Order, connector_name: str | None = None) -> str:
         """See :meth:`ExchangeManager.send_order`."""
         if self.bridge.on_loop():
@@ -179,7 +231,8 @@ class OrderService:
         return order_id
 
     def _submit(self, order: Order, connector_name: str | None,
-                exclude: frozenset[str] = frozenset()) -> str:
+                exclude: frozenset[str] = frozenset(), *, parent_id: str | None = None,
+                oca_group: str | None = None, transmit: bool = True) -> str:
         if not self.state.running:
             raise StockfishError("the manager is not started: call start_all() first")
         if order.client_order_id is not None and order.client_order_id in self.orders.orders:
@@ -205,7 +258,8 @@ class OrderService:
             raise
         order.connector = venue.name
         venue.stats.orders_submitted += 1
-        request = OrderRequest(OrderAction.SUBMIT, order)
+        request = OrderRequest(OrderAction.SUBMIT, order, parent_id=parent_id,
+                               oca_group=oca_group, transmit=transmit)
 
         def send() -> None:
             self.orders.mark_sent(order)
@@ -294,7 +348,15 @@ class OrderService:
                 log.warning("%s of order %s refused by %s: %s", action, order.client_order_id,
                             venue.name, error.reason)
         elif isinstance(error, VenueUnavailable):
-            if request.action is OrderAction.SUBMIT:
+            if request.action is OrderAction.SUBMIT and (
+                    request.parent_id or request.oca_group or not request.transmit):
+                # A native bracket's order belongs to its venue: never sent elsewhere.
+                venue.stats.orders_rejected += 1
+                self.orders.finish(order, OrderStatus.REJECTED, str(error))
+                log.warning("order %s of a bracket not sent to %s: %s", order.client_order_id,
+                            venue.name, error)
+                self._order_changed(order)
+            elif request.action is OrderAction.SUBMIT:
                 self._failover(venue, order, str(error))
             else:
                 log.warning("%s of order %s not sent, %s unavailable: %s", action,
@@ -361,7 +423,7 @@ class OrderService:
 
     def get_order(self, order_id: str) -> Order:
         """See :meth:`ExchangeManager.get_order`."""
-        order = self.orders.lookup(order_id)
+        order = self.orders.lookup(order_id) or self.groups.held(order_id)
         if order is None:
             raise KeyError(f"no order {order_id!r}")
         return order

@@ -154,6 +154,7 @@ class ExchangeManager:
         self._subscriptions = Subscriptions(self._venues, self.hub)
         #: Accounts and positions as the venues report them (stockfish_core.venuestate).
         self.venue_book = VenueBook(journal, self.orders)
+        self.venue_book.configured = cfg.instruments
         self.venue_book.handlers = self._callbacks.reconciliation
         self._truth_tasks: dict[str, asyncio.Task[Any]] = {}
         #: Market listeners of execution connectors (stockfish_market_listener), by name.
@@ -179,6 +180,8 @@ class ExchangeManager:
     @config.setter
     def config(self, config: ManagerConfig) -> None:
         self._config = config
+        if getattr(self, "venue_book", None) is not None:
+            self.venue_book.configured = config.instruments
         for part in (getattr(self, "_supervisor", None), getattr(self, "_order_service", None)):
             if part is not None:
                 part.config = config
@@ -480,6 +483,29 @@ class ExchangeManager:
         """
         return self._order_service.send_order(order, connector_name)
 
+    def send_bracket(self, entry: Order, take_profit: Order, stop_loss: Order,
+                     connector_name: str | None = None) -> tuple[str, str, str]:
+        """Send an entry with a take profit (LIMIT) and a stop loss (STOP or STOP_LIMIT),
+        both on the other side and for the same quantity; returns the three client order
+        ids (entry, take profit, stop loss).
+
+        The entry is sent as :meth:`send_order` sends it. The core holds the exits and sends
+        them to the entry's venue once the entry is final with a fill (for the quantity
+        filled); an entry done without a fill cancels them unsent. The first fill of one
+        exit cancels the other. ``get_order`` knows the exits from the start. A venue whose
+        capabilities say ``brackets`` (IBKR) gets all three at once as its own bracket and
+        does the same itself. See docs/orders.md for the emulation's limits (it does not
+        survive a restart).
+        InvalidOrderError for exits that do not fit the entry."""
+        return self._order_service.send_bracket(entry, take_profit, stop_loss, connector_name)
+
+    def send_oco(self, first: Order, second: Order,
+                 connector_name: str | None = None) -> tuple[str, str]:
+        """Send two orders for one symbol as one-cancels-other: the first fill of either
+        cancels the other. Returns the two client order ids. Emulated by the core (see
+        docs/orders.md)."""
+        return self._order_service.send_oco(first, second, connector_name)
+
     def cancel_order(self, order_id: str) -> bool:
         """Ask the order's venue to cancel it; False if the order is already final."""
         return self._order_service.cancel_order(order_id)
@@ -589,7 +615,8 @@ class ExchangeManager:
     def instrument(self, symbol: str, connector: str | None = None) -> Instrument:
         """What the venue says about ``symbol`` (tick size, lot size, multiplier,
         currency, exchange, trading hours): from ``connector``, else from the first
-        connector that describes it; cached. LookupError if none does."""
+        connector that describes it; cached. Where no venue describes it, the
+        configuration's (ManagerConfig ``instruments``). LookupError if neither does."""
         return self._run(self.instrument_async(symbol, connector))
 
     async def instrument_async(self, symbol: str, connector: str | None = None
@@ -693,6 +720,7 @@ class ExchangeManager:
                 "illegal_transitions": self.orders.illegal_transitions,
                 "unknown_order_reports": self.orders.unknown_reports,
                 "kill_switch": self.risk.kill_switch, **self.orders.stats(),
+                "order_groups": dict(self._order_service.groups.stats),
                 "recording": self.recorder.stats() if self.recorder is not None else None}
 
     # ------------------------------------------------------------------ data on disk

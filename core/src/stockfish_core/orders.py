@@ -440,13 +440,21 @@ class OrderAction(str, enum.Enum):
 @attrs.frozen
 class OrderRequest:
     """The argument of the execute hook. ``quantity``/``price``/``stop_price`` are the
-    new values for a REPLACE and None otherwise."""
+    new values for a REPLACE and None otherwise.
+
+    For a venue whose capabilities say ``brackets``, a SUBMIT of a bracket's order also
+    carries ``parent_id`` (the entry's client order id, on the exits), ``oca_group`` (the
+    exits' one-cancels-all group) and ``transmit`` (False on every order of the group but
+    the last: the venue holds them until it arrives)."""
 
     action: OrderAction
     order: Order
     quantity: Decimal | None = None
     price: Decimal | None = None
     stop_price: Decimal | None = None
+    parent_id: str | None = None
+    oca_group: str | None = None
+    transmit: bool = True
 
 
 @attrs.define(slots=True)

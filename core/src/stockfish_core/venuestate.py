@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from .orders import Fill, Order, OrderStatus, OrderUpdate, Position
 from .stats import RateLimitedLog
 
 if TYPE_CHECKING:
+    from .config import InstrumentSettings
     from .journal import Journal
     from .oms import OrderStore
     from .venues import VenueState
@@ -82,6 +83,9 @@ class VenueBook:
         self._log = RateLimitedLog(log, interval=1.0, burst=10)
         #: (connector, symbol) -> what the venue said about the instrument.
         self.instruments: dict[tuple[str, str], Instrument] = {}
+        #: Instruments from the configuration (ManagerConfig ``instruments``), by symbol:
+        #: used where no venue describes the symbol.
+        self.configured: Mapping[str, InstrumentSettings] = {}
         self._loaded = False
 
     # -- start -----------------------------------------------------------------------
@@ -184,6 +188,14 @@ class VenueBook:
                 raise TypeError(f"{venue.connector.plugin}: stockfish_instrument returned "
                                 f"{type(found).__name__}, not Instrument")
             self.instruments[(venue.name, symbol)] = found
+            return found
+        settings = self.configured.get(symbol)
+        if settings is not None and venues:
+            found = Instrument(symbol, tick_size=settings.tick_size,
+                               lot_size=settings.lot_size, multiplier=settings.multiplier,
+                               currency=settings.currency, exchange=settings.exchange)
+            for venue in venues:
+                self.instruments[(venue.name, symbol)] = found
             return found
         names = ", ".join(v.name for v in venues) or "none"
         raise LookupError(f"no connector describes {symbol!r} (asked: {names})"

@@ -52,6 +52,7 @@ from stockfish_core.plugin_api import (
     Order,
     OrderAction,
     OrderRejected,
+    OrderRequest,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -199,6 +200,9 @@ class Orders:
         #: Set after every flush (see :meth:`settled`).
         self._settled: asyncio.Event | None = None
         self._retry_handle: asyncio.TimerHandle | None = None
+        #: A bracket's orders are placed one after the other, in the order the core sent
+        #: them: a child needs its parent's IB order id, the last one transmits the group.
+        self._group_lock = asyncio.Lock()
 
     # -- requests ----------------------------------------------------------------------
     def _session(self) -> Any:
@@ -208,7 +212,15 @@ class Orders:
                                    "Gateway; the order was not sent")
         return session
 
-    async def submit(self, order: Order) -> None:
+    async def submit(self, order: Order, request: OrderRequest | None = None) -> None:
+        if request is not None and (request.parent_id or request.oca_group
+                                    or not request.transmit):
+            async with self._group_lock:
+                await self._submit(order, request)
+        else:
+            await self._submit(order, None)
+
+    async def _submit(self, order: Order, request: OrderRequest | None) -> None:
         session = self._session()
         coid = order.client_order_id
         if not coid:
@@ -222,6 +234,17 @@ class Orders:
         except UnknownSymbol as exc:
             raise OrderRejected(str(exc)) from None
         ib_order = self._ib_order(order, session.endpoint.account)
+        if request is not None:
+            if request.parent_id:
+                parent = self.by_coid.get(request.parent_id)
+                if parent is None or not parent.ib_order_id:
+                    raise OrderRejected(f"the parent order {request.parent_id} of {coid} "
+                                        "was not sent to IB")
+                ib_order.parentId = parent.ib_order_id
+            if request.oca_group:
+                ib_order.ocaGroup = request.oca_group
+                ib_order.ocaType = 1  # cancel the others on a fill
+            ib_order.transmit = request.transmit
         await self.state.pacer.acquire()
         session = self._session()  # the connection may have gone while waiting
         ib = session.ib

@@ -64,6 +64,7 @@ CAPABILITIES = Capabilities(
     order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
     time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
     replace=True,
+    brackets=True,
     # TWS / IB Gateway runs next to its API clients: after a loss, try again soon and
     # often (a gateway back after 30 s is found within about 2 s, not 15-30 s later).
     reconnect_schedule=RECONNECT_SCHEDULE,
@@ -146,7 +147,7 @@ async def stockfish_execute(connector: Connector, request: OrderRequest) -> None
     orders = _state(connector).orders
     action = request.action
     if action is OrderAction.SUBMIT:
-        await orders.submit(request.order)
+        await orders.submit(request.order, request)
     elif action is OrderAction.CANCEL:
         await orders.cancel(request.order)
     elif action is OrderAction.STATUS:

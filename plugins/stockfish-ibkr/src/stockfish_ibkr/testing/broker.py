@@ -57,7 +57,7 @@ _ORDER_FIELDS = ("order_id", "client_id", "perm_id", "action", "quantity", "orde
                  "lmt_price", "aux_price", "tif", "account", "order_ref", "outside_rth",
                  "parent_id", "status", "filled", "avg_fill_price", "last_fill_price",
                  "why_held", "warning", "completed_time", "completed_status", "engine_id",
-                 "commission", "filled_before", "avg_before")
+                 "commission", "filled_before", "avg_before", "oca_group", "transmitted")
 _EXEC_FIELDS = ("exec_id", "shares", "price", "cum_qty", "avg_price", "time_text",
                 "timestamp_ns", "commission", "realized_pnl", "liquidity")
 
@@ -364,8 +364,15 @@ class SimBroker:
     def place(self, client_id: int, order_id: int, inst: Instrument, action: str,
               quantity: float, order_type: str, lmt_price: float | None,
               aux_price: float | None, tif: str, account: str, order_ref: str,
-              outside_rth: bool = False) -> SimOrder:
-        """A new order (raises OrderRefused for what TWS refuses before accepting)."""
+              outside_rth: bool = False, *, oca_group: str = "", transmit: bool = True,
+              parent_id: int = 0) -> SimOrder:
+        """A new order (raises OrderRefused for what TWS refuses before accepting).
+
+        ``transmit=False`` holds the order untransmitted until an order of its group
+        (itself, its parent or a child of it) is placed with ``transmit=True``. A child
+        (``parent_id``) works only once its parent has filled, and is cancelled with it;
+        the first fill of one child cancels its siblings (TWS's bracket). The first fill
+        of a member of an ``oca_group`` cancels the others."""
         if order_id <= 0:
             raise OrderRefused(103, f"Duplicate order id {order_id}")
         if order_id <= self._max_order_id.get(client_id, 0):
@@ -378,7 +385,9 @@ class SimBroker:
         perm_id = self._next_perm_id
         self._next_perm_id += 1
         order = SimOrder(order_id, client_id, perm_id, inst, action, quantity, order_type,
-                         lmt_price, aux_price, tif or "DAY", account, order_ref, outside_rth)
+                         lmt_price, aux_price, tif or "DAY", account, order_ref, outside_rth,
+                         parent_id, oca_group=oca_group, transmitted=transmit)
+        parent = self._by_client.get((client_id, parent_id)) if parent_id else None
         self.orders[perm_id] = order
         self._by_client[(client_id, order_id)] = order
         problem = None
@@ -392,24 +401,94 @@ class SimBroker:
             problem = f"{inst.key} is an index and cannot be traded"
         elif account not in self.accounts:
             problem = f"Account {account!r} is not managed by this login"
+        elif parent_id and (parent is None or (parent.is_done and parent.status != "Filled")):
+            problem = f"Parent order {parent_id} is not working"
         if problem is not None:
             order.status = "Inactive"
             order.warning = problem
             self._notify(order, None, (201, f"Order rejected - reason:{problem}"))
             return order
-        assert kind is not None and side is not None and tif_e is not None
-        engine_id = str(perm_id)
+        if not transmit:
+            order.status = "PreSubmitted"
+            self._notify(order, None, None)
+            return order
+        self._transmit(parent if parent is not None else order)
+        return order
+
+    def _children(self, parent: SimOrder) -> list[SimOrder]:
+        return [o for o in self.orders.values() if o.parent_id == parent.order_id
+                and o.client_id == parent.client_id and o is not parent]
+
+    def _transmit(self, root: SimOrder) -> None:
+        """Transmit an order and its children: the root works at once, the children once
+        it has filled."""
+        root.transmitted = True
+        if not root.is_done and not root.engine_id:
+            self._work(root)
+        for child in self._children(root):
+            child.transmitted = True
+            if child.is_done or child.engine_id:
+                continue
+            if root.status == "Filled":
+                self._work(child)
+            else:
+                child.status = "PreSubmitted"
+                self._notify(child, None, None)
+
+    def _work(self, order: SimOrder) -> None:
+        """Hand a transmitted order to the matching engine."""
+        kind = _ORDER_TYPES[order.order_type]
+        engine_id = str(order.perm_id)
         order.engine_id = engine_id
         self._by_engine[engine_id] = order
-        self.market(inst)
-        price = None if kind in (OrderType.MARKET, OrderType.STOP) else lmt_price
-        stop = aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+        self.market(order.instrument)
+        price = None if kind in (OrderType.MARKET, OrderType.STOP) else order.lmt_price
+        stop = order.aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
         self._handle(self.engine.submit(
-            engine_id, inst.key, side, Decimal(repr(quantity)), kind,
+            engine_id, order.instrument.key,
+            OrderSide.BUY if order.action == "BUY" else OrderSide.SELL,
+            Decimal(repr(order.quantity)), kind,
             None if price is None else Decimal(repr(price)),
-            None if stop is None else Decimal(repr(stop)), tif_e,
+            None if stop is None else Decimal(repr(stop)), _TIFS[order.tif],
         ))
-        return order
+
+    def _drop(self, order: SimOrder, why: str) -> None:
+        """Cancel an order the engine does not hold (untransmitted or waiting for its
+        parent)."""
+        order.status = "Cancelled"
+        self._complete(order, why)
+        self._notify(order, None, (202, f"Order Canceled - reason:{why}"))
+
+    def _stop(self, order: SimOrder, why: str) -> None:
+        if order.is_done:
+            return
+        if order.engine_id:
+            self._handle(self.engine.cancel(order.engine_id))
+        else:
+            self._drop(order, why)
+
+    def _family_done(self, order: SimOrder) -> None:
+        """After an order's fill or end: children of a filled parent work; children of a
+        parent that ended unfilled are cancelled; a fill cancels the rest of its OCA
+        group."""
+        if order.filled > 0 and order.oca_group:
+            for other in list(self.orders.values()):
+                if other is not order and other.oca_group == order.oca_group \
+                        and other.account == order.account:
+                    self._stop(other, f"OCA group {order.oca_group} filled")
+        parent = self._by_client.get((order.client_id, order.parent_id)) \
+            if order.parent_id else None
+        if order.filled > 0 and parent is not None:  # a bracket's children: one cancels all
+            for sibling in self._children(parent):
+                if sibling is not order:
+                    self._stop(sibling, f"bracket sibling {order.order_id} filled")
+        if order.status == "Filled":
+            for child in self._children(order):
+                if child.transmitted and not child.is_done and not child.engine_id:
+                    self._work(child)
+        elif order.is_done:
+            for child in self._children(order):
+                self._stop(child, f"parent {order.order_id} {order.status}")
 
     def modify(self, order: SimOrder, quantity: float, lmt_price: float | None,
                aux_price: float | None) -> None:
@@ -430,9 +509,14 @@ class SimBroker:
         if order is None:
             raise OrderRefused(10147, f"OrderId {order_id} that needs to be cancelled is "
                                       "not found.")
-        if order.is_done or not order.engine_id:
+        if order.is_done:
             raise OrderRefused(161, "Cancel attempted when order is not in a cancellable "
                                     f"state. Order permId ={order.perm_id}")
+        if not order.engine_id:  # held: untransmitted or waiting for its parent
+            self._drop(order, "Cancelled by API")
+            for child in self._children(order):
+                self._stop(child, f"parent {order.order_id} cancelled")
+            return
         self._handle(self.engine.cancel(order.engine_id))
 
     def cancel_all(self) -> None:
@@ -482,15 +566,18 @@ class SimBroker:
             order.status = "ApiCancelled" if order.status == "PreSubmitted" else "Cancelled"
             self._complete(order, "Cancelled by API")
             self._notify(order, None, (202, "Order Canceled - reason:"))
+            self._family_done(order)
         elif kind is ExecKind.EXPIRED:
             order.status = "Cancelled"
             self._complete(order, event.reason or "expired")
             self._notify(order, None, (202, f"Order Canceled - reason:{event.reason or ''}"))
+            self._family_done(order)
         elif kind is ExecKind.REJECTED:
             order.status = "Inactive"
             order.warning = event.reason or ""
             self._complete(order, f"Rejected: {event.reason}")
             self._notify(order, None, (201, f"Order rejected - reason:{event.reason}"))
+            self._family_done(order)
         elif kind is ExecKind.CANCEL_REJECTED:
             self._notify(order, None, (161, "Cancel attempted when order is not in a "
                                             f"cancellable state. Order permId ={order.perm_id}"))
@@ -528,6 +615,7 @@ class SimBroker:
         if order.status == "Filled":
             self._complete(order, "Filled")
         self._notify(order, execution, None)
+        self._family_done(order)
 
     def _book_position(self, order: SimOrder, exec_id: str, event: ExecEvent,
                        commission: float) -> float | None:

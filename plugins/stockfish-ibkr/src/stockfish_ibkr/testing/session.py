@@ -199,13 +199,15 @@ class Session(MarketDataRequests):
         lmt = r.text()
         aux = r.text()
         tif = r.text()
-        r.skip()  # ocaGroup
+        oca_group = r.text()
         account = r.text()
         r.skip(2)  # openClose, origin
         order_ref = r.text()
         lmt_price = float(lmt) if lmt else None
         aux_price = float(aux) if aux else None
-        r.skip(6)  # transmit, parentId, blockOrder, sweepToFill, displaySize, triggerMethod
+        transmit = r.text() != "0"  # an absent flag transmits, as TWS's default does
+        parent_id = r.integer()
+        r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
         outside_rth = r.flag()
         if _what_if(r, contract.sec_type):
             self._what_if(order_id, contract, action, quantity, order_type, lmt_price,
@@ -222,7 +224,8 @@ class Session(MarketDataRequests):
                 self.error(order_id, 200, NOT_FOUND)
                 return
             self.broker.place(self.client_id, order_id, inst, action, quantity, order_type,
-                              lmt_price, aux_price, tif, account, order_ref, outside_rth)
+                              lmt_price, aux_price, tif, account, order_ref, outside_rth,
+                              oca_group=oca_group, transmit=transmit, parent_id=parent_id)
         except OrderRefused as exc:
             self.error(order_id, exc.code, exc.message)
 

@@ -49,6 +49,11 @@ class SimOrder:
     #: then holds only the rest), and at what average price.
     filled_before: float = 0.0
     avg_before: float = 0.0
+    #: The one-cancels-all group: the first fill of one member cancels the others.
+    oca_group: str = ""
+    #: False while TWS holds the order untransmitted (placed with transmit=False); the
+    #: group is transmitted by a later order of it placed with transmit=True.
+    transmitted: bool = True
 
     @property
     def remaining(self) -> float:
