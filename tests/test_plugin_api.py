@@ -51,7 +51,7 @@ PLUGIN_API = {
     # shared helpers
     "BookError", "L2Book", "NoEvents", "RateLimitedLog", "SequenceEvents", "Sequencer",
     "Tracker", "cancel_and_wait", "now_ns", "ns_to_datetime", "parse_interval",
-    "sequencer_for", "to_decimal", "to_ns",
+    "sequencer_for", "to_decimal", "to_ns", "show", "without_gc",
 }
 
 

@@ -51,7 +51,7 @@ from typing import Any
 
 from .__about__ import API_VERSION
 from .accounts import AccountValues, Instrument, VenuePosition
-from .book import BookError, L2Book
+from .book import BookError, L2Book, show
 from .config import (
     ConfigCompat,
     KeyAlias,
@@ -70,6 +70,7 @@ from .errors import (
     StockfishError,
     VenueUnavailable,
 )
+from .hotpath import without_gc
 from .models import (
     PAYLOAD_TYPES,
     ConnectorStatus,
@@ -171,9 +172,11 @@ __all__ = [
     "port_number",
     "positive",
     "sequencer_for",
+    "show",
     "spawned",
     "to_decimal",
     "to_ns",
+    "without_gc",
 ]
 
 

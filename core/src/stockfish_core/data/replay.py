@@ -28,7 +28,6 @@ it handed over.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +48,7 @@ from ..plugin_api import (
     non_negative,
     positive,
     sequencer_for,
+    without_gc,
 )
 from . import INSTALL_HINT
 from .settings import to_ns
@@ -328,11 +328,4 @@ def _feed(connector: Connector, state: ReplayState, runs: list[_Run]) -> None:
     collector paused, as the zmq connector feeds its batches: the updates built from
     the recording have no cycles and are freed by reference counting once delivered."""
     state.played += sum(r.stop - r.start for r in runs)
-    if not gc.isenabled():
-        connector.feed(list(runs))
-        return
-    gc.disable()
-    try:
-        connector.feed(list(runs))
-    finally:
-        gc.enable()
+    without_gc(connector.feed, list(runs))

@@ -26,7 +26,6 @@ with Decimals kept exact as ``{"$decimal": "1.25"}``.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -39,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..hotpath import without_gc
 from ..models import (
     DataType,
     MacroEvent,
@@ -419,13 +419,7 @@ class Decoded:
         never a cycle, and a collection every few hundred of them only walks them, and
         every object alive, without freeing anything (most of the cost of building a
         recording that is kept: 5-7 us a row instead of about 1)."""
-        if not gc.isenabled():
-            return self._build(start, stop)
-        gc.disable()
-        try:
-            return self._build(start, stop)
-        finally:
-            gc.enable()
+        return without_gc(self._build, start, stop)
 
     def _build(self, start: int, stop: int | None) -> list[MarketUpdate]:
         stop = len(self.rec_seq) if stop is None else stop

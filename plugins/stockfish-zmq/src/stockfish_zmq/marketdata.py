@@ -15,7 +15,6 @@ duplicate, gap, restart, a bad message) leaves that path.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from stockfish_core.plugin_api import (
     Tracker,
     now_ns,
     sequencer_for,
+    without_gc,
 )
 
 from . import schema
@@ -221,13 +221,7 @@ class FeedProcessor:
         reference counting frees it, while a large message (a depth snapshot of 95,000
         levels allocates as many lists) would otherwise make the collector walk the whole
         heap several times, the larger part of the message's cost."""
-        if not gc.isenabled():
-            return self._process(messages)
-        gc.disable()
-        try:
-            return self._process(messages)
-        finally:
-            gc.enable()
+        return without_gc(self._process, messages)
 
     def _process(self, messages: list[Any]) -> list[MarketUpdate]:
         stream: Stream = getattr(messages, "stream", None) or self.default_stream

@@ -9,7 +9,6 @@ prices or sizes. Unknown fields are ignored, so publishers can add their own.
 
 from __future__ import annotations
 
-import reprlib
 import sys
 from typing import Any
 
@@ -19,6 +18,7 @@ from stockfish_core.plugin_api import (
     OHLCVBar,
     PriceTick,
     Trade,
+    show,
 )
 
 from .schema import parse_iso_ns
@@ -48,30 +48,6 @@ class DataError(ValueError):
         self.code = code
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxstring = 60
-_REPR.maxother = 60
-_REPR.maxlong = 40
-
-
-def show(value: Any, limit: int = 40) -> str:
-    """A short ``repr`` of any decoded value, safe for a poison message: bounded depth
-    (a nesting a thousand deep is not walked), bounded length, huge integers shortened."""
-    kind = type(value)
-    if kind is int and not -10**30 < value < 10**30:
-        text = f"<an integer of {value.bit_length()} bits>"
-    elif kind is str or kind is bytes:
-        text = repr(value[:limit])
-    else:
-        try:
-            text = _REPR.repr(value)
-        except Exception:  # noqa: BLE001 - a description must never fail
-            text = f"<{kind.__name__}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-_show = show
 #: The largest integer that is still a finite float.
 _MAX_FLOAT_INT = int(sys.float_info.max)
 #: The largest venue time accepted (int64 nanoseconds: the year 2262).
@@ -81,8 +57,8 @@ _MAX_TS_NS = 2**63 - 1
 def _bad_number(key: str, value: Any, signed: bool = False) -> DataError:
     if type(value) is float or type(value) is int:
         what = "a finite number" if signed else "a finite non-negative number"
-        return DataError("invalid_value", f"{key} must be {what}, got {_show(value)}")
-    return DataError("wrong_type", f"{key} must be a number, got {_show(value)}")
+        return DataError("invalid_value", f"{key} must be {what}, got {show(value)}")
+    return DataError("wrong_type", f"{key} must be a number, got {show(value)}")
 
 
 def _price(data: dict[str, Any], key: str) -> float | None:
@@ -121,7 +97,7 @@ def _text(data: dict[str, Any], key: str, default: str = "") -> str:
     if value is None:
         return default
     if type(value) is not str:
-        raise DataError("wrong_type", f"{key} must be a string, got {_show(value)}")
+        raise DataError("wrong_type", f"{key} must be a string, got {show(value)}")
     return value
 
 
@@ -133,17 +109,17 @@ def venue_ts(message: dict[str, Any]) -> int:
             return ts
         if type(ts) is int and ts > _MAX_TS_NS:
             raise DataError("invalid_value", f"ts_ns must be between 0 and 2**63-1, got "
-                                             f"{_show(ts)}")
-        raise DataError("wrong_type", f"ts_ns must be a non-negative integer, got {_show(ts)}")
+                                             f"{show(ts)}")
+        raise DataError("wrong_type", f"ts_ns must be a non-negative integer, got {show(ts)}")
     text = message.get("timestamp")
     if text is None:
         return 0
     if type(text) is not str:
-        raise DataError("wrong_type", f"timestamp must be an ISO 8601 string, got {_show(text)}")
+        raise DataError("wrong_type", f"timestamp must be an ISO 8601 string, got {show(text)}")
     try:
         return parse_iso_ns(text)
     except ValueError:
-        raise DataError("invalid_value", f"timestamp {_show(text)} is not ISO 8601") from None
+        raise DataError("invalid_value", f"timestamp {show(text)} is not ISO 8601") from None
 
 
 def build_ticker(symbol: str, data: dict[str, Any], ts: int) -> PriceTick:
@@ -168,14 +144,14 @@ def build_trade(symbol: str, data: dict[str, Any], ts: int) -> Trade:
     if side is not None:
         norm = _SIDES.get(side) if type(side) is str else None
         if norm is None:
-            raise DataError("invalid_value", f"side must be 'buy' or 'sell', got {_show(side)}")
+            raise DataError("invalid_value", f"side must be 'buy' or 'sell', got {show(side)}")
         side = norm
     trade_id = data.get("trade_id")
     if trade_id is not None:
         if type(trade_id) is int:
             trade_id = str(trade_id)
         elif type(trade_id) is not str:
-            raise DataError("wrong_type", f"trade_id must be a string, got {_show(trade_id)}")
+            raise DataError("wrong_type", f"trade_id must be a string, got {show(trade_id)}")
     return Trade(symbol, price, size, side, trade_id, ts)
 
 
@@ -200,7 +176,7 @@ def build_news(symbol: str | None, data: dict[str, Any], ts: int) -> NewsEvent:
     if symbols is None:
         symbols = [symbol] if symbol else []
     elif not isinstance(symbols, list) or not all(type(s) is str for s in symbols):
-        raise DataError("wrong_type", f"symbols must be a list of strings, got {_show(symbols)}")
+        raise DataError("wrong_type", f"symbols must be a list of strings, got {show(symbols)}")
     sentiment = _signed(data, "sentiment")
     if sentiment is not None and not -1.0 <= sentiment <= 1.0:
         raise DataError("invalid_value", f"sentiment must be in [-1, 1], got {sentiment}")
@@ -217,7 +193,7 @@ def build_macro(symbol: str | None, data: dict[str, Any], ts: int) -> MacroEvent
         raise DataError("missing_field", "data.event is required")
     importance = data.get("importance", 1)
     if type(importance) is not int or not 1 <= importance <= 3:
-        raise DataError("invalid_value", f"importance must be 1, 2 or 3, got {_show(importance)}")
+        raise DataError("invalid_value", f"importance must be 1, 2 or 3, got {show(importance)}")
     return MacroEvent(event, _text(data, "country"), _signed(data, "value"),
                       _signed(data, "forecast"), _signed(data, "previous"), importance, ts)
 
@@ -235,4 +211,4 @@ def check_data(message: dict[str, Any]) -> dict[str, Any]:
         return data
     if data is None:
         raise DataError("missing_field", "data is required (a JSON object)")
-    raise DataError("wrong_type", f"data must be a JSON object, got {_show(data)}")
+    raise DataError("wrong_type", f"data must be a JSON object, got {show(data)}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -36,6 +35,7 @@ from stockfish_core.plugin_api import (
     Subscription,
     cancel_and_wait,
     now_ns,
+    without_gc,
 )
 
 from .config import CurveKeys, ZmqConfig, load_normalizer
@@ -210,14 +210,7 @@ class FeedSession:
         and promote the batch in flight to the older generations)."""
         if self.closed:
             return
-        if not gc.isenabled():
-            self.connector.feed(batch)
-            return
-        gc.disable()
-        try:
-            self.connector.feed(batch)
-        finally:
-            gc.enable()
+        without_gc(self.connector.feed, batch)
 
     async def stop(self) -> None:
         """Close everything; safe to call twice."""
