@@ -101,10 +101,12 @@ async def main():
     connector = manager.add_connector("feed", "zmq", endpoints=[sys.argv[1]], worker=True)
     await manager.start()
     link = connector.state.worker
-    while link.pid is None:
+    for _ in range(200):  # the worker's pid, within 10 s
+        if link.pid is not None:
+            break
         await asyncio.sleep(0.05)
     print("worker", link.pid, flush=True)
-    await asyncio.sleep(120)
+    await asyncio.sleep(120)  # until the test kills this process
 
 asyncio.run(main())
 """
