@@ -6,7 +6,8 @@
                                         time on ib_async (in .venv-ib_async)
     python3 dev.py demo [--duration S]  the three venue simulators, a failover, a summary
     python3 dev.py lint                 ruff and mypy over all packages
-    python3 dev.py bench                run the benchmarks in bench/
+    python3 dev.py bench [NAME ...]     run the benchmarks in bench/ (or those named), then
+                                        print every result in one table
     python3 dev.py fuzz [PYTEST ARGS]   the fuzz suite's long profile (10,000+ cases a test)
     python3 dev.py docs [--serve]       build the documentation site (strict) into site/;
                                         --serve: serve it on http://127.0.0.1:8000
@@ -63,6 +64,22 @@ PY = python(VENV)
 def run(*cmd: str | Path, **kwargs: object) -> int:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False, **kwargs).returncode  # type: ignore[call-overload]
+
+
+def bench(args: list[str]) -> int:
+    """Every benchmark script in bench/ (or those named: ``dev.py bench fix_roundtrip``),
+    then one table of every result in bench/results/ (bench/harness.py)."""
+    names = [a for a in args if not a.startswith("-")]
+    flags = [a for a in args if a.startswith("-")]
+    scripts = sorted(p for p in (ROOT / "bench").glob("*.py") if p.stem != "harness")
+    if names:
+        scripts = [p for p in scripts if p.stem in names]
+    failures = 0
+    for script in scripts:
+        failures += run(PY, script, *flags) != 0
+    print()
+    run(PY, ROOT / "bench" / "harness.py")
+    return 1 if failures else 0
 
 
 def fingerprint(distributions: list[str]) -> str:
@@ -138,10 +155,7 @@ def main(argv: list[str]) -> int:
     if command == "lint":
         code = run(PY, "-m", "ruff", "check", ".")
         return run(PY, "-m", "mypy") or code
-    failures = 0
-    for script in sorted((ROOT / "bench").glob("*.py")):
-        failures += run(PY, script, *rest) != 0
-    return 1 if failures else 0
+    return bench(rest)
 
 
 if __name__ == "__main__":
