@@ -44,6 +44,16 @@ def test_plugins_imports_no_connector_and_no_venue_library() -> None:
     assert result["code"] == 0
 
 
+def test_plugins_reads_metadata_only() -> None:
+    """Listing costs little more than the entry-point scan: none of the core's machinery
+    (pluggy, attrs, asyncio, PyYAML, logging) and no other distribution's commands."""
+    result = listing()
+    light = ("pluggy", "attr", "asyncio", "yaml", "cattrs", "logging", "stockfish_strategy",
+             "stockfish_core.plugins", "stockfish_core.models")
+    assert [m for m in light if m in result["modules"]] == []
+    assert "zmq" in result["out"] and result["code"] == 0
+
+
 def test_plugins_verbose_imports_them_to_show_their_hooks() -> None:
     result = listing("--verbose", "--json")
     rows = {r["name"]: r for r in json.loads(result["out"])["plugins"]}

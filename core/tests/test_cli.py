@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stockfish_core import PluginRegistry, cli
+from stockfish_core import cli
 
 MakePlugin = Callable[..., metadata.EntryPoint]
 
@@ -18,7 +18,14 @@ MakePlugin = Callable[..., metadata.EntryPoint]
 @pytest.fixture
 def installed(make_plugin: MakePlugin, monkeypatch: pytest.MonkeyPatch) -> list:
     eps = [make_plugin("alpha"), make_plugin("broken", "import no_such_module_anywhere\n")]
-    monkeypatch.setattr(cli, "PluginRegistry", lambda: PluginRegistry(eps))
+    real = metadata.entry_points
+
+    def entry_points(**params: str) -> object:
+        # Listing reads entry points (stockfish_core.discovery), loading goes through a
+        # PluginRegistry: both see these alone.
+        return eps if params.get("group") == "stockfish" else real(**params)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
     monkeypatch.delenv("STOCKFISH_CONFIG", raising=False)
     return eps
 

@@ -20,19 +20,20 @@ One broken plugin never stops the tool: it is reported and the rest still work.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .__about__ import API_VERSION, __version__
-from .errors import ConfigError, PluginError, StockfishError
-from .plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from .config import Config
+    from .discovery import PluginInfo
+    from .plugins import PluginRegistry
+
+# The core's modules are imported by the commands that use them: `stockfish plugins`
+# with no configuration reads entry points and metadata only (stockfish_core.discovery).
 
 __all__ = ["COMMANDS_GROUP", "add_plugin_commands", "main"]
 
@@ -46,13 +47,25 @@ def _short_hook(name: str) -> str:
     return name.removeprefix("stockfish_")
 
 
-def plugin_rows(registry: PluginRegistry, config: Config | None,
+def plugin_rows(registry: PluginRegistry | None, config: Config | None,
                 verbose: bool = False) -> list[dict[str, Any]]:
     """One row per installed plugin, from its entry point and its distribution's metadata.
 
     Only the plugins a configuration enables are loaded (imported), or every installed
-    one with ``verbose``: with neither, nothing is imported and a row has no hooks.
+    one with ``verbose``: with neither, nothing is imported and a row has no hooks. With
+    no ``registry``, the rows come from the metadata alone (nothing may be loaded).
     """
+    if registry is None:
+        if config is not None or verbose:
+            raise ValueError("loading plugins needs a PluginRegistry")
+        from .discovery import discover
+
+        found = discover()
+        installed = {name: infos[0] for name, infos in sorted(found.items())}
+        conflicts = {n: i for n, i in sorted(found.items()) if len(i) > 1}
+        return [_row(name, info, None, None, conflicts) for name, info in installed.items()]
+    from .errors import PluginError
+
     installed = registry.installed()
     enabled = set(config.enabled_plugins()) if config is not None else set()
     to_load = set(installed) if verbose else enabled & set(installed)
@@ -64,28 +77,10 @@ def plugin_rows(registry: PluginRegistry, config: Config | None,
     conflicts = registry.conflicts()
     rows = []
     for name, info in installed.items():
-        loaded = registry.loaded.get(name)
-        failure = registry.failures.get(name)
-        row: dict[str, Any] = {
-            "name": name,
-            "distribution": info.distribution,
-            "version": info.version,
-            "summary": info.summary,
-            "module": info.value,
-            "builtin": info.builtin,
-            "enabled": name in enabled if config is not None else None,
-            "status": "loaded" if loaded else ("failed" if failure else "not loaded"),
-            "hooks": [_short_hook(h) for h in loaded.hook_names] if loaded else [],
-            "capabilities": (
-                loaded.spec.capabilities.describe() if loaded and loaded.spec else None
-            ),
-            "error": failure.reason if failure else None,
-        }
-        if name in conflicts:
-            row["status"] = "conflict"
-            row["error"] = "claimed by " + ", ".join(
-                str(i.distribution) for i in conflicts[name]
-            )
+        row = _row(name, info, registry.loaded.get(name), registry.failures.get(name),
+                   conflicts)
+        if config is not None:
+            row["enabled"] = name in enabled
         rows.append(row)
     if config is not None:
         for name in sorted(enabled - set(installed)):
@@ -96,6 +91,29 @@ def plugin_rows(registry: PluginRegistry, config: Config | None,
     return rows
 
 
+def _row(name: str, info: PluginInfo, loaded: Any, failure: Any,
+         conflicts: dict[str, list[PluginInfo]]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": name,
+        "distribution": info.distribution,
+        "version": info.version,
+        "summary": info.summary,
+        "module": info.value,
+        "builtin": info.builtin,
+        "enabled": None,
+        "status": "loaded" if loaded else ("failed" if failure else "not loaded"),
+        "hooks": [_short_hook(h) for h in loaded.hook_names] if loaded else [],
+        "capabilities": (
+            loaded.spec.capabilities.describe() if loaded and loaded.spec else None
+        ),
+        "error": failure.reason if failure else None,
+    }
+    if name in conflicts:
+        row["status"] = "conflict"
+        row["error"] = "claimed by " + ", ".join(str(i.distribution) for i in conflicts[name])
+    return row
+
+
 def _failure(name: str, reason: str) -> Any:
     from .plugins import PluginFailure
 
@@ -103,11 +121,17 @@ def _failure(name: str, reason: str) -> Any:
 
 
 def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
-    registry = PluginRegistry()
+    registry = None
     config = None
     config_path = args.config or os.environ.get("STOCKFISH_CONFIG")
+    if config_path or args.verbose:
+        from .plugins import PluginRegistry
+
+        _configure_logging(args)
+        registry = PluginRegistry()
     if config_path:
         from .config import load_config
+        from .errors import ConfigError
 
         try:
             config = load_config(config_path, registry, validate_plugins=False)
@@ -116,6 +140,8 @@ def cmd_plugins(args: argparse.Namespace, out: TextIO) -> int:
             return 1
     rows = plugin_rows(registry, config, verbose=args.verbose)
     if args.json:
+        import json
+
         json.dump({"core": __version__, "api": API_VERSION, "plugins": rows}, out, indent=2)
         out.write("\n")
     else:
@@ -156,6 +182,8 @@ def _print_plugins(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
 
 def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
     from .config import load_config
+    from .errors import ConfigError
+    from .plugins import PluginRegistry
 
     registry = PluginRegistry()
     try:
@@ -176,6 +204,7 @@ def cmd_config_check(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     from .app.runner import run_command
+    from .errors import ConfigError, StockfishError
 
     try:
         return run_command(args.config, headless=args.headless, strategy=args.strategy,
@@ -187,6 +216,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .app.demo import demo_command
+    from .errors import ConfigError, StockfishError
 
     try:
         return demo_command(args.duration, out)
@@ -202,6 +232,7 @@ def _csv(text: str | None) -> list[str] | None:
 def _data_manager(config_path: str | None) -> Any:
     from .config import Config, load_config
     from .manager import ExchangeManager
+    from .plugins import PluginRegistry
 
     registry = PluginRegistry()
     config = load_config(config_path, registry) if config_path else Config.default(registry)
@@ -213,6 +244,7 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
     import threading
 
     from .data.settings import RecordingConfig
+    from .errors import ConfigError, StockfishError
 
     try:
         from .data import require_pyarrow
@@ -250,6 +282,8 @@ def cmd_record(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     import attrs
+
+    from .errors import ConfigError, StockfishError
 
     try:
         from .data import require_pyarrow
@@ -333,7 +367,9 @@ def _journal_parser(sub: Any) -> None:
         p.set_defaults(func=cmd_journal)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``plugin_commands=False`` leaves out the ``stockfish.commands``
+    entry points (their distributions are not imported)."""
     parser = argparse.ArgumentParser(
         prog="stockfish", description="Trading Stockfish connectors: venues as plugins."
     )
@@ -396,8 +432,33 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
     _journal_parser(sub)
-    add_plugin_commands(sub)
+    if plugin_commands:
+        add_plugin_commands(sub)
     return parser
+
+
+#: Built-in commands that no ``stockfish.commands`` entry point extends: running one
+#: imports no other distribution's commands. (stockfish-strategy adds ``--paper`` to
+#: ``run``, so ``run`` is not here.)
+_PLAIN_COMMANDS = frozenset({"plugins", "config", "journal", "demo", "record", "history"})
+
+
+def _needs_plugin_commands(argv: Sequence[str]) -> bool:
+    """Whether the command line may name or extend a command added by an entry point."""
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--log-level":
+            i += 2
+            continue
+        if arg.startswith("--log-level="):
+            i += 1
+            continue
+        if arg.startswith("-"):
+            return True  # --help lists every command
+        return arg not in _PLAIN_COMMANDS
+    return True
 
 
 def add_plugin_commands(sub: Any) -> list[str]:
@@ -447,17 +508,25 @@ class _NoOverride:
         return getattr(self._sub, attr)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _configure_logging(args: argparse.Namespace) -> None:
+    import logging
+
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(plugin_commands=_needs_plugin_commands(argv))
+    args = parser.parse_args(argv)
     func: Command | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 2
+    if func is not cmd_plugins:  # which configures it only when it loads plugins
+        _configure_logging(args)
     return func(args, out or sys.stdout)
 
 

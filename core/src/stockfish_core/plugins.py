@@ -24,6 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .__about__ import API_VERSION
+from .discovery import CORE_DISTRIBUTION, ENTRY_POINT_GROUP, PluginInfo, discover
 from .errors import (
     PluginApiMismatch,
     PluginConflict,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # imported when a plugin is registered: listing plugins needs
     from .connector import PluginSpec
 
 __all__ = [
+    "CORE_DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "PROJECT",
     "LoadedPlugin",
@@ -49,8 +51,6 @@ __all__ = [
 ]
 
 PROJECT = "stockfish"
-ENTRY_POINT_GROUP = "stockfish"
-CORE_DISTRIBUTION = "stockfish-core"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -72,23 +72,6 @@ def api_compatible(required: str, offered: str = API_VERSION) -> bool:
     except ValueError:
         return False
     return req_major == off_major and req_minor <= off_minor
-
-
-@attrs.frozen
-class PluginInfo:
-    """An installed plugin, known from its entry point (not necessarily loaded)."""
-
-    name: str
-    value: str
-    distribution: str | None = None
-    version: str | None = None
-    entry_point: metadata.EntryPoint | None = attrs.field(default=None, eq=False, repr=False)
-    #: The distribution's one-line summary (its metadata; nothing is imported).
-    summary: str | None = attrs.field(default=None, eq=False, repr=False)
-
-    @property
-    def builtin(self) -> bool:
-        return self.distribution == CORE_DISTRIBUTION
 
 
 @attrs.frozen
@@ -118,16 +101,6 @@ class LoadedPlugin:
     @property
     def hook_names(self) -> list[str]:
         return self.hooks.implemented()
-
-
-def _entry_point_dist(ep: metadata.EntryPoint) -> tuple[str | None, str | None, str | None]:
-    """The distribution's name, version and summary, read once from its metadata."""
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return None, None, None
-    meta = dist.metadata  # parses the METADATA file on each access
-    summary = meta.get("Summary")
-    return meta["Name"], meta["Version"], summary
 
 
 class PluginHooks:
@@ -232,23 +205,9 @@ class PluginRegistry:
 
     # -- discovery -------------------------------------------------------------------
     def _discover(self) -> dict[str, list[PluginInfo]]:
-        if self._installed is not None:
-            return self._installed
-        eps = (
-            self._entry_points
-            if self._entry_points is not None
-            else list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-        )
-        found: dict[str, list[PluginInfo]] = {}
-        for ep in eps:
-            dist, version, summary = _entry_point_dist(ep)
-            info = PluginInfo(ep.name, ep.value, dist, version, ep, summary)
-            same = found.setdefault(ep.name, [])
-            # One distribution seen twice on sys.path is one plugin, not a conflict.
-            if not any(o.value == info.value and o.distribution == info.distribution for o in same):
-                same.append(info)
-        self._installed = found
-        return found
+        if self._installed is None:
+            self._installed = discover(self._entry_points)
+        return self._installed
 
     def installed(self) -> dict[str, PluginInfo]:
         """Installed plugins by name (the first of conflicting ones); nothing is imported."""

@@ -13,12 +13,42 @@
   :mod:`.adapter`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .__about__ import __version__
-from .adapter import OnDataAdapter, OnDataStrategy, Order, SeedFill, adapt
-from .backtest import Backtest, BacktestError, scan_data
-from .portfolio import Portfolio, PositionState
-from .results import Results
-from .strategy import RiskLimits, Strategy, StrategyRunner
+
+if TYPE_CHECKING:
+    from .adapter import OnDataAdapter, OnDataStrategy, Order, SeedFill, adapt
+    from .backtest import Backtest, BacktestError, scan_data
+    from .portfolio import Portfolio, PositionState
+    from .results import Results
+    from .strategy import RiskLimits, Strategy, StrategyRunner
+
+#: Every public name and its module, imported on first use: the package's command-line
+#: entry point (stockfish_strategy.commands) and the paper venue's plugin module stay
+#: light for ``stockfish`` commands that do not run a strategy.
+_LAZY = {
+    **dict.fromkeys(("OnDataAdapter", "OnDataStrategy", "Order", "SeedFill", "adapt"),
+                    "adapter"),
+    **dict.fromkeys(("Backtest", "BacktestError", "scan_data"), "backtest"),
+    **dict.fromkeys(("Portfolio", "PositionState"), "portfolio"),
+    "Results": "results",
+    **dict.fromkeys(("RiskLimits", "Strategy", "StrategyRunner"), "strategy"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stockfish_strategy' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Backtest",
