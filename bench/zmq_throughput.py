@@ -300,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = Report("zmq_throughput", __doc__.split("\n\n")[0].replace("\n", " "))
     bare_name = "bare pyzmq recv + orjson.loads"
     for symbols in (int(s) for s in args.symbols.split(",")):
+        named = f"{symbols} symbol" + ("" if symbols == 1 else "s")
         cases: dict[str, Callable[[], Sample]] = {
             "bare": lambda n=symbols: throughput_sample(bare_throughput(wire, args.count, n)),
             "project": lambda n=symbols: throughput_sample(asyncio.run(
@@ -308,11 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples = interleave(cases, args.rounds,
                              progress=lambda line, n=symbols: print(f"  {n} symbols: {line}",
                                                                     flush=True))
-        report.add(Row.of(f"ticker feed -> manager -> callback, {symbols} symbols",
+        report.add(Row.of(f"ticker feed -> manager -> callback, {named}",
                           samples["project"], unit="message", baseline=bare_name,
                           bare=samples["bare"], goal="rate >= 0.5x, CPU <= 2x",
                           rate_goal=0.5, cpu_goal=2.0, symbols=symbols, count=args.count))
-        report.add(Row.of(f"{bare_name}, {symbols} symbols", samples["bare"],
+        report.add(Row.of(f"{bare_name}, {named}", samples["bare"],
                           unit="message", symbols=symbols, count=args.count))
     if not args.skip_latency:
         warmup = args.latency_rate // 10
