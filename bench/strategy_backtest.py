@@ -100,6 +100,10 @@ async def replay_only(path: Path, batch: int) -> int:
 GOAL = 300_000
 
 
+def timed(ops: int, run: Callable[[], int]) -> Callable[[], Sample]:
+    return lambda: measure(ops, run)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ticks", type=int, default=50_000)
@@ -119,8 +123,7 @@ def main() -> None:
             "replay 1/turn": lambda: asyncio.run(replay_only(path, 1)),
             "backtest": lambda: (Backtest(MeanCross(), path).run(), args.ticks)[1],
         }
-        cases: dict[str, Callable[[], Sample]] = {
-            name: (lambda run=run: measure(args.ticks, run)) for name, run in setups.items()}
+        cases = {name: timed(args.ticks, run) for name, run in setups.items()}
         samples = interleave(cases, args.rounds, progress=print)
     base = "replay -> manager -> counting subscriber"
     report.add(Row.of("data path (replay, batches of 1,000)", samples["data path"],

@@ -301,14 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bare_name = "bare pyzmq recv + orjson.loads"
     for symbols in (int(s) for s in args.symbols.split(",")):
         named = f"{symbols} symbol" + ("" if symbols == 1 else "s")
-        cases: dict[str, Callable[[], Sample]] = {
-            "bare": lambda n=symbols: throughput_sample(bare_throughput(wire, args.count, n)),
-            "project": lambda n=symbols: throughput_sample(asyncio.run(
-                project_throughput(wire, args.count, n, args.mode))),
-        }
-        samples = interleave(cases, args.rounds,
-                             progress=lambda line, n=symbols: print(f"  {n} symbols: {line}",
-                                                                    flush=True))
+        def bare(n: int = symbols) -> Sample:
+            return throughput_sample(bare_throughput(wire, args.count, n))
+
+        def project(n: int = symbols) -> Sample:
+            return throughput_sample(asyncio.run(
+                project_throughput(wire, args.count, n, args.mode)))
+
+        def progress(line: str, named: str = named) -> None:
+            print(f"  {named}: {line}", flush=True)
+
+        samples = interleave({"bare": bare, "project": project}, args.rounds,
+                             progress=progress)
         report.add(Row.of(f"ticker feed -> manager -> callback, {named}",
                           samples["project"], unit="message", baseline=bare_name,
                           bare=samples["bare"], goal="rate >= 0.5x, CPU <= 2x",
