@@ -7,7 +7,8 @@
     python3 dev.py demo [--duration S]  the three venue simulators, a failover, a summary
     python3 dev.py lint                 ruff and mypy over all packages
     python3 dev.py bench [NAME ...]     run the benchmarks in bench/ (or those named), then
-                                        print every result in one table
+                                        print every result in one table; --quick: small
+                                        counts and 2 rounds each (a check that they run)
     python3 dev.py fuzz [PYTEST ARGS]   the fuzz suite's long profile (10,000+ cases a test)
     python3 dev.py docs [--serve]       build the documentation site (strict) into site/;
                                         --serve: serve it on http://127.0.0.1:8000

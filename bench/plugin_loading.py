@@ -18,7 +18,7 @@ per-round ratios to the bare scan; with the load average before and after. Goal:
 ``stockfish plugins`` with the three connectors installed and no configuration under
 150 ms.
 
-    python bench/plugin_loading.py [--rounds 15]
+    python bench/plugin_loading.py [--rounds 15] [--quick]
 
 Writes bench/results/plugin_loading.json.
 """
@@ -72,8 +72,11 @@ def run_once(argv: list[str], env: dict[str, str]) -> Sample:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="2 rounds (a check that it runs)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 2
 
     import importlib.metadata as metadata
 

@@ -27,7 +27,12 @@ frees), ``--trim`` (the C heap's free memory given back before each sample).
     python bench/soak.py                 # 10 minutes
     python bench/soak.py --minutes 1     # while developing
 
-Prints a summary and writes bench/results/soak.json.
+    python bench/soak.py --quick         # 1 minute, a sample every 10 s
+
+Prints a summary and writes bench/results/soak.json in bench/harness.py's shape: one row
+(the orders and updates handled, with the manager's CPU per one of them and the
+simulators' CPU apart as the peer's) whose ``extra`` holds the memory figures (growth per
+hour and per order, RSS), the whole summary in the report's ``extra``.
 """
 
 from __future__ import annotations
@@ -47,10 +52,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from harness import Report, Row, Sample, process_cpu
+
 from stockfish_core import ExchangeManager, Order, OrderRejected, OrderType, PluginRegistry
 from stockfish_core.config import parse_config
 
-RESULTS = Path(__file__).resolve().parent / "results"
 #: (connector, role settings, symbols its simulator quotes)
 VENUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("ibkr", {"primary": True}, ["SPY", "QQQ"]),
@@ -110,6 +116,14 @@ async def simulator_process(name: str) -> AsyncIterator[dict[str, Any]]:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+def simulators_cpu() -> float | None:
+    """The simulators' processes' CPU seconds so far (None if one cannot be read)."""
+    try:
+        return sum(process_cpu(pid) for pid in SIMULATOR_PIDS.values())
+    except OSError:
+        return None
 
 
 # -- the soak -------------------------------------------------------------------------------
@@ -274,6 +288,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         async with manager:
             started = time.monotonic()
             cpu0 = time.process_time()
+            peers0 = simulators_cpu()
             next_sample = 0.0
             interval = 1.0 / args.rate
             to_cancel: list[str] = []
@@ -328,6 +343,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             if args.trace:
                 trace(time.monotonic() - started, last=True)
             cpu = time.process_time() - cpu0
+            peers1 = simulators_cpu()
             wall = time.monotonic() - started
             final_stats = manager.get_stats()
         manager.journal.close()
@@ -343,6 +359,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "orders_rejected": rejected, "orders_per_s": round(order_rate, 2),
         "updates": counts.updates, "fills": counts.fills,
         "cpu_s": round(cpu, 2),
+        "simulators_cpu_s": None if peers0 is None or peers1 is None
+        else round(peers1 - peers0, 2),
         "cpu_ms_per_order_and_updates": round(cpu / max(1, sent + counts.updates) * 1e3, 4),
         "warmup_s": args.warmup, "keep_final_seconds": args.keep_final_seconds,
         "order_venues": args.order_venues, "bound_plugins": args.bound_plugins,
@@ -383,16 +401,19 @@ def main(argv: list[str] | None = None) -> int:
                              "(malloc_trim) before each sample, to tell it from memory in use")
     parser.add_argument("--trace-frames", type=int, default=1, metavar="N",
                         help="frames kept per allocation with --trace (default 1)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 minute, a sample every 10 s, 15 s of warm-up")
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return asyncio.run(serve(args.serve))
+    if args.quick:
+        args.minutes, args.sample, args.warmup = 1.0, 10.0, 15.0
     if args.minutes * 60 <= args.warmup:
         args.warmup = args.minutes * 60 / 4
+    report = Report("soak", __doc__.splitlines()[0])
     result = asyncio.run(soak(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{result['orders']} orders ({result['orders_per_s']}/s), {result['updates']} "
           f"updates, {result['fills']} fills in {result['wall_s']} s")
     print(f"RSS {result['rss_start_mb']} MB -> {result['rss_end_mb']} MB; after "
@@ -401,7 +422,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"growth after warm-up: {result['growth_mb_per_hour']} MB/hour, "
           f"{result['growth_kb_per_order']} KB/order; orders in memory at the end "
           f"{result['orders_in_memory_end']}, retired {result['orders_retired']}")
-    print(f"written to {args.out}")
+    handled = result["orders"] + result["updates"]
+    peer = result["simulators_cpu_s"]
+    report.add(Row.of(
+        f"RSS, {args.minutes:g} min of orders and updates via ibkr, fix, zmq simulators",
+        [Sample(handled, result["wall_s"], result["cpu_s"], peer)], unit="order or update",
+        orders=result["orders"], updates=result["updates"],
+        growth_mb_per_hour=result["growth_mb_per_hour"],
+        growth_kb_per_order=result["growth_kb_per_order"],
+        rss_start_mb=result["rss_start_mb"], rss_end_mb=result["rss_end_mb"],
+        rss_after_warmup_mb=[result["rss_after_warmup_min_mb"],
+                             result["rss_after_warmup_max_mb"]]))
+    # The table shows the goal and verdict columns: the growth goes there.
+    report.rows[-1].goal = "RSS flat within noise; growth:"
+    report.rows[-1].verdict = (f"{result['growth_mb_per_hour']} MB/hour, "
+                               f"{result['growth_kb_per_order']} KB/order")
+    report.extra = {**result, "quick": args.quick}
+    report.finish(args.out)
     return 0
 
 

@@ -6,27 +6,33 @@ rounds; for each, the wall-clock rate and the process CPU time per update, media
 range over the rounds:
 
 1. ``data path``: the replay (its default batches of 1,000) into the manager and a
-   subscriber that counts: what the manager's data path costs alone.
+   subscriber that counts: what the manager's data path costs alone (the baseline of
+   the other two rows).
 2. ``replay 1/turn``: the same, one update per loop turn (what the backtester asked of
    the replay before its orders reached the paper venue inside the callback).
 3. ``backtest``: :class:`stockfish_strategy.Backtest` with a strategy attached (a moving
    average of each symbol's mid, an order when it crosses), the paper venue filling.
 
-    python bench/strategy_backtest.py [--ticks 50000] [--rounds 3]
+Every setup runs once a round, the order rotated from round to round, and the ratios
+to (1) are per round (bench/harness.py); the load average is printed before and after.
 
-The issue's goal for (3) is 300,000 updates/s; read the figures beside (1).
+    python bench/strategy_backtest.py [--ticks 50000] [--rounds 3] [--quick]
+
+The issue's goal for (3) is 300,000 updates/s; read the figures beside (1). Writes
+bench/results/strategy_backtest.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from harness import Report, Row, Sample, interleave, measure
 
 from stockfish_core import DataType, ExchangeManager, MarketUpdate, PriceTick, Subscription
 from stockfish_core.config import ManagerConfig
@@ -91,17 +97,25 @@ async def replay_only(path: Path, batch: int) -> int:
     return counter.n
 
 
-def measure(run: Callable[[], int]) -> tuple[float, float, int]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    n = run()
-    return time.perf_counter() - wall, time.process_time() - cpu, n
+GOAL = 300_000
+
+
+def timed(ops: int, run: Callable[[], int]) -> Callable[[], Sample]:
+    return lambda: measure(ops, run)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 ticks and 2 rounds (a check that it runs)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.ticks, args.rounds = 5_000, 2
+    logging.getLogger("stockfish").setLevel(logging.WARNING)
+    report = Report("strategy_backtest", __doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as tmp:
         path = record(Path(tmp) / "rec", ticks(args.ticks))
         setups: dict[str, Callable[[], int]] = {
@@ -109,17 +123,19 @@ def main() -> None:
             "replay 1/turn": lambda: asyncio.run(replay_only(path, 1)),
             "backtest": lambda: (Backtest(MeanCross(), path).run(), args.ticks)[1],
         }
-        results: dict[str, list[tuple[float, float, int]]] = {k: [] for k in setups}
-        for _ in range(args.rounds):
-            for name, run in setups.items():
-                results[name].append(measure(run))
-    print(f"{args.ticks} ticks, {args.rounds} rounds (median [min-max])")
-    for name, rows in results.items():
-        rates = [n / wall for wall, _, n in rows]
-        cpu_us = [cpu / n * 1e6 for _, cpu, n in rows]
-        print(f"  {name:14} {statistics.median(rates):>10,.0f} updates/s "
-              f"[{min(rates):,.0f}-{max(rates):,.0f}]   CPU {statistics.median(cpu_us):6.1f} "
-              f"us/update [{min(cpu_us):.1f}-{max(cpu_us):.1f}]")
+        cases = {name: timed(args.ticks, run) for name, run in setups.items()}
+        samples = interleave(cases, args.rounds, progress=print)
+    base = "replay -> manager -> counting subscriber"
+    report.add(Row.of("data path (replay, batches of 1,000)", samples["data path"],
+                      unit="update", ticks=args.ticks))
+    report.add(Row.of("replay, one update a turn", samples["replay 1/turn"], unit="update",
+                      baseline=base, bare=samples["data path"], ticks=args.ticks))
+    row = report.add(Row.of("backtest (replay, paper venue, strategy)", samples["backtest"],
+                            unit="update", baseline=base, bare=samples["data path"],
+                            goal=f"{GOAL:,} updates/s", ticks=args.ticks))
+    row.verdict = "met" if row.rate["median"] >= GOAL else "NOT met"
+    report.extra = {"ticks": args.ticks, "symbols": len(SYMBOLS), "quick": args.quick}
+    report.finish(args.out)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,31 @@
 """A peer as referee: the same moving-average crossover, on the same daily bars, with the
 same commission, in stockfish-strategy's backtester and in backtrader (a bench-only
 dependency: ``pip install backtrader``). The two must make the same trades and end with
-the same equity to the cent; then the bars per second of both, in interleaved rounds,
-with the process CPU time per bar (median and range).
+the same equity to the cent; then the bars per second of both, in interleaved rounds
+(the order rotated from round to round, bench/harness.py), with the process CPU time per
+bar (median and range), the per-round ratios to backtrader and the load average.
 
 The strategy: hold 10 shares while the 10-bar mean of the closes is above the 30-bar
 mean, none otherwise; market orders, filled at the close of the bar that decided them
 (backtrader: ``cheat_on_close``); 0.01 a share commission; 100,000 of cash.
 
-    python bench/strategy_backtrader.py [--years 20] [--rounds 3]
+    python bench/strategy_backtrader.py [--years 20] [--rounds 3] [--quick]
+
+Writes bench/results/strategy_backtrader.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from harness import Report, Row, Sample, interleave, measure
 
 from stockfish_core.data.settings import to_ns
 from stockfish_core.models import OHLCVBar
@@ -86,13 +89,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--years", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="two years of bars and 2 rounds (a check that it runs)")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick:
+        args.years, args.rounds = 2, 2
     try:
         import backtrader  # noqa: F401
     except ImportError:
         print("backtrader is not installed (a bench-only dependency): pip install backtrader; "
               "skipped")
         return 0
+    report = Report("strategy_backtrader", __doc__.splitlines()[0])
     start = to_ns("2000-01-01")
     assert start is not None
     bars = sim_bars(11, "AAPL", start, start + args.years * 365 * 86_400 * 10**9, "1d", 100.0)
@@ -115,24 +124,25 @@ def main() -> int:
                 if a != b:
                     print(f"  first difference: ours {a}, backtrader {b}")
                     break
-        runs: dict[str, list[tuple[float, float]]] = {"stockfish": [], "backtrader": []}
-        for _ in range(args.rounds):
-            for name, run in (("stockfish", lambda: ours(path)),
-                              ("backtrader", lambda: theirs(frame))):
-                wall, cpu = time.perf_counter(), time.process_time()
-                run()
-                runs[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    print(f"{args.rounds} rounds, median [min-max]:")
-    rates = {}
-    for name, rows in runs.items():
-        rate = [len(bars) / w for w, _ in rows]
-        cpu_us = [c / len(bars) * 1e6 for _, c in rows]
-        rates[name] = statistics.median(rate)
-        print(f"  {name:10} {rates[name]:>9,.0f} bars/s [{min(rate):,.0f}-{max(rate):,.0f}]  "
-              f"CPU {statistics.median(cpu_us):7.1f} us/bar [{min(cpu_us):.1f}-"
-              f"{max(cpu_us):.1f}]")
-    print(f"  ratio stockfish/backtrader: {rates['stockfish'] / rates['backtrader']:.2f}x "
-          f"(goal 5x)")
+        cases: dict[str, Callable[[], Sample]] = {
+            "stockfish": lambda: measure(len(bars), lambda: ours(path)),
+            "backtrader": lambda: measure(len(bars), lambda: theirs(frame)),
+        }
+        samples = interleave(cases, args.rounds, progress=print)
+    row = report.add(Row.of("crossover backtest, stockfish", samples["stockfish"], unit="bar",
+                            baseline="backtrader, same strategy and bars", bare=samples[
+                                "backtrader"], goal="5x backtrader's rate", rate_goal=5.0,
+                            bars=len(bars), same_trades=same_trades,
+                            same_equity=same_equity))
+    report.add(Row.of("crossover backtest, backtrader", samples["backtrader"], unit="bar",
+                      bars=len(bars)))
+    report.extra = {"bars": len(bars), "years": args.years, "trades": len(our_trades),
+                    "backtrader_trades": len(their_trades), "same_trades": same_trades,
+                    "equity": str(our_equity), "backtrader_equity": their_equity,
+                    "same_equity": same_equity, "quick": args.quick}
+    if not (same_trades and same_equity):
+        row.verdict = "NOT met (results differ)"
+    report.finish(args.out)
     return 0 if same_trades and same_equity else 1
 
 

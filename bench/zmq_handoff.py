@@ -17,9 +17,17 @@ one ``recv`` a batch for a hand-off):
   build PriceTick and MarketUpdate, the hub, the callback).
 
 The hand-off pays off only if "hand-off" is well below "in process": the manager's
-share is what limits several feeds on one loop.
+share is what limits several feeds on one loop. Each round takes the next slice of the
+messages; every case runs once a round, the order rotated from round to round
+(bench/harness.py), with the sequence state reset before each of the two cases that
+normalize (a worker process would have its own), and the hand-off's frames packed
+before the rounds. Rows: "in process" against bare; "worker" and "hand-off" against "in
+process" (per-round ratios), with the load average.
 
     python bench/zmq_handoff.py --count 200000 --rounds 5 --symbols 10
+    python bench/zmq_handoff.py --quick       # a check that it runs
+
+Writes bench/results/zmq_handoff.json (bench/harness.py's shape).
 """
 
 from __future__ import annotations
@@ -27,8 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +42,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from harness import Report, Row, Sample, interleave, measure, spread
 
 from stockfish_core import ExchangeManager, PluginRegistry, Subscription
 from stockfish_core.models import DataType, MarketUpdate, PriceTick
@@ -43,8 +50,6 @@ from stockfish_zmq import plugin
 from stockfish_zmq.marketdata import FrameBatch
 from stockfish_zmq.testing.publisher import make_message
 from stockfish_zmq.testing.synthetic import SyntheticMarket, symbol_names
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def frames(count: int, symbols: int) -> tuple[list[str], list[bytes]]:
@@ -68,14 +73,13 @@ class _Counter:
         self.n += 1
 
 
-def cpu_us(fn: Callable[[], Any], n: int) -> float:
+def timed(ops: int, work: Callable[[], object]) -> Sample:
     gc.collect()
-    started = time.process_time()
-    fn()
-    return (time.process_time() - started) / n * 1e6
+    return measure(ops, work)
 
 
-async def run(count: int, rounds: int, symbols: int, batch_size: int) -> dict[str, Any]:
+async def run(count: int, rounds: int, symbols: int,
+              batch_size: int) -> tuple[dict[str, list[Sample]], int]:
     names, raw = frames(count, symbols)
     registry = PluginRegistry(entry_points=())
     registry.register(plugin, "zmq")
@@ -89,8 +93,6 @@ async def run(count: int, rounds: int, symbols: int, batch_size: int) -> dict[st
     decode = msgspec.msgpack.Decoder(list[tuple[str, Any, Any, Any, Any, Any, Any, Any, int,
                                                 int, int]]).decode
     price_tick = DataType.PRICE_TICK
-    results: dict[str, list[float]] = {"bare": [], "in_process": [], "worker": [],
-                                       "handoff": []}
     async with manager:
         await manager.subscribe_async([Subscription(s) for s in names])
         session = connector.state
@@ -99,63 +101,75 @@ async def run(count: int, rounds: int, symbols: int, batch_size: int) -> dict[st
         hub = manager.hub
         per_round = count // rounds
         loads = orjson.loads
-        for r in range(rounds):
-            part = raw[r * per_round:(r + 1) * per_round]
+
+        def reset() -> None:
+            """A fresh sequence state: the same messages again, as a worker process (with
+            its own) would see them, and nothing a duplicate."""
+            for tracker in stream.sequencer.trackers.values():
+                tracker.next_seq = None
+                tracker.pending.clear()
+
+        def pack(batches: list[FrameBatch]) -> list[bytes]:
+            """What a worker sends: each batch's updates as tuples in one msgpack frame."""
+            return [encode([
+                (u.payload.symbol, u.payload.bid, u.payload.ask, u.payload.last,
+                 u.payload.bid_size, u.payload.ask_size, u.payload.last_size,
+                 u.payload.volume, u.venue_ts_ns, u.sequence_number, u.recv_ts_ns)
+                for u in session.normalize(batch)]) for batch in batches]
+
+        parts = [raw[r * per_round:(r + 1) * per_round] for r in range(rounds)]
+        batch_parts = []
+        for part in parts:
             batches = []
             for i in range(0, len(part), batch_size):
                 batch = FrameBatch(stream, time.time_ns())
                 batch.extend(part[i:i + batch_size])
                 batches.append(batch)
+            batch_parts.append(batches)
+        packed_parts = []
+        for batches in batch_parts:
+            reset()
+            packed_parts.append(pack(batches))
 
-            def bare(part: list[bytes] = part) -> None:
-                for frame in part:
-                    loads(frame[frame.find(b" ") + 1:])
+        def bare(part: list[bytes]) -> None:
+            for frame in part:
+                loads(frame[frame.find(b" ") + 1:])
 
-            def in_process(batches: list[FrameBatch] = batches) -> None:
-                for batch in batches:
-                    session._feed(batch)
+        def in_process(batches: list[FrameBatch]) -> None:
+            for batch in batches:
+                session._feed(batch)
 
-            packed: list[bytes] = []
+        def handoff(packed: list[bytes]) -> None:
+            name, stream_name, stats = connector.name, stream.name, venue.stats
+            for frame in packed:
+                now = time.time_ns()
+                updates = [MarketUpdate(price_tick, PriceTick(s, b, a, la, bs, az, ls, v,
+                                                              ts or rt),
+                                        name, seq, ts, rt, stream_name)
+                           for s, b, a, la, bs, az, ls, v, ts, seq, rt in decode(frame)]
+                hub.process(name, stats, updates, now, sequenced=True)
 
-            def worker(batches: list[FrameBatch] = batches, packed: list[bytes] = packed) -> None:
-                # A fresh stream state: the same messages again, as a worker would see them.
-                for batch in batches:
-                    updates = session.normalize(batch)
-                    packed.append(encode([
-                        (u.payload.symbol, u.payload.bid, u.payload.ask, u.payload.last,
-                         u.payload.bid_size, u.payload.ask_size, u.payload.last_size,
-                         u.payload.volume, u.venue_ts_ns, u.sequence_number, u.recv_ts_ns)
-                        for u in updates]))
+        done = dict.fromkeys(("bare", "in_process", "worker", "handoff"), 0)
 
-            def handoff(packed: list[bytes] = packed) -> None:
-                name, stream_name, stats = connector.name, stream.name, venue.stats
-                for frame in packed:
-                    now = time.time_ns()
-                    updates = [MarketUpdate(price_tick, PriceTick(s, b, a, la, bs, az, ls, v,
-                                                                  ts or rt),
-                                            name, seq, ts, rt, stream_name)
-                               for s, b, a, la, bs, az, ls, v, ts, seq, rt in decode(frame)]
-                    hub.process(name, stats, updates, now, sequenced=True)
+        def case(name: str) -> Callable[[], Sample]:
+            def one() -> Sample:
+                r = done[name]
+                done[name] += 1
+                n = len(parts[r])
+                if name == "bare":
+                    return timed(n, lambda: bare(parts[r]))
+                if name == "in_process":
+                    reset()
+                    return timed(n, lambda: in_process(batch_parts[r]))
+                if name == "worker":
+                    reset()
+                    return timed(n, lambda: pack(batch_parts[r]))
+                return timed(n, lambda: handoff(packed_parts[r]))
+            return one
 
-            results["bare"].append(cpu_us(bare, len(part)))
-            results["in_process"].append(cpu_us(in_process, len(part)))
-            # The worker sees the round again: reset its sequence state so nothing is a
-            # duplicate (a worker process would have its own).
-            for tracker in stream.sequencer.trackers.values():
-                tracker.next_seq = None
-                tracker.pending.clear()
-            results["worker"].append(cpu_us(worker, len(part)))
-            results["handoff"].append(cpu_us(handoff, len(part)))
+        samples = interleave({name: case(name) for name in done}, rounds, progress=print)
     manager.journal.close()
-    summary: dict[str, Any] = {k: {"median": statistics.median(v), "min": min(v),
-                                   "max": max(v)} for k, v in results.items()}
-    summary["handoff_vs_in_process"] = statistics.median(
-        h / p for h, p in zip(results["handoff"], results["in_process"], strict=True))
-    summary["worker_plus_handoff_vs_in_process"] = statistics.median(
-        (w + h) / p for w, h, p in zip(results["worker"], results["handoff"],
-                                       results["in_process"], strict=True))
-    summary["delivered_in_process_and_handoff"] = counter.n
-    return summary
+    return samples, counter.n
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,19 +178,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--symbols", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=1000)
-    p.add_argument("--out", type=Path, default=RESULTS / "zmq_handoff.json")
+    p.add_argument("--quick", action="store_true",
+                   help="20,000 messages in 2 rounds (a check that it runs)")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    summary = asyncio.run(run(args.count, args.rounds, args.symbols, args.batch_size))
-    print(f"CPU per message (us), {args.count:,} ticker messages, {args.symbols} symbols, "
-          f"{args.rounds} interleaved rounds: median (min-max)")
-    for key in ("bare", "in_process", "worker", "handoff"):
-        s = summary[key]
-        print(f"  {key:<11} {s['median']:6.2f} ({s['min']:.2f}-{s['max']:.2f})")
-    print(f"hand-off / in process (the manager's share): "
-          f"{summary['handoff_vs_in_process']:.2f}x; worker + hand-off / in process (all "
-          f"CPU): {summary['worker_plus_handoff_vs_in_process']:.2f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
+    if args.quick:
+        args.count, args.rounds = 20_000, 2
+    report = Report("zmq_handoff", __doc__.split("\n\n")[0].replace("\n", " "))
+    samples, delivered = asyncio.run(run(args.count, args.rounds, args.symbols,
+                                         args.batch_size))
+    what = f"{args.symbols} symbols"
+    inproc = samples["in_process"]
+    report.add(Row.of(f"in process: connector batch path, {what}", inproc, unit="message",
+                      baseline="bare orjson.loads of each frame", bare=samples["bare"]))
+    report.add(Row.of(f"worker's share: normalize + msgpack, {what}", samples["worker"],
+                      unit="message", baseline="in process", bare=inproc))
+    report.add(Row.of(f"hand-off: the manager's share, {what}", samples["handoff"],
+                      unit="message", baseline="in process", bare=inproc))
+    report.add(Row.of(f"bare orjson.loads, {what}", samples["bare"], unit="message"))
+    both = spread((w.cpu_us + h.cpu_us) / p.cpu_us for w, h, p in zip(
+        samples["worker"], samples["handoff"], inproc, strict=True))
+    report.extra = {"count": args.count, "symbols": args.symbols,
+                    "batch_size": args.batch_size, "quick": args.quick,
+                    "worker_plus_handoff_cpu_x_in_process": both,
+                    "delivered_in_process_and_handoff": delivered}
+    print(f"worker + hand-off / in process (all CPU): {both['median']:.2f}x "
+          f"({both['min']:.2f}-{both['max']:.2f})")
+    report.finish(args.out)
     return 0
 
 

@@ -6,28 +6,35 @@ Throughput. A publisher process (``python -m stockfish_zmq.testing --pregenerate
 encodes ``--count`` ticker messages, waits for its subscriber, and sends them all into
 the subscriber's unbounded queue; the clock starts when it has sent everything, so a run
 measures the subscriber alone, by wall clock (the rate) and by this process's CPU time
-(CPU per message). Two subscribers, in alternating rounds (bare, project, bare,
-project...), each with a publisher of its own sending the same messages:
+(CPU per message; the publisher has finished by then, so it takes no CPU of the two
+cores while the subscriber is measured). Two subscribers, in interleaved rounds (the
+order rotated from round to round, bench/harness.py), each with a publisher of its own
+sending the same messages:
 
 - bare: a pyzmq SUB socket, ``recv()`` one frame per message, ``orjson.loads`` of its JSON
   (after the topic prefix of the ``prefix`` wire format);
 - project: a zmq connector in an ExchangeManager, the updates delivered to a subscriber's
   ``on_price_tick`` (socket -> batch -> normalize -> the manager's data path -> callback).
 
-For 1, 10 and 1,000 symbols it prints the median and range of the ratios project/bare of
-the rate and of the CPU per message. Goal: rate >= 0.5x, CPU <= 2x.
+For 1, 10 and 1,000 symbols, a row each: the rate and CPU per message, median and range,
+and the median and range of the per-round ratios project/bare of the rate and of the CPU
+per message. Goal: rate >= 0.5x, CPU <= 2x.
 
 Latency. The publisher paces ``--latency-rate`` messages/s and stamps each with ``ts_ns``
 when it sends it; the callback takes ``time.time_ns() - ts_ns``; p50/p99/p99.9 (goal for
-the project: p99 < 1 ms, p99.9 < 2 ms at 10k msgs/s).
+the project: p99 < 1 ms, p99.9 < 2 ms at 10k msgs/s), bare and project in interleaved
+rounds, with the subscriber's CPU per message at that pace (the paced publisher's CPU
+apart, as the peer's).
 
 The machine's load average is printed before and after: on a shared machine the rates
 move by 2x from run to run, the ratios of interleaved rounds much less.
 
     python bench/zmq_throughput.py                       # 200k messages a run, 5 rounds
     python bench/zmq_throughput.py --count 50000 --rounds 3 --symbols 10
+    python bench/zmq_throughput.py --quick               # a check that it runs
 
-Prints a table and writes JSON to bench/results/zmq_throughput.json.
+Prints a table and writes JSON to bench/results/zmq_throughput.json (bench/harness.py's
+shape).
 """
 
 from __future__ import annotations
@@ -35,11 +42,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -49,6 +53,7 @@ from typing import Any
 
 import orjson
 import zmq
+from harness import Report, Row, Sample, interleave, process_cpu
 
 from stockfish_core import ExchangeManager, PluginRegistry, Subscription
 from stockfish_core.connector import Connector
@@ -57,7 +62,6 @@ from stockfish_zmq import plugin
 from stockfish_zmq.schema import JSON_BACKEND
 from stockfish_zmq.testing.synthetic import symbol_names
 
-RESULTS = Path(__file__).resolve().parent / "results"
 Callback = Callable[[MarketUpdate], None]
 
 
@@ -225,11 +229,15 @@ async def project_latency(wire: str, rate: int, seconds: float, mode: str,
     settings = {"endpoints": [pub.endpoint], "receive_mode": mode}
     try:
         async with subscribed_feed(settings, symbol_names(10), on_update):
+            peer0, cpu0, start = process_cpu(pub.proc.pid), process_cpu(), time.perf_counter()
+            first = seen
             await asyncio.wait_for(done.wait(), seconds * 5 + 60)
+            wall, cpu = time.perf_counter() - start, process_cpu() - cpu0
+            peer = process_cpu(pub.proc.pid) - peer0
         pub.wait_done()
     finally:
         pub.close()
-    return percentiles(samples)
+    return {**percentiles(samples), "sample": Sample(total - first, wall, cpu, peer)}
 
 
 def bare_latency(wire: str, rate: int, seconds: float, warmup: int) -> dict[str, Any]:
@@ -242,99 +250,118 @@ def bare_latency(wire: str, rate: int, seconds: float, warmup: int) -> dict[str,
     body = body_of(wire)
     samples = []
     try:
-        for n in range(total):
+        # The first message is awaited before the clocks start, as the project's
+        # subscription is made before its clocks start.
+        msg = orjson.loads(body(sock.recv()))
+        peer0, cpu0, start = process_cpu(pub.proc.pid), process_cpu(), time.perf_counter()
+        for n in range(1, total):
             msg = orjson.loads(body(sock.recv()))
             latency = time.time_ns() - msg["ts_ns"]
             if n >= warmup:
                 samples.append(latency)
+        wall, cpu = time.perf_counter() - start, process_cpu() - cpu0
+        peer = process_cpu(pub.proc.pid) - peer0
         pub.wait_done()
     finally:
         pub.close()
         ctx.destroy(linger=0)
-    return percentiles(samples)
+    return {**percentiles(samples), "sample": Sample(total - 1, wall, cpu, peer)}
 
 
 # -- main -------------------------------------------------------------------------------
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def throughput_sample(run: dict[str, Any]) -> Sample:
+    return Sample(run["messages"], run["seconds"], run["cpu_us"] * run["messages"] / 1e6)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--count", type=int, default=200_000, help="messages per throughput run")
-    p.add_argument("--rounds", type=int, default=5, help="bare/project pairs per symbol count")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per symbol count")
     p.add_argument("--symbols", default="1,10,1000", help="symbol counts, comma-separated")
     p.add_argument("--wire-format", default="prefix", choices=("prefix", "json"),
                    help="single-frame wire format of the publisher (default %(default)s)")
     p.add_argument("--mode", default="loop", help="the connector's receive mode")
     p.add_argument("--latency-rate", type=int, default=10_000)
     p.add_argument("--latency-seconds", type=float, default=10.0)
+    p.add_argument("--latency-rounds", type=int, default=2)
     p.add_argument("--skip-latency", action="store_true")
-    p.add_argument("--out", type=Path, default=RESULTS / "zmq_throughput.json")
+    p.add_argument("--quick", action="store_true",
+                   help="20,000 messages, 10 symbols, 2 rounds, 2 s of latency")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.quick:
+        args.count, args.rounds, args.symbols = 20_000, 2, "10"
+        args.latency_seconds, args.latency_rounds = 2.0, 2
     # Each publisher exits at the end of its run: the connector's "went away" is expected.
     logging.getLogger("stockfish.zmq").setLevel(logging.ERROR)
     logging.getLogger("stockfish.manager").setLevel(logging.ERROR)
     logging.getLogger("stockfish.marketdata").setLevel(logging.ERROR)
     wire = args.wire_format
-    started = time.perf_counter()
-    results: dict[str, Any] = {
-        "count": args.count, "rounds": args.rounds, "wire_format": wire, "mode": args.mode,
-        "json_backend": JSON_BACKEND, "python": platform.python_version(),
-        "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version(), "cpus": os.cpu_count(),
-        "loadavg_before": os.getloadavg(), "throughput": {}, "latency": {},
-    }
+    report = Report("zmq_throughput", __doc__.split("\n\n")[0].replace("\n", " "))
+    bare_name = "bare pyzmq recv + orjson.loads"
     for symbols in (int(s) for s in args.symbols.split(",")):
-        runs: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for _ in range(args.rounds):
-            bare = bare_throughput(wire, args.count, symbols)
-            project = asyncio.run(project_throughput(wire, args.count, symbols, args.mode))
-            runs.append((bare, project))
-            print(f"  {symbols:>5} symbols: bare {bare['rate']:>9,.0f}/s "
-                  f"{bare['cpu_us']:5.2f} us CPU | project {project['rate']:>9,.0f}/s "
-                  f"{project['cpu_us']:5.2f} us CPU", flush=True)
-        results["throughput"][str(symbols)] = {
-            "bare_rate": spread([b["rate"] for b, _ in runs]),
-            "project_rate": spread([q["rate"] for _, q in runs]),
-            "bare_cpu_us": spread([b["cpu_us"] for b, _ in runs]),
-            "project_cpu_us": spread([q["cpu_us"] for _, q in runs]),
-            "rate_ratio": spread([q["rate"] / b["rate"] for b, q in runs]),
-            "cpu_ratio": spread([q["cpu_us"] / b["cpu_us"] for b, q in runs]),
-            "runs": runs,
-        }
+        named = f"{symbols} symbol" + ("" if symbols == 1 else "s")
+        def bare(n: int = symbols) -> Sample:
+            return throughput_sample(bare_throughput(wire, args.count, n))
+
+        def project(n: int = symbols) -> Sample:
+            return throughput_sample(asyncio.run(
+                project_throughput(wire, args.count, n, args.mode)))
+
+        def progress(line: str, named: str = named) -> None:
+            print(f"  {named}: {line}", flush=True)
+
+        samples = interleave({"bare": bare, "project": project}, args.rounds,
+                             progress=progress)
+        report.add(Row.of(f"ticker feed -> manager -> callback, {named}",
+                          samples["project"], unit="message", baseline=bare_name,
+                          bare=samples["bare"], goal="rate >= 0.5x, CPU <= 2x",
+                          rate_goal=0.5, cpu_goal=2.0, symbols=symbols, count=args.count))
+        report.add(Row.of(f"{bare_name}, {named}", samples["bare"],
+                          unit="message", symbols=symbols, count=args.count))
     if not args.skip_latency:
         warmup = args.latency_rate // 10
-        lat = results["latency"]
-        lat["bare"] = bare_latency(wire, args.latency_rate, args.latency_seconds, warmup)
-        lat["project"] = asyncio.run(project_latency(wire, args.latency_rate,
-                                                     args.latency_seconds, args.mode, warmup))
-    results["loadavg_after"] = os.getloadavg()
-    results["total_seconds"] = time.perf_counter() - started
+        runs: dict[str, list[dict[str, Any]]] = {"bare": [], "project": []}
 
-    print(f"\nZeroMQ feed: {args.count:,} ticker messages a run, {args.rounds} interleaved "
-          f"rounds, wire format {wire}, receive mode {args.mode}, JSON {JSON_BACKEND}")
-    print(f"load average before {results['loadavg_before'][0]:.2f}, after "
-          f"{results['loadavg_after'][0]:.2f} (1 min); {os.cpu_count()} CPUs")
-    print(f"{'symbols':>8} {'bare msgs/s':>12} {'project':>10} {'rate x':>18} "
-          f"{'bare CPU us':>12} {'project':>8} {'CPU x':>18}")
-    for symbols, t in results["throughput"].items():
-        rr, cr = t["rate_ratio"], t["cpu_ratio"]
-        print(f"{symbols:>8} {t['bare_rate']['median']:>12,.0f} "
-              f"{t['project_rate']['median']:>10,.0f} "
-              f"{rr['median']:>6.2f} ({rr['min']:.2f}-{rr['max']:.2f}) "
-              f"{t['bare_cpu_us']['median']:>12.2f} {t['project_cpu_us']['median']:>8.2f} "
-              f"{cr['median']:>6.2f} ({cr['min']:.2f}-{cr['max']:.2f})")
-    if results["latency"]:
-        print(f"\nlatency publish->callback at {args.latency_rate:,} msgs/s, "
-              f"{args.latency_seconds:g} s (microseconds)")
+        def latency_case(name: str) -> Callable[[], Sample]:
+            def run() -> Sample:
+                if name == "bare":
+                    result = bare_latency(wire, args.latency_rate, args.latency_seconds,
+                                          warmup)
+                else:
+                    result = asyncio.run(project_latency(wire, args.latency_rate,
+                                                         args.latency_seconds, args.mode,
+                                                         warmup))
+                runs[name].append(result)
+                sample: Sample = result.pop("sample")
+                return sample
+            return run
+
+        samples = interleave({n: latency_case(n) for n in runs}, args.latency_rounds,
+                             progress=lambda line: print(f"  latency: {line}", flush=True))
+        pace = f"{args.latency_rate:,}/s for {args.latency_seconds:g} s"
+        report.add(Row.of(f"latency, project, paced {pace}", samples["project"],
+                          unit="message", baseline=f"{bare_name}, same pace",
+                          bare=samples["bare"], goal="p99 < 1 ms, p99.9 < 2 ms",
+                          latency=runs["project"]))
+        report.add(Row.of(f"latency, bare, paced {pace}", samples["bare"], unit="message",
+                          latency=runs["bare"]))
+        worst = max(r["p99_us"] for r in runs["project"])
+        worst999 = max(r["p999_us"] for r in runs["project"])
+        report.rows[-2].verdict = "met" if worst < 1000 and worst999 < 2000 else "NOT met"
+        print(f"\nlatency publish->callback at {pace} (microseconds), each round")
         print(f"{'':<10}{'p50':>9}{'p99':>9}{'p99.9':>9}{'max':>10}")
-        for key, run in results["latency"].items():
-            print(f"{key:<10}{run['p50_us']:>9.0f}{run['p99_us']:>9.0f}{run['p999_us']:>9.0f}"
-                  f"{run['max_us']:>10.0f}")
-    print(f"\ntotal {results['total_seconds']:.0f}s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
+        for key, results in runs.items():
+            for run in results:
+                print(f"{key:<10}{run['p50_us']:>9.0f}{run['p99_us']:>9.0f}"
+                      f"{run['p999_us']:>9.0f}{run['max_us']:>10.0f}")
+    report.extra = {
+        "count": args.count, "rounds": args.rounds, "wire_format": wire, "mode": args.mode,
+        "json_backend": JSON_BACKEND, "python": platform.python_version(),
+        "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version(), "quick": args.quick,
+        "latency_rate": args.latency_rate, "latency_seconds": args.latency_seconds,
+    }
+    report.finish(args.out)
     return 0
 
 

@@ -6,50 +6,50 @@ Each feed is a publisher process of its own (``python -m stockfish_zmq.testing
 ticker messages, waits for its subscriber and sends them as fast as it can. One manager
 has one zmq connector per feed, either all in process (every feed read, decoded and
 normalized on the manager's loop) or all with ``worker: true`` (each feed in a worker
-process; the manager's loop builds the updates of each batch). Both modes run in
-interleaved rounds (the order alternates) in one run.
+process; the manager's loop builds the updates of each batch).
 
-Per round: the delivered rate at the subscriber's callback (every message of every feed,
-from the first delivered to the last), the CPU time per delivered message of the
-manager's process and of the workers (from /proc: Linux only), and the total. Printed
-as median and range over the rounds, and the ratios worker / in process.
+Both modes run in one run, in interleaved rounds, the order rotated from round to round
+(bench/harness.py). Per round: the delivered rate at the subscriber's callback (every
+message of every feed, from the first delivered to the last), the CPU time per delivered
+message of the manager's process (the row's CPU) and of the workers, and the total (from
+/proc: Linux only), with the publishers' CPU apart (the peer's). Printed as median and
+range over the rounds, and the per-round ratios worker / in process (the baseline).
 
     python bench/zmq_workers.py --feeds 3 --count 200000 --rounds 3 --symbols 10
+    python bench/zmq_workers.py --quick       # a check that it runs
 
-Writes JSON to bench/results/zmq_workers.json.
+Writes bench/results/zmq_workers.json (bench/harness.py's shape).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
-import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import Report, Row, Sample, interleave, process_cpu, spread
 from zmq_throughput import PublisherProcess
 
 from stockfish_core import ExchangeManager, PluginRegistry, Subscription
 from stockfish_core.models import MarketUpdate
 from stockfish_zmq import plugin
 
-RESULTS = Path(__file__).resolve().parent / "results"
-_TICK = os.sysconf("SC_CLK_TCK")
+cpu_of = process_cpu
 
 
-def cpu_of(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+def publishers_cpu(pubs: list[PublisherProcess]) -> float | None:
+    """The publishers' CPU so far (None once one has been reaped)."""
+    try:
+        return sum(cpu_of(pub.proc.pid) for pub in pubs)
+    except OSError:
+        return None
 
 
 async def one_round(mode: str, feeds: int, count: int, symbols: int) -> dict[str, Any]:
@@ -93,6 +93,7 @@ async def one_round(mode: str, feeds: int, count: int, symbols: int) -> dict[str
             me = os.getpid()
             cpu0 = cpu_of(me)
             wcpu0 = sum(cpu_of(p) for p in workers)
+            pcpu0 = publishers_cpu(pubs)
             for f, feed in enumerate(names):
                 failures = await manager.subscribe_async([Subscription(n) for n in feed],
                                                          [f"feed{f}"])
@@ -101,6 +102,7 @@ async def one_round(mode: str, feeds: int, count: int, symbols: int) -> dict[str
             await asyncio.wait_for(done.wait(), 600)
             cpu = cpu_of(me) - cpu0
             wcpu = sum(cpu_of(p) for p in workers) - wcpu0
+            pcpu1 = publishers_cpu(pubs)
             lost = sum(c.stats.gaps for c in connectors)
             if lost:
                 raise RuntimeError(f"gaps: {lost}")
@@ -109,31 +111,10 @@ async def one_round(mode: str, feeds: int, count: int, symbols: int) -> dict[str
             pub.close()
         manager.journal.close()
     seconds = (last_ns - first_ns) / 1e9
+    peer = None if pcpu0 is None or pcpu1 is None else pcpu1 - pcpu0
     return {"rate": total / seconds, "manager_cpu_us": cpu / total * 1e6,
-            "worker_cpu_us": wcpu / total * 1e6, "total_cpu_us": (cpu + wcpu) / total * 1e6}
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-async def run(feeds: int, count: int, rounds: int, symbols: int) -> dict[str, Any]:
-    results: dict[str, list[dict[str, Any]]] = {"in_process": [], "worker": []}
-    for r in range(rounds):
-        order = ["in_process", "worker"] if r % 2 == 0 else ["worker", "in_process"]
-        for mode in order:
-            results[mode].append(await one_round(mode, feeds, count, symbols))
-    summary: dict[str, Any] = {"feeds": feeds, "count_per_feed": count, "rounds": rounds,
-                               "symbols_per_feed": symbols, "cpus": os.cpu_count(),
-                               "load": os.getloadavg(), "python": platform.python_version()}
-    for mode, runs in results.items():
-        summary[mode] = {key: spread([run[key] for run in runs]) for key in runs[0]}
-    summary["worker_vs_in_process"] = {
-        key: spread([w[key] / p[key] for w, p in zip(results["worker"], results["in_process"],
-                                                     strict=True)])
-        for key in ("rate", "manager_cpu_us", "total_cpu_us")}
-    summary["runs"] = results
-    return summary
+            "worker_cpu_us": wcpu / total * 1e6, "total_cpu_us": (cpu + wcpu) / total * 1e6,
+            "sample": Sample(total, seconds, cpu, peer)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,26 +123,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=200_000, help="messages per feed")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--symbols", type=int, default=10, help="symbols per feed")
-    p.add_argument("--out", type=Path, default=RESULTS / "zmq_workers.json")
+    p.add_argument("--quick", action="store_true",
+                   help="2 feeds of 20,000 messages, 2 rounds (a check that it runs)")
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    print(f"load before: {os.getloadavg()}")
-    summary = asyncio.run(run(args.feeds, args.count, args.rounds, args.symbols))
-    print(f"{args.feeds} feeds x {args.count:,} ticker messages, {args.symbols} symbols each, "
-          f"{args.rounds} interleaved rounds: median (min-max)")
-    for mode in ("in_process", "worker"):
-        s = summary[mode]
-        print(f"  {mode:<10} rate {s['rate']['median']:9,.0f}/s "
-              f"({s['rate']['min']:,.0f}-{s['rate']['max']:,.0f}); CPU us/msg: manager "
-              f"{s['manager_cpu_us']['median']:.2f} ({s['manager_cpu_us']['min']:.2f}-"
-              f"{s['manager_cpu_us']['max']:.2f}), workers {s['worker_cpu_us']['median']:.2f} "
-              f"({s['worker_cpu_us']['min']:.2f}-{s['worker_cpu_us']['max']:.2f}), total "
-              f"{s['total_cpu_us']['median']:.2f} ({s['total_cpu_us']['min']:.2f}-"
-              f"{s['total_cpu_us']['max']:.2f})")
-    for key, s in summary["worker_vs_in_process"].items():
-        print(f"  worker / in process, {key}: {s['median']:.2f}x ({s['min']:.2f}-{s['max']:.2f})")
-    print(f"load after: {os.getloadavg()}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
+    if args.quick:
+        args.feeds, args.count, args.rounds = 2, 20_000, 2
+    report = Report("zmq_workers", __doc__.split("\n\n")[0].replace("\n", " "))
+    runs: dict[str, list[dict[str, Any]]] = {"in_process": [], "worker": []}
+
+    def case(mode: str) -> Callable[[], Sample]:
+        def run() -> Sample:
+            result = asyncio.run(one_round(mode, args.feeds, args.count, args.symbols))
+            runs[mode].append(result)
+            sample: Sample = result.pop("sample")
+            return sample
+        return run
+
+    samples = interleave({mode: case(mode) for mode in runs}, args.rounds, progress=print)
+    what = f"{args.feeds} feeds x {args.count:,} messages, {args.symbols} symbols each"
+    totals = [w["total_cpu_us"] / p["total_cpu_us"]
+              for w, p in zip(runs["worker"], runs["in_process"], strict=True)]
+    report.add(Row.of(f"{what}, worker: true", samples["worker"], unit="message",
+                      baseline="the same feeds, every connector in process",
+                      bare=samples["in_process"],
+                      worker_cpu_us=spread(r["worker_cpu_us"] for r in runs["worker"]),
+                      total_cpu_us=spread(r["total_cpu_us"] for r in runs["worker"]),
+                      total_cpu_x=spread(totals)))
+    report.add(Row.of(f"{what}, in process", samples["in_process"], unit="message",
+                      total_cpu_us=spread(r["total_cpu_us"] for r in runs["in_process"])))
+    report.extra = {"feeds": args.feeds, "count_per_feed": args.count,
+                    "symbols_per_feed": args.symbols, "quick": args.quick}
+    for mode, results in runs.items():
+        w = spread(r["worker_cpu_us"] for r in results)
+        t = spread(r["total_cpu_us"] for r in results)
+        print(f"  {mode:<10} CPU us/msg: workers {w['median']:.2f} ({w['min']:.2f}-"
+              f"{w['max']:.2f}), manager + workers {t['median']:.2f} ({t['min']:.2f}-"
+              f"{t['max']:.2f})")
+    report.finish(args.out)
     return 0
 
 
