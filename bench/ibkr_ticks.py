@@ -27,7 +27,7 @@ tick (this process: user + system), the gateway's CPU per tick apart (peer), med
 range, the per-round ratios to bare, and the load average. Goal (issue 27): at least
 0.9x bare's rate and at most 1.3x its CPU per tick.
 
-    python bench/ibkr_ticks.py [--ticks 20000] [--rounds 7] [--symbols 4] [--window 1]
+    python bench/ibkr_ticks.py [--ticks 10000] [--rounds 11] [--symbols 4] [--window 1]
                                [--library ib_insync|ib_async] [--profile manager]
 
 ``--profile CASE`` runs that case alone, once, for profiling (py-spy record -- python
@@ -206,10 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--library", default="ib_insync", choices=["ib_insync", "ib_async"])
     p.add_argument("--symbols", type=int, default=4, choices=range(1, len(SYMBOLS) + 1))
-    p.add_argument("--ticks", type=int, default=20_000, help="ticks per run")
+    p.add_argument("--ticks", type=int, default=10_000, help="ticks per run")
     p.add_argument("--window", type=int, default=1,
                    help="ticks in flight (1: every tick its own read and event)")
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--timeout", type=float, default=120.0, help="longest run, seconds")
     p.add_argument("--profile", choices=list(CASES), default=None,
                    help="run this case once, for a profiler; no report")
