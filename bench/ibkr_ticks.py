@@ -240,8 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.profile:
             sample = case(args.profile)()
             print(f"{args.profile}: {sample.rate:,.0f} ticks/s, {sample.cpu_us:.1f} us CPU "
-                  f"per tick, gateway {sample.peer_cpu_us or 0:.1f} us")
-            return 0
+                  f"per tick, gateway {sample.peer_cpu_us or 0:.1f} us; "
+                  f"{events[args.profile][0]} pendingTickers events for {sample.ops} ticks")
+            if mismatches:
+                print("COUNTS DIFFER: " + "; ".join(mismatches))
+            return 1 if mismatches else 0
         report = Report("ibkr_ticks", (__doc__ or "").splitlines()[0])
         samples = interleave({name: case(name) for name in CASES}, args.rounds,
                              warmup=True, progress=print)
