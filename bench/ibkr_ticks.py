@@ -1,317 +1,277 @@
 #!/usr/bin/env python
-"""IBKR market data: ticks per second through the connector against bare ib_insync.
+"""IBKR ticks through the manager, one tick per update, against bare ib_insync.
 
-The TWS-protocol gateway simulator runs in another process; the bench process is the
-client. Three ways to take the ticks, in the same session:
+The TWS-protocol gateway simulator (``stockfish-ibkr-sim --stream``) runs in a process
+of its own. Each run connects a fresh client, subscribes to ``--symbols`` contracts,
+waits for their first quotes, then asks the gateway for ``--ticks`` ticks with the
+simulator's stream request: one tickPrice message per tick (bid, ask or last), round
+robin over the subscriptions, and each tick written only once the client has handled the
+one before (the client gives one credit back per tick it handles, ``--window`` in flight,
+1 by default). So every tick reaches the client in a read of its own and comes out of
+ib_insync as its own pendingTickers event (the events are counted and reported), and the
+gateway goes exactly as fast as the client keeps up: the rate is the client's, not the
+decoder's batching (the old burst mode) nor the gateway's pace (the old live mode).
 
-- bare: ``IB().pendingTickersEvent``, counting ticker updates (the library alone);
-- manager: through the ``ibkr`` connector (pendingTickersEvent -> connector.feed ->
-  stockfish_normalize -> PriceTick) and the ExchangeManager (sequence checks, caches) to
-  a subscriber's ``on_price_tick``;
-- listener: through the connector alone to a minimal listener.
-``DELIVERY`` maps the names to the functions that run them.
+  bare     a plain ``IB()`` subscribed to the same contracts, counting ticks in its
+           ``pendingTickersEvent`` handler;
+  manager  the ExchangeManager with the ``ibkr`` plugin (pendingTickersEvent ->
+           connector.feed -> stockfish_normalize -> the market-data hub: counts,
+           liveness, preferred feed, latest-value cache) to a subscriber's
+           ``on_price_tick``.
 
-Two regimes:
+Both give the credit back the same way, a prebuilt stream request written on the
+library's connection in the per-tick handler. Each run checks its count: every tick the
+gateway sent must be seen (a difference is reported and marks the row). The cases run in
+interleaved rounds (bench/harness.py); reported are the rate and the client's CPU per
+tick (this process: user + system), the gateway's CPU per tick apart (peer), median and
+range, the per-round ratios to bare, and the load average. Goal (issue 27): at least
+0.9x bare's rate and at most 1.3x its CPU per tick.
 
-- burst (throughput): every subscription gets ``--steps`` market steps at once (quotes
-  and trades) ending with a marker trade; all bursts go out together once the client has
-  subscribed, so the client is the bottleneck. The clock runs from its first tick to
-  the last marker: market steps per second. ib_insync then reads up to 256 KB at a time
-  and hands over one batch per read, so this mostly measures the library's decoding.
-- live (cost per update): the gateway steps every subscribed symbol every ~0.5 ms and
-  writes each step on its own, as TWS streams ticks; the client takes one small batch
-  per packet. Measured: the client's CPU time per delivered update over ``--seconds``;
-  capacity ratio = bare CPU per update / connector CPU per update.
+    python bench/ibkr_ticks.py [--ticks 10000] [--rounds 11] [--symbols 4] [--window 1]
+                               [--library ib_insync|ib_async] [--profile manager]
 
-Rounds alternate the paths; the table shows medians and ratios connector / bare
-(target: at least 0.7).
-
-    python bench/ibkr_ticks.py                  # 4 symbols, 6 rounds, about 90 s
-    python bench/ibkr_ticks.py --library ib_async --steps 10000
-
-Writes JSON to bench/results/ibkr_ticks.json.
+``--profile CASE`` runs that case alone, once, for profiling (py-spy record -- python
+bench/ibkr_ticks.py --profile manager --ticks 100000) and writes no result.
+Writes bench/results/ibkr_ticks.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import gc
 import itertools
-import json
-import platform
-import statistics
+import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-import stockfish_ibkr.plugin as ibkr_plugin
-from stockfish_core import (
-    ExchangeManager,
-    MarketUpdate,
-    PluginRegistry,
-    PriceTick,
-    Subscription,
-)
-from stockfish_core.config import ManagerConfig
-from stockfish_core.testing import ConnectorHarness
-from stockfish_ibkr.testing import BURST_END_SIZE
+from harness import Report, Row, Sample, interleave, process_cpu
 
-RESULTS = Path(__file__).resolve().parent / "results"
+import stockfish_ibkr.plugin as ibkr_plugin
+from stockfish_core import ExchangeManager, MarketUpdate, PluginRegistry, Subscription
+from stockfish_core.config import ManagerConfig
+from stockfish_ibkr.testing import BURST_END_SIZE, stream_request
+
 SYMBOLS = ("AAPL", "MSFT", "SPY", "IBM", "QQQ", "TSLA")
 CON_IDS = {"AAPL": 265598, "MSFT": 272093, "SPY": 756733, "IBM": 8314, "QQQ": 320227571,
            "TSLA": 76792991}
+RATE_GOAL = 0.9
+CPU_GOAL = 1.3
 _client_ids = itertools.count(100)
 
 
-@contextlib.asynccontextmanager
-async def gateway_process(*options: str) -> AsyncIterator[int]:
-    """The simulator in a subprocess; yields its port."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stockfish_ibkr.testing", "--port", "0", *options,
-        stdout=asyncio.subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+class Gateway:
+    """The simulator in a process of its own (its market does not move by itself: every
+    tick the client sees is one it asked for)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stockfish_ibkr.testing", "--port", "0", "--stream",
+             "--tick-interval", "3600"], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
         if not line.startswith("listening on "):
+            self.close()
             raise RuntimeError(f"gateway did not start: {line!r}")
-        yield int(line.rsplit(":", 1)[1])
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+        self.port = int(line.rsplit(":", 1)[1])
+        self.pid = self.proc.pid
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
-class Clock:
-    """Burst: first tick to the last marker of every symbol. Live: updates and CPU time
-    over a window that opens once every symbol has ticked."""
+class Stream:
+    """One run's count. ``tick`` is what the handlers call per tick: until the stream
+    starts it only notes which subscriptions have had their first quote; then it counts,
+    gives the credit back and notices the end."""
 
-    def __init__(self, symbols: Sequence[str], live: float = 0.0) -> None:
-        self.pending = set(symbols)
-        self.updates = 0
-        self.start = 0.0
-        self.end = 0.0
+    def __init__(self, keys: Sequence[object], ticks: int, window: int, gateway: Gateway,
+                 timeout: float) -> None:
+        self.keys = set(keys)
+        self.ticks = ticks
+        self.window = window
+        self.gateway = gateway
+        self.timeout = timeout
+        self.count = 0
+        self.events = 0
+        self.ready = asyncio.Event()
         self.done = asyncio.Event()
-        self.live = live
-        self.cpu = 0.0
+        self.conn: Any = None
+        self.tick: Callable[[object, float], None] = self._warm
 
-    def tick(self) -> None:
-        if not self.start:
-            self.start = time.perf_counter()
-        self.updates += 1
+    def _warm(self, key: object, last_size: float) -> None:
+        self.keys.discard(key)
+        if not self.keys:
+            self.ready.set()
 
-    def finished(self, symbol: str) -> None:
-        self.pending.discard(symbol)
-        if not self.pending and not self.done.is_set():
-            self.end = time.perf_counter()
-            self.done.set()
+    def on_event(self, tickers: Any) -> None:
+        """A second pendingTickersEvent handler, in both cases: events per run."""
+        self.events += 1
 
-    @property
-    def elapsed(self) -> float:
-        return self.end - self.start
+    async def run(self, conn: Any) -> Sample:
+        """Wait for every first quote, then stream; the measured window is the stream."""
+        await asyncio.wait_for(self.ready.wait(), 30)
+        ack = stream_request(1)
+        send = conn.sendMsg
+        done = self.done
 
-    async def measure(self, seen: set[str]) -> None:
-        """Live: wait for every symbol, then count updates and CPU for ``live`` s."""
-        if not self.live:
-            await asyncio.wait_for(self.done.wait(), 120)
-            return
-        deadline = time.monotonic() + 30
-        while self.pending - seen:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no ticks for {sorted(self.pending - seen)}")
-            await asyncio.sleep(0.05)  # the bench's own pacing, not a test wait
-        count, cpu, wall = self.updates, time.process_time(), time.perf_counter()
-        await asyncio.sleep(self.live)
-        self.updates -= count
-        self.cpu = time.process_time() - cpu
-        self.start, self.end = wall, time.perf_counter()
+        def counting(key: object, last_size: float) -> None:
+            self.count += 1
+            send(ack)
+            if last_size == BURST_END_SIZE:
+                done.set()
+
+        self.tick = counting
+        self.events = 0
+        gc.collect()
+        peer0 = process_cpu(self.gateway.pid)
+        cpu0 = time.process_time()  # this process, every thread, to the nanosecond
+        t0 = time.perf_counter()
+        conn.sendMsg(stream_request(self.window, self.ticks))
+        await asyncio.wait_for(done.wait(), self.timeout)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        peer = process_cpu(self.gateway.pid) - peer0
+        self.tick = self._warm
+        return Sample(self.count, wall, cpu, peer)
 
 
-# -- bare library --------------------------------------------------------------------------
-async def bare(lib: ModuleType, port: int, symbols: Sequence[str], live: float) -> Clock:
-    clock = Clock(symbols, live)
+# -- the cases ---------------------------------------------------------------------------
+async def bare(lib: ModuleType, gw: Gateway, symbols: Sequence[str],
+               args: argparse.Namespace) -> tuple[Sample, Stream]:
+    stream = Stream([CON_IDS[s] for s in symbols], args.ticks, args.window, gw, args.timeout)
     ib = lib.IB()
-    names: dict[int, str] = {}
-    seen: set[str] = set()
 
     def on_tickers(tickers: Any) -> None:
         for ticker in tickers:
-            clock.tick()
-            seen.add(names.get(id(ticker), ""))
-            if ticker.lastSize == BURST_END_SIZE:
-                clock.finished(names[id(ticker)])
+            stream.tick(ticker.contract.conId, ticker.lastSize)
 
     ib.pendingTickersEvent += on_tickers
-    await ib.connectAsync("127.0.0.1", port, clientId=next(_client_ids), timeout=10)
+    ib.pendingTickersEvent += stream.on_event
+    await ib.connectAsync("127.0.0.1", gw.port, clientId=next(_client_ids), timeout=10)
     try:
         for symbol in symbols:
-            ticker = ib.reqMktData(lib.Stock(symbol, "SMART", "USD", conId=CON_IDS[symbol]), "")
-            names[id(ticker)] = symbol
-        await clock.measure(seen)
+            ib.reqMktData(lib.Stock(symbol, "SMART", "USD", conId=CON_IDS[symbol]), "")
+        sample = await stream.run(ib.client.conn)
     finally:
         ib.disconnect()
-    return clock
+    return sample, stream
 
 
-# -- through the connector ------------------------------------------------------------------
-def _on_tick(clock: Clock, seen: set[str]) -> Callable[[MarketUpdate], None]:
-    def on_price_tick(update: MarketUpdate) -> None:
-        clock.tick()
-        tick: PriceTick = update.payload
-        seen.add(tick.symbol)
-        if tick.last_size == BURST_END_SIZE:
-            clock.finished(tick.symbol)
-
-    return on_price_tick
-
-
-def _settings(library: str) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "client_id": next(_client_ids), "library": library,
-            "generic_ticks": "", "connect_timeout": 10.0}
-
-
-async def via_manager(library: str, port: int, symbols: Sequence[str], live: float) -> Clock:
-    """Delivered by the ExchangeManager to a subscriber's on_price_tick."""
-    clock = Clock(symbols, live)
-    seen: set[str] = set()
+async def manager(lib: ModuleType, gw: Gateway, symbols: Sequence[str],
+                  args: argparse.Namespace) -> tuple[Sample, Stream]:
+    stream = Stream(list(symbols), args.ticks, args.window, gw, args.timeout)
     registry = PluginRegistry(entry_points=())
     registry.register(ibkr_plugin, "ibkr")
-    manager = ExchangeManager(registry=registry, journal=":memory:",
-                              config=ManagerConfig(health_check_interval=5.0, staleness=60.0))
-    manager.add_connector("ibkr", "ibkr", primary=True, port=port, **_settings(library))
+    mgr = ExchangeManager(registry=registry, journal=":memory:",
+                          config=ManagerConfig(health_check_interval=5.0, staleness=60.0))
+    mgr.add_connector("ibkr", "ibkr", primary=True, host="127.0.0.1", port=gw.port,
+                      client_id=next(_client_ids), library=lib.__name__, generic_ticks="",
+                      connect_timeout=10.0)
 
     class Subscriber:
-        on_price_tick = staticmethod(_on_tick(clock, seen))
+        @staticmethod
+        def on_price_tick(update: MarketUpdate) -> None:
+            tick = update.payload
+            stream.tick(tick.symbol, tick.last_size)
 
-    manager.add_subscriber(Subscriber())
+    mgr.add_subscriber(Subscriber())
     try:
-        async with manager:
-            failed = await manager.subscribe_async([Subscription(s) for s in symbols])
+        async with mgr:
+            failed = await mgr.subscribe_async([Subscription(s) for s in symbols])
             if failed:
                 raise RuntimeError(f"subscriptions failed: {failed}")
-            await clock.measure(seen)
+            ib = mgr.get_connector("ibkr").state.session.ib
+            ib.pendingTickersEvent += stream.on_event
+            sample = await stream.run(ib.client.conn)
     finally:
-        manager.journal.close()
-    return clock
+        mgr.journal.close()
+    return sample, stream
 
 
-async def via_listener(library: str, port: int, symbols: Sequence[str], live: float) -> Clock:
-    """Delivered by the connector alone to a minimal listener."""
-    clock = Clock(symbols, live)
-    seen: set[str] = set()
-    callback = _on_tick(clock, seen)
-    harness = ConnectorHarness(ibkr_plugin, "ibkr", {"port": port, **_settings(library)},
-                               registry=PluginRegistry(entry_points=()))
-
-    def on_updates(connector: Any, updates: Sequence[MarketUpdate]) -> None:
-        for update in updates:
-            callback(update)
-
-    harness.connector.listener.on_updates = on_updates  # type: ignore[method-assign]
-    async with harness:
-        await harness.connect()
-        for symbol in symbols:
-            await harness.subscribe(Subscription(symbol))
-        await clock.measure(seen)
-    return clock
+CASES: dict[str, Callable[..., Awaitable[tuple[Sample, Stream]]]] = {
+    "bare": bare, "manager": manager}
 
 
-DELIVERY: dict[str, Callable[[str, int, Sequence[str], float], Awaitable[Clock]]] = {
-    "manager": via_manager,
-    "listener": via_listener,
-}
-
-
-# -- the run --------------------------------------------------------------------------------
-async def _rounds(args: argparse.Namespace, port: int, symbols: Sequence[str], live: float,
-                  deadline: float) -> dict[str, list[Clock]]:
-    lib = __import__(args.library)
-    runs: dict[str, list[Clock]] = {name: [] for name in ["bare", *args.via]}
-    order = ["bare", *args.via]
-    for round_no in range(args.rounds):
-        # Rotate who goes first: no path always runs on a cold (or warm) process.
-        shift = round_no % len(order)
-        for name in order[shift:] + order[:shift]:
-            if name == "bare":
-                runs[name].append(await bare(lib, port, symbols, live))
-            else:
-                runs[name].append(await DELIVERY[name](args.library, port, symbols, live))
-        if time.monotonic() > deadline:
-            break
-    return runs
-
-
-def _median(values: Any) -> float:
-    return float(statistics.median(list(values)))
-
-
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    lib = __import__(args.library)
-    symbols = SYMBOLS[:args.symbols]
-    deadline = time.monotonic() + args.budget
-    total_steps = args.steps * len(symbols)
-    async with gateway_process("--tick-interval", "3600", "--burst", str(args.steps),
-                               "--burst-delay", "0.3") as port:
-        burst_runs = await _rounds(args, port, symbols, 0.0, deadline - args.budget / 2)
-    async with gateway_process("--tick-interval", "0.0005") as port:
-        live_runs = await _rounds(args, port, symbols, args.seconds, deadline)
-    burst: dict[str, Any] = {}
-    for name, clocks in burst_runs.items():
-        burst[name] = {
-            "steps_per_s": _median(total_steps / c.elapsed for c in clocks),
-            "updates": _median(c.updates for c in clocks),
-            "seconds": [round(c.elapsed, 4) for c in clocks],
-        }
-    live: dict[str, Any] = {}
-    for name, clocks in live_runs.items():
-        live[name] = {
-            "updates_per_s": _median(c.updates / c.elapsed for c in clocks),
-            "cpu_us_per_update": _median(c.cpu / c.updates * 1e6 for c in clocks),
-            "cpu_share": _median(c.cpu / c.elapsed for c in clocks),
-        }
-    for name in args.via:
-        burst[name]["ratio"] = burst[name]["steps_per_s"] / burst["bare"]["steps_per_s"]
-        live[name]["ratio"] = live["bare"]["cpu_us_per_update"] / live[name]["cpu_us_per_update"]
-    return {"library": f"{args.library} {lib.__version__}", "symbols": list(symbols),
-            "steps_per_symbol": args.steps, "live_seconds": args.seconds,
-            "rounds": {"burst": len(burst_runs["bare"]), "live": len(live_runs["bare"])},
-            "python": platform.python_version(), "burst": burst, "live": live}
-
-
+# -- the run -----------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--library", default="ib_insync", choices=["ib_insync", "ib_async"])
     p.add_argument("--symbols", type=int, default=4, choices=range(1, len(SYMBOLS) + 1))
-    p.add_argument("--steps", type=int, default=20_000, help="market steps per symbol")
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--seconds", type=float, default=1.5, help="live window per run")
-    p.add_argument("--via", nargs="+", default=["manager", "listener"], choices=list(DELIVERY))
-    p.add_argument("--budget", type=float, default=100.0,
-                   help="stop starting new rounds after this many seconds")
+    p.add_argument("--ticks", type=int, default=10_000, help="ticks per run")
+    p.add_argument("--window", type=int, default=1,
+                   help="ticks in flight (1: every tick its own read and event)")
+    p.add_argument("--rounds", type=int, default=11)
+    p.add_argument("--timeout", type=float, default=120.0, help="longest run, seconds")
+    p.add_argument("--profile", choices=list(CASES), default=None,
+                   help="run this case once, for a profiler; no report")
     args = p.parse_args(argv)
-    result = asyncio.run(run(args))
-    names = ["bare", *args.via]
-    print(f"{result['library']}, {len(result['symbols'])} symbols; medians of "
-          f"{result['rounds']['burst']} burst and {result['rounds']['live']} live rounds")
-    print(f"burst, {args.steps} steps per symbol:")
-    print(f"  {'path':<9} {'steps/s':>10} {'batches':>8} {'ratio':>6}")
-    for name in names:
-        row = result["burst"][name]
-        print(f"  {name:<9} {row['steps_per_s']:>10,.0f} {row['updates']:>8,.0f} "
-              f"{row.get('ratio', 1.0):>6.2f}")
-    print(f"live, {args.seconds:g} s windows:")
-    print(f"  {'path':<9} {'updates/s':>10} {'CPU us/update':>14} {'CPU':>5} {'ratio':>6}")
-    for name in names:
-        row = result["live"][name]
-        print(f"  {name:<9} {row['updates_per_s']:>10,.0f} {row['cpu_us_per_update']:>14.1f} "
-              f"{row['cpu_share']:>5.0%} {row.get('ratio', 1.0):>6.2f}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "ibkr_ticks.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"written to {out}")
-    return 0
+    if args.window < 1:
+        p.error("--window must be at least 1")
+    if args.window > args.symbols:
+        p.error("--window must not exceed --symbols: two ticks of one ticker in flight "
+                "would reach the client as one update")
+    lib = __import__(args.library)
+    symbols = SYMBOLS[:args.symbols]
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    gw = Gateway()
+    mismatches: list[str] = []
+    events: dict[str, list[int]] = {name: [] for name in CASES}
+
+    def case(name: str) -> Callable[[], Sample]:
+        def run() -> Sample:
+            sample, stream = loop.run_until_complete(CASES[name](lib, gw, symbols, args))
+            events[name].append(stream.events)
+            if sample.ops != args.ticks:
+                mismatches.append(f"{name}: saw {sample.ops} of {args.ticks} ticks")
+            return sample
+        return run
+
+    try:
+        if args.profile:
+            sample = case(args.profile)()
+            print(f"{args.profile}: {sample.rate:,.0f} ticks/s, {sample.cpu_us:.1f} us CPU "
+                  f"per tick, gateway {sample.peer_cpu_us or 0:.1f} us; "
+                  f"{events[args.profile][0]} pendingTickers events for {sample.ops} ticks")
+            if mismatches:
+                print("COUNTS DIFFER: " + "; ".join(mismatches))
+            return 1 if mismatches else 0
+        report = Report("ibkr_ticks", (__doc__ or "").splitlines()[0])
+        samples = interleave({name: case(name) for name in CASES}, args.rounds,
+                             warmup=True, progress=print)
+    finally:
+        gw.close()
+        loop.close()
+    for name in events:  # drop the warm-up runs
+        events[name] = events[name][1:]
+    baseline = f"bare {lib.__name__} {lib.__version__} pendingTickersEvent handler"
+    report.add(Row.of("bare", samples["bare"], unit="tick",
+                      events_per_run=events["bare"], ticks_per_run=args.ticks))
+    row = report.add(Row.of(
+        "manager", samples["manager"], unit="tick", baseline=baseline,
+        bare=samples["bare"], goal=f"rate >= {RATE_GOAL}x, CPU <= {CPU_GOAL}x",
+        rate_goal=RATE_GOAL, cpu_goal=CPU_GOAL, events_per_run=events["manager"],
+        ticks_per_run=args.ticks))
+    if mismatches:
+        row.verdict = "COUNTS DIFFER"
+    report.extra = {"library": f"{lib.__name__} {lib.__version__}", "symbols": list(symbols),
+                    "ticks_per_run": args.ticks, "window": args.window,
+                    "count_mismatches": mismatches}
+    for name, counts in events.items():
+        print(f"{name}: pendingTickers events per run {counts} for {args.ticks} ticks")
+    if mismatches:
+        print("COUNTS DIFFER: " + "; ".join(mismatches))
+    report.finish()
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":

@@ -363,7 +363,11 @@ class _Subscriber:
         self.any.append(update)
 
 
-def test_a_batch_of_mixed_types_is_counted_cached_and_delivered_per_update() -> None:
+@pytest.mark.parametrize("sequenced", [True, False], ids=["sequenced", "manager-sequenced"])
+def test_a_batch_of_mixed_types_is_counted_cached_and_delivered_per_update(
+        sequenced: bool) -> None:
+    """Both paths of the hub (a batch the plugin sequenced, and one the manager accounts
+    for) count, cache and deliver alike."""
     from stockfish_core.models import Trade
 
     hub = MarketDataHub(staleness_ns=10**9)
@@ -379,7 +383,7 @@ def test_a_batch_of_mixed_types_is_counted_cached_and_delivered_per_update() -> 
     trade = MarketUpdate(DataType.TRADE, Trade("SPY", 1.0, 2.0), "a", None, 100, 150)
     news = MarketUpdate(DataType.NEWS, NewsEvent("Fed holds"), "a")
     batch = [t("SPY", 1.0, 10), t("SPY", 2.0), trade, t("QQQ", 3.0, 20), news, t("SPY", 4.0)]
-    assert hub.process("a", stats, batch, 1_000, sequenced=True) == 6
+    assert hub.process("a", stats, batch, 1_000, sequenced=sequenced) == 6
     assert dict(stats.by_type) == {"price_tick": 4, "trade": 1, "news": 1}
     assert stats.updates_delivered == 6 and stats.data_errors == 0
     # One subscriber's exception is counted and costs neither the others nor the rest.

@@ -396,7 +396,7 @@ class ExchangeManager:
         venue = self._venues.get(connector.name)
         if venue is not None:
             self.hub.process(connector.name, venue.stats, updates, now_ns(),
-                             sequenced=connector.sequenced)
+                             sequenced=bool(connector.sequencers))
 
     def on_error(self, connector: Connector, message: str, *, symbol: str | None,
                  code: str | None, data: bool) -> None:

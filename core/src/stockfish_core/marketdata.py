@@ -61,6 +61,9 @@ def interval_seconds(interval: str | None) -> float | None:
 
 
 Handler = Callable[[MarketUpdate], Any]
+#: Each data type's name, as the counts are keyed (a dict lookup, not the enum's
+#: ``value`` property, on the hot path).
+_TYPE_NAMES: dict[DataType, str] = {t: t.value for t in DataType}
 FeedKey = tuple[str, DataType]
 FeedItem = tuple[str, str, DataType]
 
@@ -293,15 +296,20 @@ class MarketDataHub:
         stats.last_update_ns = now_ns
         if sequenced:
             return self._deliver(source, stats, updates, now_ns)
-        sequencer = self._source(source, stats).sequencer
+        src = self._sources.get(source)
+        if src is None or src.stats is not stats:
+            src = self._source(source, stats)
+        sequencer = src.sequencer
         if sequencer.waiting and self._timer is None:
             self.expire()  # no timer (no running loop): what waited long enough goes now
         trackers = sequencer.trackers
-        now = sequencer.clock()
+        now: float | None = None  # the sequencer's clock, read at the first sequenced one
         active = self.active
         last_seen = self.last_seen
         handlers = self.handlers
         on_any = self.on_any
+        caches = self._value_caches
+        names = _TYPE_NAMES
         by_type = stats.by_type
         delivered = 0
         for update in updates:
@@ -310,9 +318,11 @@ class MarketDataHub:
                 payload = update.payload
                 symbol = (payload.get("symbol") if type(payload) is dict
                           else getattr(payload, "symbol", None))
-                by_type[data_type.value] += 1
+                by_type[names[data_type]] += 1
                 seq = update.sequence_number
                 if seq is not None:
+                    if now is None:
+                        now = sequencer.clock()
                     key = (update.stream, data_type.value if symbol is None else symbol)
                     tracker = trackers.get(key)
                     if (tracker is None or seq != tracker.next_seq or tracker.pending
@@ -337,16 +347,26 @@ class MarketDataHub:
                         else:
                             stats.standby += 1
                             continue
-                    self._cache(data_type, payload, symbol)
+                    cache = caches.get(data_type)
+                    if cache is not None:
+                        cache[symbol] = payload
+                    else:
+                        self._cache(data_type, payload, symbol)
                 if update.venue_ts_ns and update.recv_ts_ns:
                     stats.data_latency.add(update.recv_ts_ns - update.venue_ts_ns)
             except Exception as exc:  # noqa: BLE001 - one bad update costs only itself
                 self.data_error(source, stats, update, exc)
                 continue
             for handler in handlers[data_type]:
-                self._call(handler, update)
+                try:
+                    handler(update)
+                except Exception:  # noqa: BLE001 - a subscriber's error is its own
+                    self._subscriber_failed(handler, update)
             for handler in on_any:
-                self._call(handler, update)
+                try:
+                    handler(update)
+                except Exception:  # noqa: BLE001
+                    self._subscriber_failed(handler, update)
             delivered += 1
         stats.updates_delivered += delivered
         if sequencer.waiting:

@@ -4,6 +4,7 @@ order still reaches the core."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 from typing import Any
 
@@ -138,3 +139,34 @@ async def test_forgotten_trades_are_freed_at_once_not_by_the_cycle_collector(
         finally:
             gc.enable()
         assert alive == []
+
+
+class _CountedQueue(collections.deque):  # type: ignore[type-arg]
+    """A report queue that counts how often it is looked at."""
+
+    looked = 0
+
+    def __len__(self) -> int:
+        _CountedQueue.looked += 1
+        return super().__len__()
+
+
+async def test_a_report_visits_only_the_orders_with_something_to_report(
+        quiet_gateway: GatewaySimulator, make_harness: Any) -> None:
+    """The final orders held (up to keep_final) cost a new order's reports nothing: a
+    flush looks at the orders with reports queued, not at every order held."""
+    async with make_harness(quiet_gateway) as h:
+        await h.connect()
+        orders = h.connector.state.orders
+        orders.keep_final, orders.keep_final_seconds = 1000, 3600.0
+        for _ in range(20):
+            await filled(h, order())
+        held = list(orders.by_coid.values())
+        assert len(held) == 20 and not any(t.queue for t in held)
+        for tracked in held:
+            tracked.queue = _CountedQueue()
+        _CountedQueue.looked = 0
+        updates = await filled(h, order())
+        assert [u.status for u in updates][-1] is S.FILLED
+        assert _CountedQueue.looked == 0
+        assert not orders._queued

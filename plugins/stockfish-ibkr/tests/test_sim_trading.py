@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stockfish_ibkr.testing import BURST_END_SIZE, GatewaySimulator
+from stockfish_ibkr.testing import BURST_END_SIZE, GatewaySimulator, stream_request
 
 
 def _errors(ib: Any) -> list[tuple[int, int]]:
@@ -240,6 +240,48 @@ async def test_burst_mode_streams_then_marks_the_end(library: ModuleType, connec
                     "the end of both bursts")
         assert all(t.volume > 0 for t in tickers)
         assert sum(updates) >= 2
+
+
+async def test_stream_mode_writes_one_tick_per_credit(library: ModuleType, connect: Any,
+                                                       until: Any) -> None:
+    """The benchmarks' stream: every tick is written on its own once the client has
+    handled the one before, so each pendingTickers event carries one ticker with one
+    tick, round robin over the subscriptions, and the last one marks the end."""
+    async with GatewaySimulator(tick_interval=None) as gw:
+        gw.stream = True
+        ib = await connect(gw)
+        tickers = [ib.reqMktData(_stock(library, "AAPL", 265598)),
+                   ib.reqMktData(_stock(library, "IBM", 8314))]
+        await until(ib, lambda: all(t.bid > 0 for t in tickers), 5, "both snapshots")
+        events: list[list[tuple[int, int]]] = []
+        conn = ib.client.conn
+        ack = stream_request(1)
+
+        def on_tickers(pending: Any) -> None:
+            events.append([(t.contract.conId, len(t.ticks)) for t in pending])
+            for _ in pending:
+                conn.sendMsg(ack)
+
+        ib.pendingTickersEvent += on_tickers
+        conn.sendMsg(stream_request(1, 301))
+        await until(ib, lambda: tickers[0].lastSize == BURST_END_SIZE, 10, "the stream's end")
+        assert len(events) == 301
+        assert all(len(e) == 1 and e[0][1] == 1 for e in events)
+        assert [e[0][0] for e in events[:4]] == [265598, 8314, 265598, 8314]
+        assert gw.pacing_violations == 0
+        assert tickers[1].lastSize != BURST_END_SIZE
+
+
+async def test_stream_request_is_unknown_unless_stream_mode(
+        quiet_gateway: GatewaySimulator, connect: Any, library: ModuleType,
+        until: Any) -> None:
+    ib = await connect(quiet_gateway)
+    seen = _errors(ib)
+    ticker = ib.reqMktData(_stock(library, "AAPL", 265598))
+    await until(ib, lambda: ticker.bid > 0, 5, "the snapshot")
+    ib.client.conn.sendMsg(stream_request(1, 10))
+    await until(ib, lambda: any(code == 321 for _r, code in seen), 5, "error 321")
+    assert ticker.lastSize != BURST_END_SIZE
 
 
 async def test_snapshots_account_and_global_cancel(quiet_gateway: GatewaySimulator,

@@ -37,6 +37,7 @@ __all__ = ["BadMarketData", "FeedKind", "FeedSub", "Feeds", "bar_request", "norm
 log = logging.getLogger("stockfish.ibkr")
 
 _TRADE_TICKS = frozenset({4, 48, 68, 77})
+_PRICE_TICK = DataType.PRICE_TICK
 _INF = float("inf")
 _NINF = float("-inf")
 
@@ -206,12 +207,14 @@ def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
                 venue = 0
                 for t in msg.ticks:
                     if t.tickType in _TRADE_TICKS:
-                        rt = msg.rtTime
-                        venue = _ns(rt) if rt is not None else \
-                            _ns(getattr(msg, "lastTimestamp", None))
+                        moment = msg.rtTime
+                        if moment is None:
+                            moment = getattr(msg, "lastTimestamp", None)
+                        if moment is not None:
+                            venue = _ns(moment)
                         break
                 tick = PriceTick(
-                    sub.symbol,
+                    sub.subscription.symbol,
                     bid if bid == bid and bid > 0 else None,
                     ask if ask == ask and ask > 0 else None,
                     last if last == last and last > 0 else None,
@@ -221,7 +224,7 @@ def normalize(connector: Connector, messages: list[Any]) -> list[MarketUpdate]:
                     vol if vol == vol and vol >= 0 else None,
                     venue or recv,
                 )
-                append(MarketUpdate(DataType.PRICE_TICK, tick, source, None, venue, recv,
+                append(MarketUpdate(_PRICE_TICK, tick, source, None, venue, recv,
                                     sub.stream))
             if depth is not None and msg.domTicks:
                 _book(msg, depth, source, recv, append)

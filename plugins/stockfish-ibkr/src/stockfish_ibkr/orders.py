@@ -196,6 +196,9 @@ class Orders:
         self.orphan_executions = 0
         #: Live executions the library attached to a trade (see session.py).
         self.exec_events = 0
+        #: The orders with something queued to report, in the order their first report
+        #: was queued: what a flush visits (not every order held).
+        self._queued: dict[Tracked, None] = {}
         self._flush_handle: asyncio.Handle | None = None
         #: Set after every flush (see :meth:`settled`).
         self._settled: asyncio.Event | None = None
@@ -363,7 +366,7 @@ class Orders:
         if o.totalQuantity == float(qty) and (price is None or o.lmtPrice == float(price)) \
                 and (stop is None or o.auxPrice == float(stop)):
             tracked.replacing = tracked.replaced_from = None
-            tracked.queue.append(_Event("replaced", (qty, price, stop)))
+            self._queue(tracked, _Event("replaced", (qty, price, stop)))
             self._schedule()
 
     async def status(self, order: Order) -> None:
@@ -409,14 +412,14 @@ class Orders:
                 "Submitted")
             return
         if tracked is not None:
-            tracked.queue.append(_Event("status", trade.orderStatus.status))
+            self._queue(tracked, _Event("status", trade.orderStatus.status))
             self._schedule()
 
     def on_exec(self, trade: Any, fill: Any) -> None:
         self.exec_events += 1
         tracked = self._track_trade(trade)
         if tracked is not None:
-            tracked.queue.append(_Event("fill", fill, self._now()))
+            self._queue(tracked, _Event("fill", fill, self._now()))
             self._schedule()
 
     def on_commission(self, trade: Any, fill: Any, report: Any) -> None:
@@ -447,7 +450,7 @@ class Orders:
             self._finals[coid] = time.monotonic()
         log.info("%s: late execution %s of order %s, which had left memory",
                  self.state.connector.name, ex.execId, coid)
-        tracked.queue.append(_Event("fill", fill, self._now()))
+        self._queue(tracked, _Event("fill", fill, self._now()))
         self._schedule()
 
     def _symbol(self, contract: Any) -> str:
@@ -465,10 +468,10 @@ class Orders:
             return False
         if code in CANCEL_REFUSED and tracked.cancel_requested:
             tracked.cancel_requested = False
-            tracked.queue.append(_Event("cancel_refused", f"IB {code}: {message}"))
+            self._queue(tracked, _Event("cancel_refused", f"IB {code}: {message}"))
         elif tracked.replacing is not None and code not in codes.INFO_CODES:
             self._restore_terms(tracked)
-            tracked.queue.append(_Event("replace_refused", f"IB {code}: {message}"))
+            self._queue(tracked, _Event("replace_refused", f"IB {code}: {message}"))
         elif code in codes.INFO_CODES:
             # 202 "Order Canceled - reason:..." explains a cancel; it is not a rejection.
             if code == 202:
@@ -491,7 +494,7 @@ class Orders:
         reporting: what IB sent before is with the core then."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(e.kind == "fill" for t in self.by_coid.values() for e in t.queue):
+        while any(e.kind == "fill" for t in self._queued for e in t.queue):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
@@ -502,6 +505,10 @@ class Orders:
                 await asyncio.wait_for(self._settled.wait(), remaining)
             except asyncio.TimeoutError:
                 return
+
+    def _queue(self, tracked: Tracked, event: _Event) -> None:
+        tracked.queue.append(event)
+        self._queued[tracked] = None
 
     def _schedule(self, delay: float = 0.0) -> None:
         loop = asyncio.get_running_loop()
@@ -521,26 +528,32 @@ class Orders:
         wait = self.state.config.commission_wait
         now = self._now()
         soonest = None
-        for tracked in list(self.by_coid.values()):
-            queue = tracked.queue
-            while queue:
-                event = queue[0]
-                if event.kind == "fill":
-                    fill = event.payload
-                    report = getattr(fill, "commissionReport", None)
-                    has_commission = bool(getattr(report, "execId", ""))
-                    if not has_commission and not event.reconciling and now - event.at < wait:
-                        due = event.at + wait - now
-                        soonest = due if soonest is None else min(soonest, due)
-                        break
-                queue.popleft()
-                try:
-                    self._handle(tracked, event)
-                except Exception as exc:  # noqa: BLE001 - one bad report never stops the rest
-                    what = f"{type(exc).__name__}: {exc}"
-                    self.state.connector.report_error(
-                        f"order {tracked.coid}: unreadable {event.kind} report from IB: {what}",
-                        symbol=tracked.order.symbol, code="bad-report")
+        queued, self._queued = self._queued, {}
+        try:
+            for tracked in queued:
+                queue = tracked.queue
+                while queue:
+                    event = queue[0]
+                    if event.kind == "fill":
+                        fill = event.payload
+                        report = getattr(fill, "commissionReport", None)
+                        has_commission = bool(getattr(report, "execId", ""))
+                        if not has_commission and not event.reconciling and now - event.at < wait:
+                            due = event.at + wait - now
+                            soonest = due if soonest is None else min(soonest, due)
+                            break
+                    queue.popleft()
+                    try:
+                        self._handle(tracked, event)
+                    except Exception as exc:  # noqa: BLE001 - one bad report never stops the rest
+                        what = f"{type(exc).__name__}: {exc}"
+                        self.state.connector.report_error(
+                            f"order {tracked.coid}: unreadable {event.kind} report from IB: {what}",
+                            symbol=tracked.order.symbol, code="bad-report")
+        finally:
+            for tracked in queued:  # what waits (for its commission) is visited again
+                if tracked.queue:
+                    self._queued[tracked] = None
         if soonest is not None:
             self._schedule(max(soonest, 0.001))
         self._prune()
@@ -824,15 +837,15 @@ class Orders:
         mine = [f for f in ib.fills() if self._fill_is(tracked, f)]
         mine.sort(key=lambda f: f.execution.time)
         for fill in mine:
-            tracked.queue.append(_Event("fill", fill, now, reconciling=True))
+            self._queue(tracked, _Event("fill", fill, now, reconciling=True))
         if trade is not None:
             self._track_trade(trade)
             if trade.order.orderId:
                 tracked.ib_order_id = trade.order.orderId
                 self.by_ib_id[trade.order.orderId] = tracked
-            tracked.queue.append(_Event("answer", trade.orderStatus.status, now, True))
+            self._queue(tracked, _Event("answer", trade.orderStatus.status, now, True))
         elif not mine:
-            tracked.queue.append(_Event("unknown"))
+            self._queue(tracked, _Event("unknown"))
         self.flush()
 
     def _match_trade(self, tracked: Tracked, trades: list[Any]) -> Any:
@@ -858,6 +871,7 @@ class Orders:
         for tracked in self.by_coid.values():
             tracked.trade = None
             tracked.queue.clear()
+        self._queued.clear()
         for handle in (self._flush_handle, self._retry_handle):
             if handle is not None:
                 handle.cancel()

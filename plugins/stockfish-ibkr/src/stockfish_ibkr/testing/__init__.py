@@ -6,7 +6,7 @@ ib_async connect to it exactly as they connect to TWS or IB Gateway.
 """
 
 from .broker import OrderRefused, SimBroker
-from .feeds import BURST_END_SIZE
+from .feeds import BURST_END_SIZE, STREAM_REQUEST, stream_request
 from .gateway import GatewaySimulator
 from .instruments import Instrument, InstrumentBook, default_instruments
 from .state import SimExecution, SimOrder
@@ -15,6 +15,7 @@ from .wire import SERVER_VERSION
 __all__ = [
     "BURST_END_SIZE",
     "SERVER_VERSION",
+    "STREAM_REQUEST",
     "GatewaySimulator",
     "Instrument",
     "InstrumentBook",
@@ -23,4 +24,5 @@ __all__ = [
     "SimExecution",
     "SimOrder",
     "default_instruments",
+    "stream_request",
 ]

@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                         "out together --burst-delay seconds after the last subscription")
     p.add_argument("--burst-delay", type=float, default=0.5,
                    help="seconds to wait for more subscriptions before sending bursts")
+    p.add_argument("--stream", action="store_true",
+                   help="benchmarks: serve the stream request with which a client asks for "
+                        "N ticks over its subscriptions, each written on its own once the "
+                        "client has handled the one before (see feeds.stream_request)")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="keep orders, executions, positions and ids in FILE and start from "
                         "it: the back end survives this process, as IB survives a TWS "
@@ -61,6 +65,7 @@ async def _run(args: argparse.Namespace) -> None:
     )
     gateway.burst = args.burst
     gateway.burst_delay = args.burst_delay
+    gateway.stream = args.stream
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,16 +28,39 @@ from .history import (
     make_bars,
 )
 from .instruments import Instrument
-from .wire import FieldReader, WireContract
+from .wire import FieldReader, WireContract, encode
 
 if TYPE_CHECKING:
     from .broker import SimBroker
     from .gateway import GatewaySimulator
 
-__all__ = ["BURST_END_SIZE", "BarSub", "DepthSub", "MarketDataRequests", "MktSub"]
+__all__ = [
+    "BURST_END_SIZE",
+    "STREAM_REQUEST",
+    "BarSub",
+    "DepthSub",
+    "MarketDataRequests",
+    "MktSub",
+    "TickStream",
+    "stream_request",
+]
 
-#: The last size of the trade that ends a burst (see ``GatewaySimulator.burst``).
+#: The last size of the trade that ends a burst or a stream (see
+#: ``GatewaySimulator.burst`` and ``GatewaySimulator.stream``).
 BURST_END_SIZE = 999_999.0
+
+#: The message id of the benchmarks' stream request (no TWS message has it).
+STREAM_REQUEST = 9000
+#: Distinct quotes a stream cycles through per subscription (bid, ask, last of 200 mids).
+_STREAM_CYCLE = 200
+
+
+def stream_request(credit: int, ticks: int = 0) -> bytes:
+    """The framed stream request a client writes to a gateway with ``stream`` on:
+    ``ticks`` > 0 starts a stream of that many ticks over the client's market-data
+    subscriptions, ``credit`` lets that many more ticks go out (each tick the client has
+    handled gives one back). Clients write it raw (``ib.client.conn.sendMsg``)."""
+    return encode([STREAM_REQUEST, credit, ticks])
 
 NOT_FOUND = "No security definition has been found for the request"
 NOT_SUBSCRIBED = ("Requested market data is not subscribed. Check API status by selecting the "
@@ -57,6 +80,20 @@ class MktSub:
     delayed: bool
     rt_volume: bool
     last_quote: tuple[float | None, ...] = ()
+    #: Stream mode: the encoded ticks this subscription cycles through, then its end.
+    stream_ticks: list[bytes] = attrs.Factory(list)
+    stream_end: bytes = b""
+
+
+@attrs.define(slots=True, eq=False)
+class TickStream:
+    """One client's stream: ``total`` ticks, round robin over its subscriptions, each
+    written on its own once the client has given credit for it."""
+
+    subs: list[MktSub]
+    total: int
+    sent: int = 0
+    credit: int = 0
 
 
 @attrs.define(slots=True, eq=False)
@@ -89,6 +126,7 @@ class MarketDataRequests:
     depth: dict[int, DepthSub]
     bars: dict[int, BarSub]
     hist_pacing: HistoricalPacing
+    tick_stream: TickStream | None
 
     def error(self, req_id: int, code: int, message: str) -> None:
         raise NotImplementedError
@@ -151,6 +189,8 @@ class MarketDataRequests:
         if snapshot:
             self.send(out.tick_snapshot_end(req_id))
             return
+        if self.gateway.stream:
+            self._prepare_stream(sub, market.quote(inst.key).bid or inst.price)
         self.mkt[req_id] = sub
         self.broker.watch(inst)
 
@@ -198,6 +238,58 @@ class MarketDataRequests:
         msgs.append(out.tick_price(sub.req_id, _DELAYED[2] if sub.delayed else _LIVE[2], price,
                                    BURST_END_SIZE))
         return msgs
+
+    # -- stream (benchmarks) ---------------------------------------------------------
+    def _prepare_stream(self, sub: MktSub, price: float) -> None:
+        """Encode, before any stream starts, the ticks ``sub`` cycles through: a bid, an
+        ask and a last trade about each of ``_STREAM_CYCLE`` mid prices, every tick a
+        change the client reports (one tickPrice message each)."""
+        bid_t, ask_t, last_t = (_DELAYED if sub.delayed else _LIVE)[:3]
+        step = sub.inst.min_tick
+        rid = sub.req_id
+        ticks = []
+        for i in range(_STREAM_CYCLE):
+            mid = round(price + i * step, 8)
+            ticks.append(encode(out.tick_price(rid, bid_t, round(mid - step, 8), 100.0)))
+            ticks.append(encode(out.tick_price(rid, ask_t, round(mid + step, 8), 100.0)))
+            ticks.append(encode(out.tick_price(rid, last_t, mid, 100.0)))
+        sub.stream_ticks = ticks
+        sub.stream_end = encode(out.tick_price(rid, last_t, price, BURST_END_SIZE))
+
+    def _stream_request(self, r: FieldReader) -> None:
+        """[STREAM_REQUEST, credit, ticks]: start a stream of ``ticks`` (> 0) over this
+        client's subscriptions and/or give ``credit`` for that many more ticks."""
+        credit = r.integer()
+        total = r.integer()
+        if total > 0:
+            subs = [s for s in self.mkt.values() if s.stream_ticks]
+            if not subs:
+                self.error(-1, 321, "Error validating request: a stream needs a market-data "
+                                    "subscription")
+                return
+            self.tick_stream = TickStream(subs, total)
+        run = self.tick_stream
+        if run is None:
+            return
+        run.credit += credit
+        if run.credit <= 0 or run.sent >= run.total:
+            return
+        transport = self.transport
+        if transport.is_closing():
+            return
+        subs = run.subs
+        count = len(subs)
+        last = run.total - 1
+        while run.credit > 0 and run.sent < run.total:
+            i = run.sent
+            sub = subs[i % count]
+            if i == last:
+                transport.write(sub.stream_end)
+            else:
+                ticks = sub.stream_ticks
+                transport.write(ticks[(i // count) % len(ticks)])
+            run.sent = i + 1
+            run.credit -= 1
 
     def on_market(self, inst: Instrument, step: MarketStep) -> None:
         con_id = inst.con_id

@@ -76,6 +76,12 @@ class GatewaySimulator:
         #: seconds after the last one, so a client measures its own speed, not ours.
         self.burst = 0
         self.burst_delay = 0.5
+        #: Benchmarks: serve the stream request (``feeds.stream_request``), with which a
+        #: client asks for N ticks over its market-data subscriptions, each one written
+        #: on its own once the client has handled the one before (credit-based flow
+        #: control: one tick per read, as fast as the client keeps up, nothing
+        #: coalesced). Off, the request is unknown, as it is to TWS.
+        self.stream = False
         self._bursts: list[tuple[MarketDataRequests, bytes]] = []
         self._burst_timer: asyncio.TimerHandle | None = None
         self.link_up = True

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import outgoing as out
 from .broker import OrderRefused
-from .feeds import NOT_FOUND, BarSub, DepthSub, MarketDataRequests, MktSub, parse_end
+from .feeds import (
+    NOT_FOUND,
+    STREAM_REQUEST,
+    BarSub,
+    DepthSub,
+    MarketDataRequests,
+    MktSub,
+    TickStream,
+    parse_end,
+)
 from .history import REQ_HISTORICAL_TICKS, HistoricalPacing, req_historical_ticks
 from .instruments import Instrument
 from .outgoing import IN
@@ -38,6 +47,7 @@ class Session(MarketDataRequests):
         self.mkt: dict[int, MktSub] = {}
         self.depth: dict[int, DepthSub] = {}
         self.bars: dict[int, BarSub] = {}
+        self.tick_stream: TickStream | None = None
         self.positions_subscribed = False
         self.account_subscribed = False
         self.account = ""
@@ -106,6 +116,7 @@ class Session(MarketDataRequests):
         self.mkt.clear()
         self.depth.clear()
         self.bars.clear()
+        self.tick_stream = None
 
     # -- input -----------------------------------------------------------------------
     def start_api(self, fields: list[str]) -> bool:
@@ -126,10 +137,20 @@ class Session(MarketDataRequests):
         return True
 
     def handle(self, fields: list[str], arrived: float) -> None:
-        """Dispatch one message (after the pacing check on its arrival time)."""
+        """Dispatch one message (after the pacing check on its arrival time).
+
+        With the gateway's ``stream`` on, the benchmarks' stream request (no TWS
+        message) is served first and is not counted against the pacing limit: it is the
+        stream's flow control, one per tick."""
+        msg_id = int(fields[0])
+        if msg_id == STREAM_REQUEST and self.gateway.stream:
+            try:
+                self._stream_request(FieldReader(fields))
+            except (ValueError, IndexError) as exc:
+                self.error(-1, 320, f"Error reading request: {exc}")
+            return
         if self._paced_out(arrived):
             return
-        msg_id = int(fields[0])
         self.gateway.message_counts[msg_id] += 1
         handler = self._handlers.get(msg_id)
         if handler is None:
