@@ -194,6 +194,11 @@ class FixConfig:
     #: for the status of every order after each logon. The request's Account is
     #: ``account``, else ``sender_comp_id``.
     venue_state: bool = False
+    #: The counterparty answers SecurityDefinitionRequest (c) with a SecurityDefinition
+    #: (d), FIX 4.4 and 5.0: ``manager.instrument`` (and the tick check) then asks it for
+    #: tick size (MinPriceIncrement, 5.0), lot (RoundLot, else MinTradeVol), multiplier,
+    #: currency and exchange; what it leaves out comes from the configuration.
+    security_definitions: bool = False
     #: QuickFIX session settings, passed through; they override generated ones.
     extra_settings: dict[str, Any] = attrs.field(factory=dict, converter=_extra_settings)
 

@@ -49,6 +49,7 @@ TIME_IN_FORCE = {
     TimeInForce.GTC: "1",
     TimeInForce.IOC: "3",
     TimeInForce.FOK: "4",
+    TimeInForce.GTD: "6",
 }
 TIME_IN_FORCE_FROM_FIX = {v: k for k, v in TIME_IN_FORCE.items()}
 

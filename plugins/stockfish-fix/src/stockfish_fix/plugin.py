@@ -15,6 +15,7 @@ from stockfish_core.plugin_api import (
     Connector,
     DataType,
     Fill,
+    Instrument,
     MarketUpdate,
     OrderAction,
     OrderRejected,
@@ -38,6 +39,7 @@ __all__ = [
     "stockfish_disconnect",
     "stockfish_execute",
     "stockfish_executions",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_positions",
@@ -48,7 +50,10 @@ __all__ = [
 
 CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE},
-    order_types=set(OrderType),
+    # No trailing stop: FIX counterparties express it in many ways (OrdType P with
+    # PegOffsetValue and ExecInst, PegPriceType...) or not at all; such an order is
+    # refused before it leaves, naming the connector.
+    order_types=set(OrderType) - {OrderType.TRAILING_STOP},
     time_in_force=set(TimeInForce),
     replace=True,
 )
@@ -125,7 +130,7 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         known = order.client_order_id in tracker.orders
         tracked = tracker.add(order)
         try:
-            session.send("D", new_order_single(config, tracked))
+            session.send("D", new_order_single(config, tracked, expire_ns=order.expire_ns))
         except VenueUnavailable:
             if not known:
                 tracker.discard(tracked.client_order_id)
@@ -143,7 +148,8 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         cl_ord_id = tracker.request_id(tracked, "R")
         tracked.pending[cl_ord_id] = "replace"
         _send_request(session, tracked.pending, cl_ord_id, "G", replace_request(
-            config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price))
+            config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price,
+            expire_ns=order.expire_ns))
     elif action is OrderAction.STATUS:
         session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member
@@ -155,6 +161,14 @@ async def stockfish_positions(connector: Connector) -> list[VenuePosition] | Non
     """RequestForPositions (AN) -> PositionReports (AP), with ``venue_state: true``."""
     session = _session(connector)
     return await session.venue_state.positions(session.config.logon_timeout)
+
+
+@hookimpl
+async def stockfish_instrument(connector: Connector, symbol: str) -> Instrument | None:
+    """SecurityDefinitionRequest (c) -> SecurityDefinition (d), with
+    ``security_definitions: true``; None otherwise (the configuration describes it)."""
+    session = _session(connector)
+    return await session.venue_state.instrument(symbol, session.config.logon_timeout)
 
 
 @hookimpl

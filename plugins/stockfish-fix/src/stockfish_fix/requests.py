@@ -42,17 +42,20 @@ def _opt(value: Decimal | None) -> str | None:
 
 
 def _terms(order: TrackedOrder, quantity: Decimal, price: Decimal | None,
-           stop_price: Decimal | None) -> Body:
+           stop_price: Decimal | None, expire_ns: int | None) -> Body:
     return [
         (38, decimal_text(quantity)),
         (40, ORD_TYPE[order.order_type]),
         (44, _opt(price)),
         (99, _opt(stop_price)),
         (59, TIME_IN_FORCE[order.time_in_force]),
+        (126, None if expire_ns is None else transact_time(expire_ns)),
     ]
 
 
-def new_order_single(config: FixConfig, order: TrackedOrder) -> Body:
+def new_order_single(config: FixConfig, order: TrackedOrder, *,
+                     expire_ns: int | None = None) -> Body:
+    """``expire_ns``: a GTD order's expire time (ExpireTime 126)."""
     body: Body = [
         (11, order.fix_id),
         (1, order.account or config.account),
@@ -61,7 +64,7 @@ def new_order_single(config: FixConfig, order: TrackedOrder) -> Body:
         (54, SIDE[order.side]),
         (60, transact_time()),
     ]
-    body += _terms(order, order.quantity, order.price, order.stop_price)
+    body += _terms(order, order.quantity, order.price, order.stop_price, expire_ns)
     body += [(tag, value) for tag, value in config.order_fields.items()]
     return body
 
@@ -81,9 +84,10 @@ def cancel_request(config: FixConfig, order: TrackedOrder, cl_ord_id: str) -> Bo
 
 def replace_request(
     config: FixConfig, order: TrackedOrder, cl_ord_id: str, quantity: Decimal | None,
-    price: Decimal | None, stop_price: Decimal | None,
+    price: Decimal | None, stop_price: Decimal | None, *, expire_ns: int | None = None,
 ) -> Body:
-    """``quantity`` is the new total quantity (filled part included), as in FIX."""
+    """``quantity`` is the new total quantity (filled part included), as in FIX;
+    ``expire_ns`` a GTD order's expire time, which a replace repeats."""
     body: Body = [
         (41, order.fix_id),
         (11, cl_ord_id),
@@ -99,6 +103,7 @@ def replace_request(
         order.quantity if quantity is None else quantity,
         order.price if price is None else price,
         order.stop_price if stop_price is None else stop_price,
+        expire_ns,
     )
     return body
 

@@ -29,7 +29,13 @@ from stockfish_core.plugin_api import (
 )
 from stockfish_core.sim import ExecEvent, ExecKind, MatchingEngine
 
-from ..messages import ORD_TYPE_FROM_FIX, SIDE_FROM_FIX, TIME_IN_FORCE_FROM_FIX, decimal_text
+from ..messages import (
+    ORD_TYPE_FROM_FIX,
+    SIDE_FROM_FIX,
+    TIME_IN_FORCE_FROM_FIX,
+    decimal_text,
+    utc_timestamp_ns,
+)
 from ..requests import Body
 from . import reports
 
@@ -73,6 +79,9 @@ class OrderDesk:
                book_changed: set[str]) -> None:
         raise NotImplementedError
 
+    def _expire_at(self, expire_ns: int) -> None:
+        raise NotImplementedError
+
     @staticmethod
     def _begin(key: str) -> str:
         return key.split(":", 1)[0]
@@ -94,7 +103,10 @@ class OrderDesk:
             ORD_TYPE_FROM_FIX.get(f.get("40", ""), f.get("40")),  # type: ignore[arg-type]
             f.get("44"), f.get("99"),  # type: ignore[arg-type]
             tif or f.get("59", "?"),  # type: ignore[arg-type]
+            expire_ns=(utc_timestamp_ns(f["126"]) or -1) if f.get("126") else None,
         )
+        if events[-1].kind is not ExecKind.REJECTED and f.get("126"):
+            self._expire_at(utc_timestamp_ns(f["126"]))
         if not known:
             self._owners[order_id] = Owner(key, cl_ord_id, tif)
             self._aliases[(key, cl_ord_id)] = order_id
