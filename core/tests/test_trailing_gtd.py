@@ -15,6 +15,7 @@ import pytest
 import stockfish_core.sim.plugin as sim_plugin
 from stockfish_core import ExchangeManager, Order, OrderRejected, OrderStatus, PluginRegistry
 from stockfish_core.config import ManagerConfig
+from stockfish_core.connector import Capabilities, connector_capabilities
 from stockfish_core.errors import InvalidOrderError
 from stockfish_core.journal import order_body
 from stockfish_core.orders import OrderSide, OrderType, TimeInForce
@@ -249,3 +250,25 @@ async def test_trailing_and_gtd_terms_survive_a_restart(tmp_path: Path) -> None:
         assert manager.get_order(gtd).time_in_force is TimeInForce.GTD
         assert manager.get_order(trail).trail_percent == D("0.5")
         assert manager.get_order(trail).order_type is TRAIL
+
+
+# -- one connector's capabilities ----------------------------------------------------------
+class _Narrowing:
+    def __init__(self, result: object) -> None:
+        self.result = result
+
+    def connector_capabilities(self, declared: Capabilities) -> object:
+        return self.result
+
+
+def test_a_config_narrows_its_connectors_capabilities_never_widens_them() -> None:
+    declared = Capabilities(order_types={OrderType.LIMIT, TRAIL},
+                            time_in_force={TimeInForce.DAY, TimeInForce.GTD})
+    assert connector_capabilities(declared, object(), "x") is declared
+    narrower = Capabilities(order_types={OrderType.LIMIT}, time_in_force={TimeInForce.DAY})
+    assert connector_capabilities(declared, _Narrowing(narrower), "x") is narrower
+    wider = Capabilities(order_types={OrderType.LIMIT, OrderType.MARKET})
+    with pytest.raises(ValueError, match="connector x: its config may narrow"):
+        connector_capabilities(declared, _Narrowing(wider), "x")
+    with pytest.raises(TypeError, match="not Capabilities"):
+        connector_capabilities(declared, _Narrowing(None), "x")

@@ -1,7 +1,8 @@
-"""Time in force on FIX (issue 25 item 4), against the FIX exchange simulator: GTD goes
-out as TimeInForce 6 with ExpireTime 126 and the exchange expires it; IOC and FOK are
-mapped; a trailing stop, which the connector does not send, is refused before it
-leaves, naming the connector. And SecurityDefinition (item 5): the connector's
+"""Time in force and trailing stops on FIX (issue 25 item 4), against the FIX exchange
+simulator: GTD goes out as TimeInForce 6 with ExpireTime 126 and the exchange expires it;
+IOC and FOK are mapped; a trailing stop goes as a trailing stop peg (OrdType P, ExecInst a,
+PegOffsetValue) where ``trailing_stops`` says the counterparty takes it, and is refused
+before it leaves, naming the connector, elsewhere. And SecurityDefinition (item 5): the connector's
 instrument hook asks SecurityDefinitionRequest (c), reads the SecurityDefinition (d), and
 the configuration fills in what it leaves out."""
 
@@ -78,15 +79,53 @@ async def test_ioc_and_fok_are_mapped(exchange: FixExchange, version: str,
 
 
 @pytest.mark.parametrize("version", ["FIX.4.4"])
-async def test_a_trailing_stop_is_refused_naming_the_connector(
+async def test_a_trailing_stop_is_refused_where_the_counterparty_takes_none(
         exchange: FixExchange, version: str, tmp_path: Path) -> None:
     async with manager_for(exchange, version, tmp_path) as manager:
         order = Order("SPY", "SELL", 10, "TRAILING_STOP", trail_amount=1)
-        with pytest.raises(OrderRejected, match="connector fix cannot take this order: "
+        with pytest.raises(OrderRejected, match=r"connector fix cannot take this order: "
                                                 "does not take TRAILING_STOP orders"):
             manager.send_order(order, "fix")
         assert order.status is OrderStatus.REJECTED
         assert not new_orders(exchange)
+
+
+@pytest.mark.parametrize("version", ["FIX.4.4", "FIXT.1.1"])
+@pytest.mark.parametrize(("side", "trail", "quotes", "stop", "fill_at", "peg"), [
+    # A sell trailing 1.5 below the bid: 98.5, up to 101.5, never back; the bid crosses.
+    ("SELL", {"trail_amount": "1.5"}, [("103", "103.1"), ("102", "102.1")], "101.5",
+     ("101.5", "101.6"), [("18", "a"), ("211", "-1.5")]),
+    # A buy trailing 2% above the ask: 102.102, down to 91.8; the ask crosses.
+    ("BUY", {"trail_percent": "2"}, [("89.9", "90")], "91.8", ("91.7", "91.8"),
+     [("18", "a"), ("211", "200"), ("836", "1")]),
+])
+async def test_a_trailing_stop_goes_as_a_trailing_stop_peg(
+        exchange: FixExchange, version: str, tmp_path: Path, side: str,
+        trail: dict[str, str], quotes: list[tuple[str, str]], stop: str,
+        fill_at: tuple[str, str], peg: list[tuple[str, str]]) -> None:
+    exchange.set_quote("SPY", "100", "100.1")
+    async with manager_for(exchange, version, tmp_path, trailing_stops=True) as manager:
+        cid = manager.send_order(Order("SPY", side, 10, "TRAILING_STOP", **trail), "fix")
+        order = await manager.wait_for_order_async(cid, is_new)
+        assert order.status is OrderStatus.SUBMITTED
+        (sent,) = new_orders(exchange)
+        assert sent["40"] == "P" and [(t, sent.get(t)) for t, _v in peg] == peg
+        for bid, ask in quotes:
+            exchange.set_quote("SPY", bid, ask)
+        (view,) = exchange.engine.open_orders("SPY")
+        assert view.stop_price == Decimal(stop) and not view.triggered
+        exchange.set_quote("SPY", *fill_at)
+        order = await manager.wait_for_order_async(cid)
+        assert order.status is OrderStatus.FILLED
+        assert order.avg_fill_price == Decimal(fill_at[0] if side == "SELL" else fill_at[1])
+
+
+def test_trailing_stops_need_fix_4_4_or_later() -> None:
+    from stockfish_fix.config import FixConfig
+
+    with pytest.raises(ValueError, match=r"FIX 4\.2 has no trailing stop peg"):
+        FixConfig(host="127.0.0.1", port=1, sender_comp_id="A", target_comp_id="B",
+                  begin_string="FIX.4.2", trailing_stops=True)
 
 
 # -- SecurityDefinition ----------------------------------------------------------------------

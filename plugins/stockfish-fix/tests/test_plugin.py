@@ -32,7 +32,7 @@ def test_spec_declares_config_and_capabilities() -> None:
     assert spec.config_class is FixConfig
     caps = spec.capabilities
     assert caps.data_types == {DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE}
-    assert caps.order_types == set(OrderType) - {OrderType.TRAILING_STOP}
+    assert caps.order_types == set(OrderType)  # TRAILING_STOP: see FixConfig.trailing_stops
     assert caps.time_in_force == set(TimeInForce)
     assert caps.replace and caps.execution
     assert set(loaded.hook_names) == {

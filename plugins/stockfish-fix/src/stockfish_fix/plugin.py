@@ -30,7 +30,7 @@ from stockfish_core.plugin_api import (
 )
 
 from .config import FixConfig
-from .requests import cancel_request, new_order_single, replace_request
+from .requests import cancel_request, new_order_single, order_terms, replace_request
 from .session import FixSession
 
 __all__ = [
@@ -50,10 +50,9 @@ __all__ = [
 
 CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE},
-    # No trailing stop: FIX counterparties express it in many ways (OrdType P with
-    # PegOffsetValue and ExecInst, PegPriceType...) or not at all; such an order is
-    # refused before it leaves, naming the connector.
-    order_types=set(OrderType) - {OrderType.TRAILING_STOP},
+    # TRAILING_STOP only on connectors whose counterparty takes it (``trailing_stops``,
+    # FixConfig.connector_capabilities): elsewhere the manager refuses it before it leaves.
+    order_types=set(OrderType),
     time_in_force=set(TimeInForce),
     replace=True,
 )
@@ -130,7 +129,7 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         known = order.client_order_id in tracker.orders
         tracked = tracker.add(order)
         try:
-            session.send("D", new_order_single(config, tracked, expire_ns=order.expire_ns))
+            session.send("D", new_order_single(config, tracked, order_terms(order)))
         except VenueUnavailable:
             if not known:
                 tracker.discard(tracked.client_order_id)
@@ -149,7 +148,7 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         tracked.pending[cl_ord_id] = "replace"
         _send_request(session, tracked.pending, cl_ord_id, "G", replace_request(
             config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price,
-            expire_ns=order.expire_ns))
+            order_terms(order)))
     elif action is OrderAction.STATUS:
         session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member

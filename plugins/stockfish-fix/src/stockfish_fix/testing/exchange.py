@@ -10,6 +10,7 @@ and 5.0; every fill moves its session's positions, :meth:`adjust_position` moves
 from elsewhere), SecurityDefinitionRequest (c) with a SecurityDefinition (d) of the
 symbol (FIX 4.4 and 5.0; :meth:`define` sets what it says; MinPriceIncrement only in 5.0,
 whose dictionary has it), GTD orders (TimeInForce 6) expired at their ExpireTime (126),
+trailing stop pegs (OrdType P, ExecInst a, PegOffsetValue 211; FIX 4.4 and 5.0),
 and MarketDataRequest with a snapshot and incremental updates (or a reject for a
 symbol it does not list). Sequence numbers live in a FileStore, so :meth:`FixExchange.stop`
 and :meth:`FixExchange.start` again (or a new exchange on the same ``store_path``)
