@@ -272,3 +272,18 @@ def test_a_config_narrows_its_connectors_capabilities_never_widens_them() -> Non
         connector_capabilities(declared, _Narrowing(wider), "x")
     with pytest.raises(TypeError, match="not Capabilities"):
         connector_capabilities(declared, _Narrowing(None), "x")
+
+
+async def test_a_trailing_stop_replaced_keeps_its_terms(tmp_path: Path) -> None:
+    journal = str(tmp_path / "journal.db")
+    async with make(journal) as manager:
+        venue_of(manager).set_quote("SPY", "100", "100.10")
+        cid = manager.send_order(Order("SPY", "SELL", 10, "TRAILING_STOP", trail_amount=1))
+        await manager.wait_for_order_async(cid, working)
+        manager.replace_order(cid, quantity=5)
+        order = await manager.wait_for_order_async(cid, lambda o: o.quantity == 5)
+        # The venue states the stop it moves (99) with the replace: not a term of the order.
+        assert (order.stop_price, order.trail_amount) == (None, D(1))
+    async with make(journal) as manager:  # and its journal row reads back
+        order = manager.get_order(cid)
+        assert (order.quantity, order.stop_price, order.trail_amount) == (D(5), None, D(1))
