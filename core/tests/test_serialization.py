@@ -97,9 +97,12 @@ def test_journal_order_body_is_the_order_as_dict(
 ) -> None:
     limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     stopped = order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
+    trailing = order_type is OrderType.TRAILING_STOP
     order = Order(symbol, side, quantity, order_type, price=price if limit else None,
                   stop_price=stop if stopped else None, time_in_force=tif,
-                  client_order_id=order_id, connector=connector, account=account)
+                  client_order_id=order_id, connector=connector, account=account,
+                  trail_amount=stop if trailing else None,
+                  expire_ns=updated + 1 if tif is TimeInForce.GTD else None)
     order.status, order.avg_fill_price, order.reason = status, avg, reason
     order.venue_order_id, order.outcome_unknown, order.updated_ns = venue_id, unknown, updated
     # The very text json.dumps writes, quotes, backslashes and non-ASCII included.

@@ -466,7 +466,8 @@ def test_replace_stop_price_can_trigger_the_stop() -> None:
         (("x", "SPY", BUY, D(1), STL, D(100)), "a STOP_LIMIT order needs a stop price"),
         (("x", "SPY", BUY, D(1), LMT, D(100), D(100)), "a LIMIT order takes no stop price"),
         (("x", "SPY", BUY, D(1), STP, None, D(-1)), "stop_price must be positive, got -1"),
-        (("x", "SPY", BUY, D(1), LMT, D(100), None, "GTD"), "unknown time in force 'GTD'"),
+        (("x", "SPY", BUY, D(1), LMT, D(100), None, "GTX"), "unknown time in force 'GTX'"),
+        (("x", "SPY", BUY, D(1), LMT, D(100), None, "GTD"), "a GTD order needs an expire time"),
     ],
 )
 def test_invalid_orders_are_rejected_with_a_reason(args: tuple[object, ...], reason: str) -> None:

@@ -98,6 +98,26 @@ class Capabilities:
         return f"data: {data}; orders: {orders}"
 
 
+def connector_capabilities(declared: Capabilities, config: Any, name: str) -> Capabilities:
+    """What one connector can do: the plugin's ``declared`` capabilities, narrowed by its
+    config object's ``connector_capabilities(declared)`` method where it has one (a FIX
+    connector takes trailing stops only where its counterparty does). A config may take
+    order types and times in force away, never add them (ValueError)."""
+    narrow = getattr(config, "connector_capabilities", None)
+    if not callable(narrow):
+        return declared
+    narrowed = narrow(declared)
+    if not isinstance(narrowed, Capabilities):
+        raise TypeError(f"connector {name}: connector_capabilities returned "
+                        f"{type(narrowed).__name__}, not Capabilities")
+    added = (narrowed.order_types - declared.order_types) | (
+        narrowed.time_in_force - declared.time_in_force)
+    if added or narrowed.data_types - declared.data_types:
+        raise ValueError(f"connector {name}: its config may narrow the plugin's "
+                         f"capabilities, not widen them ({narrowed.describe()})")
+    return narrowed
+
+
 @attrs.frozen
 class PluginSpec:
     """A plugin's declaration of itself, returned by ``stockfish_plugin_spec``.

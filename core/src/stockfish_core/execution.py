@@ -244,6 +244,11 @@ class OrderService:
         check_text(order.account, "account")
         order.client_order_id = order.client_order_id or self.orders.next_id()
         venue = self._route(order, connector_name, exclude)
+        if order.expire_ns is not None and order.expire_ns <= now_ns():
+            why = (f"the GTD expire time {order.expire_time:%Y-%m-%d %H:%M:%S.%f} UTC has "
+                   "passed")
+            self._reject_locally(order, venue, why)
+            raise OrderRejected(why)
         off_tick = self.venue_book.tick_check(
             order, venue.name, self.config.off_tick_prices.value,
             lambda: self.bridge.spawn(self.venue_book.warm(venue, order.symbol)))

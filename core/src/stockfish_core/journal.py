@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .orders import FINAL_STATUSES, Fill, Order
-from .serialization import from_dict
+from .serialization import from_dict, to_dict
 
 __all__ = ["DEFAULT_RETENTION_DAYS", "Journal", "default_journal_path", "fill_body",
            "order_body"]
@@ -82,6 +82,8 @@ def order_body(order: Order) -> str:
     order's path, twice (a test keeps the two equal, character for character). Free text
     goes through the encoder's own escaping; the enums' values are fixed ASCII words."""
     o = order
+    if o.trail_amount is not None or o.trail_percent is not None or o.expire_ns is not None:
+        return json.dumps(to_dict(o), separators=(",", ":"))  # the rare terms: generic
     return (
         f'{{"symbol":{_quote(o.symbol)},"side":"{o.side.value}","quantity":"{o.quantity}",'
         f'"order_type":"{o.order_type.value}","price":{_number_text(o.price)},'

@@ -41,7 +41,7 @@ from .config import (
     redact_settings,
     structure_plugin_config,
 )
-from .connector import Connector, Subscription
+from .connector import Connector, Subscription, connector_capabilities
 from .errors import StockfishError
 from .execution import OrderService
 from .journal import Journal
@@ -231,7 +231,8 @@ class ExchangeManager:
             config = structure_plugin_config(spec.config_class, conn.settings,
                                              f"connectors.{conn.name}")
         connector = Connector(
-            conn.name, conn.plugin, config, listener=self, capabilities=spec.capabilities,
+            conn.name, conn.plugin, config, listener=self,
+            capabilities=connector_capabilities(spec.capabilities, config, conn.name),
             primary=conn.primary, data_only=conn.data_only, priority=conn.priority,
             settings=redact_settings(conn.settings, config), hooks=loaded.hooks,
         )

@@ -453,9 +453,11 @@ class OrderStore:
                 return outcome
             if update.quantity is not None:
                 order.quantity = update.quantity
-            if update.price is not None:
+            # Only the terms the order has: a trailing stop's venue states the stop it
+            # moves, which is not a term of the order.
+            if update.price is not None and order.price is not None:
                 order.price = update.price
-            if update.stop_price is not None:
+            if update.stop_price is not None and order.stop_price is not None:
                 order.stop_price = update.stop_price
         target = update.status
         fill = update.fill

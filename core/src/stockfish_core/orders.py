@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 import math
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
 import attrs
 
 from .errors import IllegalTransition, InvalidOrderError
-from .models import now_ns
+from .models import now_ns, ns_to_datetime
 
 __all__ = [
     "FINAL_STATUSES",
@@ -51,6 +52,10 @@ class OrderType(str, enum.Enum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    #: A stop that follows the market by ``trail_amount`` (a price distance) or
+    #: ``trail_percent``: a sell's stop rises with the bid and never falls, a buy's falls
+    #: with the ask and never rises; once crossed it is a market order.
+    TRAILING_STOP = "TRAILING_STOP"
 
 
 class TimeInForce(str, enum.Enum):
@@ -58,6 +63,9 @@ class TimeInForce(str, enum.Enum):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
+    #: Good till date: rests until ``expire_ns`` (the order's expire time), then the
+    #: venue expires it.
+    GTD = "GTD"
 
 
 class OrderStatus(str, enum.Enum):
@@ -201,6 +209,33 @@ def _opt_avg(value: Any) -> Decimal | None:
     return None if value is None else to_decimal(value, field="avg_fill_price")
 
 
+def _opt_trail_amount(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="trail_amount")
+
+
+def _opt_trail_percent(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value, field="trail_percent")
+
+
+def _opt_time_ns(value: Any) -> int | None:
+    """An expire time: integer nanoseconds since the epoch, or an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidOrderError(f"expire_ns: a datetime needs a time zone, got {value!r}")
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 \
+            + delta.microseconds * 1_000
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOrderError("expire_ns must be nanoseconds since the epoch (int) or an "
+                                f"aware datetime, got {type(value).__name__}")
+    return value
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 @attrs.define(slots=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class Order:
     """An order, from creation to its final status.
@@ -234,6 +269,13 @@ class Order:
     outcome_unknown: bool = False
     created_ns: int = attrs.field(factory=now_ns)
     updated_ns: int = 0
+    #: A TRAILING_STOP's distance from the market, as a price difference...
+    trail_amount: Decimal | None = attrs.field(default=None, converter=_opt_trail_amount)
+    #: ...or as a percentage of the price (``1.5`` is 1.5%); give one of the two.
+    trail_percent: Decimal | None = attrs.field(default=None, converter=_opt_trail_percent)
+    #: A GTD order's expire time, nanoseconds since the epoch (an aware datetime is
+    #: converted); it must lie in the future when the order is sent.
+    expire_ns: int | None = attrs.field(default=None, converter=_opt_time_ns)
     #: The exact sum of price * quantity over the order's fills (never serialised: rebuilt
     #: from the fills, or from ``avg_fill_price * filled_quantity`` when unknown).
     _fill_notional: Decimal | None = attrs.field(default=None, init=False, repr=False)
@@ -268,6 +310,34 @@ class Order:
                                     "with a limit price")
         if not needs_stop and self.stop_price is not None:
             raise InvalidOrderError(f"a {self.order_type.value} order takes no stop_price")
+        self._check_trail()
+        if self.time_in_force is TimeInForce.GTD and self.expire_ns is None:
+            raise InvalidOrderError("a GTD order needs an expire time (expire_ns)")
+        if self.time_in_force is not TimeInForce.GTD and self.expire_ns is not None:
+            raise InvalidOrderError(f"expire_ns is for GTD orders, not "
+                                    f"{self.time_in_force.value}")
+
+    def _check_trail(self) -> None:
+        amount, percent = self.trail_amount, self.trail_percent
+        if self.order_type is not OrderType.TRAILING_STOP:
+            if amount is not None or percent is not None:
+                raise InvalidOrderError(f"a {self.order_type.value} order takes no trail; "
+                                        "use TRAILING_STOP")
+            return
+        if self.price is not None:
+            raise InvalidOrderError("a TRAILING_STOP order takes no price")
+        if (amount is None) == (percent is None):
+            raise InvalidOrderError("a TRAILING_STOP order needs trail_amount or "
+                                    "trail_percent (one of them)")
+        if amount is not None and amount <= 0:
+            raise InvalidOrderError(f"trail_amount must be positive, got {amount}")
+        if percent is not None and not 0 < percent < 100:
+            raise InvalidOrderError(f"trail_percent must be between 0 and 100, got {percent}")
+
+    @property
+    def expire_time(self) -> datetime | None:
+        """``expire_ns`` as an aware UTC datetime (None without one)."""
+        return None if self.expire_ns is None else ns_to_datetime(self.expire_ns)
 
     @property
     def order_id(self) -> str | None:

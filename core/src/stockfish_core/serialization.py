@@ -13,9 +13,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from .models import PAYLOAD_TYPES, ConnectorStatus, DataType, MarketUpdate
-from .orders import OrderAction, OrderSide, OrderStatus, OrderType, TimeInForce
+from .orders import Order, OrderAction, OrderSide, OrderStatus, OrderType, TimeInForce
 
 __all__ = ["converter", "from_dict", "from_json", "to_dict", "to_json"]
 
@@ -35,6 +36,12 @@ def _enum_value(member: enum.Enum) -> Any:
 for _enum in (ConnectorStatus, DataType, OrderAction, OrderSide, OrderStatus, OrderType,
               TimeInForce):
     converter.register_unstructure_hook(_enum, _enum_value)
+
+#: An order's trailing-stop and GTD terms are written only when set: every other order
+#: keeps the shape it always had (the journal's rows among them).
+converter.register_unstructure_hook(Order, make_dict_unstructure_fn(
+    Order, converter, trail_amount=override(omit_if_default=True),
+    trail_percent=override(omit_if_default=True), expire_ns=override(omit_if_default=True)))
 
 
 def _unstructure_update(update: MarketUpdate) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .accounts import AccountValues, Instrument, ReconciliationReport, VenuePosition
 from .errors import VenueUnavailable
 from .models import now_ns
@@ -187,6 +189,7 @@ class VenueBook:
             if not isinstance(found, Instrument):
                 raise TypeError(f"{venue.connector.plugin}: stockfish_instrument returned "
                                 f"{type(found).__name__}, not Instrument")
+            found = self._completed(found)
             self.instruments[(venue.name, symbol)] = found
             return found
         settings = self.configured.get(symbol)
@@ -200,6 +203,17 @@ class VenueBook:
         names = ", ".join(v.name for v in venues) or "none"
         raise LookupError(f"no connector describes {symbol!r} (asked: {names})"
                           + (f"; {'; '.join(unknown)}" if unknown else ""))
+
+    def _completed(self, found: Instrument) -> Instrument:
+        """The venue's instrument with what it left out (tick size, lot size, currency,
+        exchange) taken from the configuration's, where that says it."""
+        settings = self.configured.get(found.symbol)
+        if settings is None:
+            return found
+        missing = {name: getattr(settings, name)
+                   for name in ("tick_size", "lot_size", "currency", "exchange")
+                   if not getattr(found, name) and getattr(settings, name)}
+        return attrs.evolve(found, **missing) if missing else found
 
     def tick_check(self, order: Order, connector: str, policy: str,
                    warm: Callable[[], object]) -> str | None:

@@ -16,6 +16,7 @@ from stockfish_core import (
     ExchangeManager,
     Order,
     OrderAction,
+    OrderRejected,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -135,3 +136,23 @@ async def test_a_dead_reader_is_a_lost_connection_and_the_order_is_reconciled(
     lost = [r for _, s, r in statuses if s is ConnectorStatus.DISCONNECTED]
     assert lost and "ValueError: cannot build the fill" in lost[0]
     assert manager.get_stats()["connectors"]["venue"]["reconnects"] == 1
+
+
+@pytest.mark.parametrize(("order", "why"), [
+    (Order("SPY", "BUY", 1, OrderType.LIMIT, price=90, time_in_force="IOC"),
+     "does not take time in force IOC"),
+    (Order("SPY", "BUY", 1, OrderType.LIMIT, price=90, time_in_force="FOK"),
+     "does not take time in force FOK"),
+    (Order("SPY", "BUY", 1, OrderType.LIMIT, price=90, time_in_force="GTD",
+           expire_ns=2**62), "does not take time in force GTD"),
+    (Order("SPY", "SELL", 1, OrderType.TRAILING_STOP, trail_amount=1),
+     "does not take TRAILING_STOP orders"),
+])
+async def test_what_the_venue_does_not_take_is_refused_before_it_leaves(
+        venue: JsonVenue, manager: ExchangeManager, order: Order, why: str) -> None:
+    # The JSON venue declares MARKET and LIMIT orders, DAY only.
+    assert await manager.start()
+    with pytest.raises(OrderRejected, match=f"connector venue cannot take this order: {why}"):
+        await manager.send_order_async(order, "venue")
+    assert order.status is OrderStatus.REJECTED
+    assert not venue.orders

@@ -32,14 +32,14 @@ def test_spec_declares_config_and_capabilities() -> None:
     assert spec.config_class is FixConfig
     caps = spec.capabilities
     assert caps.data_types == {DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE}
-    assert caps.order_types == set(OrderType)
+    assert caps.order_types == set(OrderType)  # TRAILING_STOP: see FixConfig.trailing_stops
     assert caps.time_in_force == set(TimeInForce)
     assert caps.replace and caps.execution
     assert set(loaded.hook_names) == {
         "stockfish_plugin_spec", "stockfish_connect", "stockfish_disconnect",
         "stockfish_subscribe", "stockfish_unsubscribe", "stockfish_normalize",
         "stockfish_execute", "stockfish_simulator", "stockfish_positions",
-        "stockfish_executions",
+        "stockfish_executions", "stockfish_instrument",
     }
 
 

@@ -238,7 +238,9 @@ class PaperVenue:
         if action is OrderAction.SUBMIT:
             events = engine.submit(coid, order.symbol, order.side, order.quantity,
                                    order.order_type, order.price, order.stop_price,
-                                   order.time_in_force)
+                                   order.time_in_force, trail_amount=order.trail_amount,
+                                   trail_percent=order.trail_percent,
+                                   expire_ns=order.expire_ns)
         elif action is OrderAction.CANCEL:
             events = engine.cancel(coid)
         elif action is OrderAction.REPLACE:

@@ -31,6 +31,17 @@ Rules
   **FOK** fills completely at once (in several fills if ``max_fill_qty`` demands) or not
   at all: ``EXPIRED`` with the reason. Both are first acknowledged with ``NEW``.
   **DAY** and **GTC** rest; :meth:`MatchingEngine.expire_day_orders` ends the day.
+  **GTD** rests until its ``expire_ns``: a GTD order whose time has come is ``EXPIRED``
+  (reason ``"GTD expire time reached"``) by the next :meth:`MatchingEngine.set_quote`
+  (before that quote matches anything) or :meth:`MatchingEngine.expire_due`; an expire time
+  that has passed on arrival is REJECTED. :meth:`MatchingEngine.next_expiry` tells a
+  venue when to call ``expire_due`` without a quote.
+* **Trailing stop** orders (``trail_amount`` or ``trail_percent``) keep a stop that
+  follows the market: a sell's is ``bid - trail`` (or ``bid * (1 - percent/100)``) and only
+  rises, a buy's is ``ask + trail`` and only falls. It is set by the first quote and moved
+  by every later one; once the quote crosses it (sell: ``bid <= stop``, buy: ``ask >=
+  stop``) the order is a market order. Its ``stop_price`` in reports is the stop now in
+  force; a replace cannot set it.
 * **Validation.** The engine is also fed by raw FIX messages, so it checks everything:
   a duplicate order id, an unknown side/type/time in force, a quantity <= 0, a missing or
   superfluous price or stop price are REJECTED with a reason (no ``NEW``). Rejected
@@ -92,6 +103,9 @@ class _Order:
     price: Decimal | None
     stop_price: Decimal | None
     seq: int
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    expire_ns: int | None = None
     status: OrderStatus = OrderStatus.SUBMITTED
     triggered: bool = True
     cum_qty: Decimal = _ZERO
@@ -189,6 +203,8 @@ class MatchingEngine:
         self._exec_seq = 0
         self._order_seq = 0
         self._arrival = 0
+        #: Open GTD orders: order id -> expire time.
+        self._expiries: dict[str, int] = {}
 
     # -- queries ---------------------------------------------------------------------
     def order(self, order_id: str) -> OrderView | None:
@@ -243,11 +259,15 @@ class MatchingEngine:
         open_orders = self._open.get(symbol)
         if not open_orders:
             return events
+        if self._expiries:
+            events += self._expire(now, symbol)
         for order in list(open_orders.values()):
             if order.status.is_final:  # pragma: no cover - final orders leave the index
                 continue
             if not order.triggered:
-                if self._crossed(order, quote):
+                if order.trail_amount is not None or order.trail_percent is not None:
+                    self._trail(order, quote)
+                if order.stop_price is not None and self._crossed(order, quote):
                     order.triggered = True
                     self._activate(order, book, now, events)
                 continue
@@ -269,8 +289,14 @@ class MatchingEngine:
         price: Decimal | None = None,
         stop_price: Decimal | None = None,
         time_in_force: TimeInForce = TimeInForce.DAY,
+        *,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
+        expire_ns: int | None = None,
     ) -> list[ExecEvent]:
-        """Accept (NEW, then any immediate fills/expiry) or reject a new order."""
+        """Accept (NEW, then any immediate fills/expiry) or reject a new order.
+        ``trail_amount`` / ``trail_percent`` are a TRAILING_STOP's, ``expire_ns`` a GTD
+        order's expire time."""
         now = self.clock()
         side_e = _enum_value(OrderSide, side)
         type_e = _enum_value(OrderType, order_type)
@@ -278,10 +304,13 @@ class MatchingEngine:
         qty, qty_err = _decimal_or_reason(quantity, "quantity")
         px, px_err = _decimal_or_reason(price, "price")
         stop, stop_err = _decimal_or_reason(stop_price, "stop_price")
+        trail, trail_err = _decimal_or_reason(trail_amount, "trail_amount")
+        pct, pct_err = _decimal_or_reason(trail_percent, "trail_percent")
         reason = self._check_new(
             order_id, symbol, side, side_e, order_type, type_e, time_in_force, tif_e,
             qty, qty_err, px, px_err, stop, stop_err,
-        )
+        ) or trail_err or pct_err or self._check_terms(type_e, tif_e, trail, pct, expire_ns,
+                                                       now)
         oid = order_id if isinstance(order_id, str) else str(order_id)
         duplicate = isinstance(order_id, str) and order_id in self._orders
         if reason is None and duplicate:
@@ -302,6 +331,9 @@ class MatchingEngine:
             px,
             stop,
             self._next_arrival(),
+            trail,
+            pct,
+            expire_ns,
             updated_ns=now,
         )
         if reason is not None:
@@ -313,8 +345,14 @@ class MatchingEngine:
             return [self._event(order, ExecKind.REJECTED, now, reason=reason)]
         self._orders[oid] = order
         self._open.setdefault(order.symbol, {})[oid] = order
-        events = [self._event(order, ExecKind.NEW, now)]
+        if expire_ns is not None:
+            self._expiries[oid] = expire_ns
         book = self._books.get(order.symbol)
+        if order.order_type is OrderType.TRAILING_STOP:
+            order.triggered = False
+            if book is not None:
+                self._trail(order, book.quote)  # the first stop, stated by the NEW report
+        events = [self._event(order, ExecKind.NEW, now)]
         if order.stop_price is not None:
             order.triggered = book is not None and self._crossed(order, book.quote)
         if order.triggered:
@@ -370,7 +408,9 @@ class MatchingEngine:
             elif px <= 0:
                 err = f"price must be positive, got {px}"
         if err is None and stop is not None:
-            if order.stop_price is None:
+            if order.order_type is OrderType.TRAILING_STOP:
+                err = "a TRAILING_STOP order's stop follows the market; it cannot be set"
+            elif order.stop_price is None:
                 err = f"a {order.order_type.value} order has no stop price to change"
             elif order.triggered:
                 err = "the stop has already triggered"
@@ -396,6 +436,28 @@ class MatchingEngine:
             order.triggered = True
         if order.triggered:
             self._activate(order, book, now, events)
+        return events
+
+    def expire_due(self, now: int | None = None) -> list[ExecEvent]:
+        """Expire every open GTD order whose expire time is at or before ``now`` (the
+        engine's clock by default): EXPIRED, reason "GTD expire time reached"."""
+        return self._expire(self.clock() if now is None else now, None)
+
+    def next_expiry(self) -> int | None:
+        """The earliest expire time of an open GTD order (None: none is open)."""
+        return min(self._expiries.values(), default=None)
+
+    def _expire(self, now: int, symbol: str | None) -> list[ExecEvent]:
+        events: list[ExecEvent] = []
+        for oid, at in sorted(self._expiries.items(), key=lambda item: item[1]):
+            if at > now:
+                break
+            order = self._orders[oid]
+            if symbol is not None and order.symbol != symbol:
+                continue
+            reason = "GTD expire time reached"
+            self._close(order, OrderStatus.CANCELLED, ExecKind.EXPIRED, now, reason)
+            events.append(self._event(order, ExecKind.EXPIRED, now, reason=reason))
         return events
 
     def expire_day_orders(self) -> list[ExecEvent]:
@@ -447,6 +509,47 @@ class MatchingEngine:
         if stop is not None and stop <= 0:
             return f"stop_price must be positive, got {stop}"
         return None
+
+    @staticmethod
+    def _check_terms(type_e: Any, tif_e: Any, trail: Decimal | None, pct: Decimal | None,
+                     expire_ns: Any, now: int) -> str | None:
+        """A trailing stop's trail and a GTD order's expire time."""
+        if type_e is OrderType.TRAILING_STOP:
+            if (trail is None) == (pct is None):
+                return "a TRAILING_STOP order needs a trail amount or a trail percent"
+            if trail is not None and trail <= 0:
+                return f"trail_amount must be positive, got {trail}"
+            if pct is not None and not 0 < pct < 100:
+                return f"trail_percent must be between 0 and 100, got {pct}"
+        elif trail is not None or pct is not None:
+            return f"a {type_e.value} order takes no trail"
+        if tif_e is TimeInForce.GTD:
+            if expire_ns is None:
+                return "a GTD order needs an expire time"
+            if isinstance(expire_ns, bool) or not isinstance(expire_ns, int):
+                return f"expire time must be nanoseconds since the epoch, got {expire_ns!r}"
+            if expire_ns <= now:
+                return "the expire time of the GTD order has passed"
+        elif expire_ns is not None:
+            return f"an expire time is for GTD orders, not {tif_e.value}"
+        return None
+
+    @staticmethod
+    def _trail(order: _Order, quote: Quote) -> None:
+        """Move a trailing stop with ``quote`` (a sell's up with the bid, a buy's down
+        with the ask; never back)."""
+        if order.side is OrderSide.SELL:
+            ref = quote.bid
+            stop = (ref - order.trail_amount if order.trail_amount is not None
+                    else ref * (1 - order.trail_percent / 100))  # type: ignore[operator]
+            if order.stop_price is None or stop > order.stop_price:
+                order.stop_price = stop
+        else:
+            ref = quote.ask
+            stop = (ref + order.trail_amount if order.trail_amount is not None
+                    else ref * (1 + order.trail_percent / 100))  # type: ignore[operator]
+            if order.stop_price is None or stop < order.stop_price:
+                order.stop_price = stop
 
     @staticmethod
     def _crossed(order: _Order, quote: Quote) -> bool:
@@ -535,6 +638,7 @@ class MatchingEngine:
         order.last_kind = kind
         order.reason = reason
         order.updated_ns = now
+        self._expiries.pop(order.order_id, None)
         book = self._open.get(order.symbol)
         if book is not None:
             book.pop(order.order_id, None)

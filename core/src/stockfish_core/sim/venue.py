@@ -368,6 +368,8 @@ class SimVenue:
             events = self.engine.submit(
                 coid, order.symbol, order.side, order.quantity, order.order_type,
                 order.price, order.stop_price, order.time_in_force,
+                trail_amount=order.trail_amount, trail_percent=order.trail_percent,
+                expire_ns=order.expire_ns,
             )
             self._record(events)
             drop_mode, self._drop_next_submit = self._drop_next_submit, None

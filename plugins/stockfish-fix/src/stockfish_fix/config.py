@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from stockfish_core.plugin_api import ConfigCompat, KeyAlias, Secret
+from stockfish_core.plugin_api import Capabilities, ConfigCompat, KeyAlias, OrderType, Secret
 
 from .dictionaries import APPL_VER_IDS, BEGIN_STRINGS
 
@@ -194,6 +194,16 @@ class FixConfig:
     #: for the status of every order after each logon. The request's Account is
     #: ``account``, else ``sender_comp_id``.
     venue_state: bool = False
+    #: The counterparty answers SecurityDefinitionRequest (c) with a SecurityDefinition
+    #: (d), FIX 4.4 and 5.0: ``manager.instrument`` (and the tick check) then asks it for
+    #: tick size (MinPriceIncrement, 5.0), lot (RoundLot, else MinTradeVol), multiplier,
+    #: currency and exchange; what it leaves out comes from the configuration.
+    security_definitions: bool = False
+    #: The counterparty takes trailing stops as OrdType P (pegged) with ExecInst a
+    #: (trailing stop peg) and PegOffsetValue (211; PegOffsetType 836 = 1, basis points,
+    #: for a percentage), FIX 4.4 and 5.0: the connector then takes TRAILING_STOP orders
+    #: (without it the manager refuses them before they leave).
+    trailing_stops: bool = False
     #: QuickFIX session settings, passed through; they override generated ones.
     extra_settings: dict[str, Any] = attrs.field(factory=dict, converter=_extra_settings)
 
@@ -222,6 +232,16 @@ class FixConfig:
             raise ValueError(f"resend_timeout must be positive, got {self.resend_timeout}")
         if self.default_depth <= 0:
             raise ValueError(f"default_depth must be positive, got {self.default_depth}")
+        if self.trailing_stops and self.begin_string == "FIX.4.2":
+            raise ValueError("trailing_stops: FIX 4.2 has no trailing stop peg (ExecInst a); "
+                             "use FIX.4.4 or FIXT.1.1")
+
+    def connector_capabilities(self, declared: Capabilities) -> Capabilities:
+        """TRAILING_STOP only where ``trailing_stops`` says the counterparty takes it."""
+        if self.trailing_stops:
+            return declared
+        return attrs.evolve(declared,
+                            order_types=declared.order_types - {OrderType.TRAILING_STOP})
 
     @property
     def fixt(self) -> bool:

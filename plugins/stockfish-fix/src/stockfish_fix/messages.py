@@ -42,6 +42,7 @@ ORD_TYPE = {
     OrderType.LIMIT: "2",
     OrderType.STOP: "3",
     OrderType.STOP_LIMIT: "4",
+    OrderType.TRAILING_STOP: "P",  # pegged, with ExecInst a (trailing stop peg)
 }
 ORD_TYPE_FROM_FIX = {v: k for k, v in ORD_TYPE.items()}
 TIME_IN_FORCE = {
@@ -49,6 +50,7 @@ TIME_IN_FORCE = {
     TimeInForce.GTC: "1",
     TimeInForce.IOC: "3",
     TimeInForce.FOK: "4",
+    TimeInForce.GTD: "6",
 }
 TIME_IN_FORCE_FROM_FIX = {v: k for k, v in TIME_IN_FORCE.items()}
 

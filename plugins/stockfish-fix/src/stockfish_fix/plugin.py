@@ -15,6 +15,7 @@ from stockfish_core.plugin_api import (
     Connector,
     DataType,
     Fill,
+    Instrument,
     MarketUpdate,
     OrderAction,
     OrderRejected,
@@ -29,7 +30,7 @@ from stockfish_core.plugin_api import (
 )
 
 from .config import FixConfig
-from .requests import cancel_request, new_order_single, replace_request
+from .requests import cancel_request, new_order_single, order_terms, replace_request
 from .session import FixSession
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "stockfish_disconnect",
     "stockfish_execute",
     "stockfish_executions",
+    "stockfish_instrument",
     "stockfish_normalize",
     "stockfish_plugin_spec",
     "stockfish_positions",
@@ -48,6 +50,8 @@ __all__ = [
 
 CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.TRADE},
+    # TRAILING_STOP only on connectors whose counterparty takes it (``trailing_stops``,
+    # FixConfig.connector_capabilities): elsewhere the manager refuses it before it leaves.
     order_types=set(OrderType),
     time_in_force=set(TimeInForce),
     replace=True,
@@ -125,7 +129,7 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         known = order.client_order_id in tracker.orders
         tracked = tracker.add(order)
         try:
-            session.send("D", new_order_single(config, tracked))
+            session.send("D", new_order_single(config, tracked, order_terms(order)))
         except VenueUnavailable:
             if not known:
                 tracker.discard(tracked.client_order_id)
@@ -143,7 +147,8 @@ def stockfish_execute(connector: Connector, request: OrderRequest) -> None:
         cl_ord_id = tracker.request_id(tracked, "R")
         tracked.pending[cl_ord_id] = "replace"
         _send_request(session, tracked.pending, cl_ord_id, "G", replace_request(
-            config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price))
+            config, tracked, cl_ord_id, request.quantity, request.price, request.stop_price,
+            order_terms(order)))
     elif action is OrderAction.STATUS:
         session.ask_status(tracked)
     else:  # pragma: no cover - the enum has no other member
@@ -155,6 +160,14 @@ async def stockfish_positions(connector: Connector) -> list[VenuePosition] | Non
     """RequestForPositions (AN) -> PositionReports (AP), with ``venue_state: true``."""
     session = _session(connector)
     return await session.venue_state.positions(session.config.logon_timeout)
+
+
+@hookimpl
+async def stockfish_instrument(connector: Connector, symbol: str) -> Instrument | None:
+    """SecurityDefinitionRequest (c) -> SecurityDefinition (d), with
+    ``security_definitions: true``; None otherwise (the configuration describes it)."""
+    session = _session(connector)
+    return await session.venue_state.instrument(symbol, session.config.logon_timeout)
 
 
 @hookimpl

@@ -2,7 +2,9 @@
 true``): RequestForPositions (AN) answered by a RequestForPositionsAck (AO) and one
 PositionReport (AP) per position; OrderMassStatusRequest (AF) answered by a status
 ExecutionReport of every order, which take the usual execution-report path (the core
-reconciles each order's CumQty with its count of fills).
+reconciles each order's CumQty with its count of fills). With ``security_definitions:
+true``, SecurityDefinitionRequest (c) answered by a SecurityDefinition (d): an instrument's
+tick size, lot, multiplier, currency and exchange.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from stockfish_core.plugin_api import VenuePosition, VenueUnavailable, to_decimal
+from stockfish_core.plugin_api import Instrument, VenuePosition, VenueUnavailable, to_decimal
 
 from .messages import flat, transact_time
 
@@ -48,6 +50,7 @@ class VenueStateRequests:
         self.session = session
         self._ids = itertools.count(1)
         self._pending: dict[str, _Pending] = {}
+        self._definitions: dict[str, asyncio.Future[Instrument]] = {}
         self._token = f"{time.time_ns() // 1_000_000:x}"
 
     def _account(self) -> str:
@@ -78,6 +81,60 @@ class VenueStateRequests:
             ) from None
         finally:
             self._pending.pop(req_id, None)
+
+    async def instrument(self, symbol: str, timeout: float) -> Instrument | None:
+        """Send a SecurityDefinitionRequest for ``symbol`` and wait for its
+        SecurityDefinition; None when not enabled. ValueError for a symbol the
+        counterparty does not know, VenueUnavailable when it refuses or does not answer."""
+        config = self.session.config
+        if not config.security_definitions or config.begin_string == "FIX.4.2":
+            return None
+        req_id = f"sec-{self._token}-{next(self._ids)}"
+        future: asyncio.Future[Instrument] = asyncio.get_running_loop().create_future()
+        self._definitions[req_id] = future
+        try:
+            self.session.send("c", [(320, req_id), (321, "0"), (55, symbol)])
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise VenueUnavailable(
+                f"{self.session.peer} did not answer SecurityDefinitionRequest {req_id} "
+                f"for {symbol!r} within {timeout:g}s (security_definitions: true needs a "
+                "counterparty that answers c)") from None
+        finally:
+            self._definitions.pop(req_id, None)
+
+    def on_definition(self, raw: str) -> None:
+        """A SecurityDefinition (d): the answer to one of our requests."""
+        f = flat(raw)
+        future = self._definitions.get(f.get("320", ""))
+        if future is None or future.done():
+            return
+        symbol = f.get("55", "")
+        if f.get("323", "1") not in ("1", "2", "3"):  # 5 rejected, 6 cannot match
+            future.set_exception(ValueError(
+                f"{self.session.peer} does not know {symbol!r}: SecurityResponseType "
+                f"{f.get('323')} {f.get('58', '')}".strip()))
+            return
+        try:
+            future.set_result(Instrument(
+                symbol, tick_size=_number(f.get("969")),
+                lot_size=_number(f.get("561")) or _number(f.get("562")),
+                multiplier=_number(f.get("231")) or Decimal(1), currency=f.get("15", ""),
+                exchange=f.get("207", ""), venue_id=f.get("48", "")))
+        except ValueError as exc:
+            future.set_exception(VenueUnavailable(
+                f"unreadable SecurityDefinition for {symbol!r} from {self.session.peer}: "
+                f"{exc}"))
+
+    def refused(self, req_id: str | None, reason: str) -> bool:
+        """A BusinessMessageReject of a SecurityDefinitionRequest; False if not ours."""
+        future = self._definitions.get(req_id or "")
+        if future is None:
+            return False
+        if not future.done():
+            future.set_exception(VenueUnavailable(
+                f"{self.session.peer} refused SecurityDefinitionRequest {req_id}: {reason}"))
+        return True
 
     def mass_status(self) -> bool:
         """Send an OrderMassStatusRequest for every order; False when not enabled."""

@@ -542,6 +542,8 @@ class FixSession:
             self.venue_state.on_ack(raw)
         elif mtype == "AP":
             self.venue_state.on_report(raw)
+        elif mtype == "d":
+            self.venue_state.on_definition(raw)
         else:
             log.debug("%s: ignored message type %s from %s", self.name, mtype, self.peer)
 
@@ -592,6 +594,8 @@ class FixSession:
         reason = describe(f.get("58"), code or None, BUSINESS_REJECT_REASONS,
                           "BusinessRejectReason")
         key = f.get("379") or self._sent_key(f.get("45"))
+        if ref_type == "c" and self.venue_state.refused(key, reason):
+            return
         self._refused("business reject", ref_type, key, reason, f"j:{code}")
 
     def _on_session_reject(self, f: dict[str, str]) -> None:

@@ -276,10 +276,20 @@ class Orders:
             ib_order = lib.LimitOrder(action, qty, float(order.price))  # type: ignore[arg-type]
         elif kind is OrderType.STOP:
             ib_order = lib.StopOrder(action, qty, float(order.stop_price))  # type: ignore[arg-type]
+        elif kind is OrderType.TRAILING_STOP:
+            # IB's TRAIL: the trail amount in auxPrice, or a percentage in trailingPercent.
+            ib_order = lib.Order(action=action, totalQuantity=qty, orderType="TRAIL")
+            if order.trail_amount is not None:
+                ib_order.auxPrice = float(order.trail_amount)
+            else:
+                ib_order.trailingPercent = float(order.trail_percent)  # type: ignore[arg-type]
         else:
             ib_order = lib.StopLimitOrder(action, qty, float(order.price),  # type: ignore[arg-type]
                                           float(order.stop_price))  # type: ignore[arg-type]
         ib_order.tif = order.time_in_force.value
+        if order.expire_ns is not None:  # GTD: goodTillDate, in UTC
+            ib_order.goodTillDate = time.strftime(
+                "%Y%m%d %H:%M:%S UTC", time.gmtime(-(-order.expire_ns // 1_000_000_000)))
         ib_order.orderRef = order.client_order_id
         ib_order.account = order.account or account
         ib_order.outsideRth = self.state.config.outside_rth

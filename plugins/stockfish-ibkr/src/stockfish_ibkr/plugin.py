@@ -61,8 +61,10 @@ RECONNECT_SCHEDULE = (0.25, 2.0)
 
 CAPABILITIES = Capabilities(
     data_types={DataType.PRICE_TICK, DataType.ORDERBOOK_SNAPSHOT, DataType.OHLCV_BAR},
-    order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT},
-    time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK},
+    order_types={OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT,
+                 OrderType.TRAILING_STOP},
+    time_in_force={TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK,
+                   TimeInForce.GTD},
     replace=True,
     brackets=True,
     # TWS / IB Gateway runs next to its API clients: after a loss, try again soon and

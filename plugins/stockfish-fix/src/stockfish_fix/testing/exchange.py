@@ -7,7 +7,11 @@ OrderCancelReplaceRequest and OrderStatusRequest with execution reports and canc
 rejects, RequestForPositions (AN) with a RequestForPositionsAck and PositionReports and
 OrderMassStatusRequest (AF) with a status report of every order of the session (FIX 4.4
 and 5.0; every fill moves its session's positions, :meth:`adjust_position` moves them
-from elsewhere), and MarketDataRequest with a snapshot and incremental updates (or a reject for a
+from elsewhere), SecurityDefinitionRequest (c) with a SecurityDefinition (d) of the
+symbol (FIX 4.4 and 5.0; :meth:`define` sets what it says; MinPriceIncrement only in 5.0,
+whose dictionary has it), GTD orders (TimeInForce 6) expired at their ExpireTime (126),
+trailing stop pegs (OrdType P, ExecInst a, PegOffsetValue 211; FIX 4.4 and 5.0),
+and MarketDataRequest with a snapshot and incremental updates (or a reject for a
 symbol it does not list). Sequence numbers live in a FileStore, so :meth:`FixExchange.stop`
 and :meth:`FixExchange.start` again (or a new exchange on the same ``store_path``)
 continue them; the matching engine lives in the object, so a restart of the FIX side keeps
@@ -153,6 +157,8 @@ class FixExchange(OrderDesk):
         self.market = MarketSimulator(seed, start_prices=start_prices)
         self.publisher = Publisher()
         self.symbols: set[str] = set()
+        #: What a SecurityDefinition says of each symbol (see :meth:`define`).
+        self.definitions: dict[str, dict[int, str]] = {}
         self._books: dict[str, OrderBookSnapshot] = {}
         self._last_trade: dict[str, tuple[str, str]] = {}
         self._owners: dict[str, Owner] = {}
@@ -174,6 +180,8 @@ class FixExchange(OrderDesk):
         self._acceptor: Any = None
         self._ticker: threading.Thread | None = None
         self._stop_ticker = threading.Event()
+        self._expiry_timer: threading.Timer | None = None
+        self._expiry_at: int | None = None
         #: The NewOrderSingles processed (the latest 100,000): (session, ClOrdID).
         self.orders_received: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=100_000)
@@ -230,6 +238,10 @@ class FixExchange(OrderDesk):
             self._app, quickfix.FileStoreFactory(settings), settings, logs)
         acceptor.start()
         self._acceptor = acceptor
+        with self._lock:
+            upcoming = self.engine.next_expiry()
+            if upcoming is not None:
+                self._expire_at(upcoming)
         if self.tick_interval:
             self._stop_ticker.clear()
             self._ticker = threading.Thread(target=self._tick, name="fix-exchange-ticker",
@@ -245,6 +257,12 @@ class FixExchange(OrderDesk):
             self._stop_ticker.set()
             self._ticker.join()
             self._ticker = None
+        with self._lock:
+            timer, self._expiry_timer, self._expiry_at = self._expiry_timer, None, None
+        if timer is not None:  # GTD orders expire (on the next quote) while stopped
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join()
         acceptor, self._acceptor = self._acceptor, None
         if acceptor is None:
             return
@@ -389,7 +407,24 @@ class FixExchange(OrderDesk):
         with self._lock:
             self.market.add_symbol(symbol, price)
             self.symbols.add(symbol)
+            if symbol not in self.definitions:
+                self.define(symbol)
             self._set_market(symbol, trade=None, publish=False)
+
+    def define(self, symbol: str, *, tick_size: Any = None, round_lot: Any = 1,
+               min_trade_vol: Any = None, multiplier: Any = 1, currency: str = "USD",
+               exchange: str | None = None, security_id: str | None = None) -> None:
+        """What the SecurityDefinition of ``symbol`` says (None: the field is left out);
+        the tick size defaults to the market's price grid, the exchange to the
+        exchange's SenderCompID. Every listed symbol starts with these defaults."""
+        with self._lock:
+            tick = self.market.tick_size if tick_size is None else to_decimal(tick_size)
+            values = {969: tick, 561: round_lot, 562: min_trade_vol, 231: multiplier,
+                      15: currency, 207: exchange or self.sender_comp_id,
+                      48: security_id or f"{symbol}.{self.sender_comp_id}"}
+            self.definitions[symbol] = {
+                tag: (format(to_decimal(v), "f") if tag in (969, 561, 562, 231) else str(v))
+                for tag, v in values.items() if v is not None}
 
     def step(self, symbol: str | None = None) -> None:
         """Move one symbol (or all) one random-walk step, fill what it crosses, publish."""
@@ -433,6 +468,28 @@ class FixExchange(OrderDesk):
             return
         trades = {symbol: [trade]} if trade is not None else None
         self._after(events, trades, book_changed={symbol})
+
+    def expire_due(self) -> None:
+        """Expire the GTD orders whose ExpireTime has come (a timer calls this at the
+        earliest one's time; any thread may)."""
+        with self._lock:
+            self._after(self.engine.expire_due(), None, book_changed=set())
+            self._expiry_at = None
+            upcoming = self.engine.next_expiry()
+            if upcoming is not None and self._acceptor is not None:
+                self._expire_at(upcoming)
+
+    def _expire_at(self, expire_ns: int) -> None:
+        """One timer, for the earliest ExpireTime of the open GTD orders."""
+        if self._expiry_at is not None and self._expiry_at <= expire_ns:
+            return
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        delay = max(0.0, (expire_ns - time.time_ns()) / 1e9)
+        timer = threading.Timer(delay + 0.001, self.expire_due)
+        timer.daemon = True
+        self._expiry_timer, self._expiry_at = timer, expire_ns
+        timer.start()
 
     def _tick(self) -> None:
         assert self.tick_interval
@@ -479,9 +536,26 @@ class FixExchange(OrderDesk):
                 self._positions_request(key, f)
             elif mtype == "AF" and self._begin(key) != "FIX.4.2":
                 self._mass_status(key, f)
+            elif mtype == "c" and self._begin(key) != "FIX.4.2":
+                self._security_definition(key, f)
             else:
                 self._send(key, "j", reports.business_reject(
                     f.get("34", "0"), mtype, None, f"unsupported message type {mtype}"))
+
+    def _security_definition(self, key: str, f: dict[str, str]) -> None:
+        """SecurityDefinitionRequest (c): the symbol's definition (SecurityResponseType
+        1, accept as is), or 6 (cannot match) for a symbol the exchange does not list."""
+        symbol = f.get("55", "")
+        body: Body = [(320, f.get("320", "")), (322, f"S{next(self._ids)}"), (55, symbol)]
+        definition = self.definitions.get(symbol) if symbol in self.symbols else None
+        if definition is None:
+            body += [(323, "6"), (58, f"unknown symbol {symbol!r}")]
+        else:
+            body.append((323, "1"))
+            fix5 = self._begin(key) == "FIXT.1.1"
+            body += [(tag, value) for tag, value in definition.items()
+                     if tag != 969 or fix5]  # MinPriceIncrement came with FIX 5.0
+        self._send(key, "d", body)
 
     def _market_data_request(self, key: str, raw: str, f: dict[str, str]) -> None:
         md_req_id = f.get("262", "")

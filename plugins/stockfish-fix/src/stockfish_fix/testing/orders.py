@@ -29,7 +29,13 @@ from stockfish_core.plugin_api import (
 )
 from stockfish_core.sim import ExecEvent, ExecKind, MatchingEngine
 
-from ..messages import ORD_TYPE_FROM_FIX, SIDE_FROM_FIX, TIME_IN_FORCE_FROM_FIX, decimal_text
+from ..messages import (
+    ORD_TYPE_FROM_FIX,
+    SIDE_FROM_FIX,
+    TIME_IN_FORCE_FROM_FIX,
+    decimal_text,
+    utc_timestamp_ns,
+)
 from ..requests import Body
 from . import reports
 
@@ -73,6 +79,9 @@ class OrderDesk:
                book_changed: set[str]) -> None:
         raise NotImplementedError
 
+    def _expire_at(self, expire_ns: int) -> None:
+        raise NotImplementedError
+
     @staticmethod
     def _begin(key: str) -> str:
         return key.split(":", 1)[0]
@@ -88,13 +97,27 @@ class OrderDesk:
             self._report(key, [event], cl_ord_id, None, tif)
             return
         known = order_id in self._owners
+        trail: dict[str, Any] = {}
+        if f.get("40") == "P":  # pegged: only the trailing stop peg
+            if "a" not in f.get("18", "").split() or self._begin(key) == "FIX.4.2":
+                event = self._refusal(order_id, f, "a pegged order needs ExecInst a "
+                                                   "(trailing stop peg), FIX 4.4 or later")
+                self._report(key, [event], cl_ord_id, None, tif)
+                return
+            offset = abs(to_decimal(f.get("211") or 0))
+            trail = ({"trail_percent": offset / 100} if f.get("836") == "1"
+                     else {"trail_amount": offset})
         events = self.engine.submit(
             order_id, symbol, SIDE_FROM_FIX.get(f.get("54", ""), f.get("54")),  # type: ignore[arg-type]
             f.get("38"),  # type: ignore[arg-type]
             ORD_TYPE_FROM_FIX.get(f.get("40", ""), f.get("40")),  # type: ignore[arg-type]
             f.get("44"), f.get("99"),  # type: ignore[arg-type]
             tif or f.get("59", "?"),  # type: ignore[arg-type]
+            expire_ns=(utc_timestamp_ns(f["126"]) or -1) if f.get("126") else None,
+            **trail,
         )
+        if events[-1].kind is not ExecKind.REJECTED and f.get("126"):
+            self._expire_at(utc_timestamp_ns(f["126"]))
         if not known:
             self._owners[order_id] = Owner(key, cl_ord_id, tif)
             self._aliases[(key, cl_ord_id)] = order_id

@@ -48,16 +48,34 @@ _ORDER_TYPES = {
     "LMT": OrderType.LIMIT,
     "STP": OrderType.STOP,
     "STP LMT": OrderType.STOP_LIMIT,
+    "TRAIL": OrderType.TRAILING_STOP,
 }
 _TIFS = {"": TimeInForce.DAY, "DAY": TimeInForce.DAY, "GTC": TimeInForce.GTC,
-         "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}
+         "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK, "GTD": TimeInForce.GTD}
+
+
+def good_till_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of a goodTillDate (``20260101 15:04:05 UTC``,
+    ``20260101-15:04:05``; a time without a zone is taken as UTC); None if unreadable."""
+    value = text.strip()
+    for zone in (" UTC", " GMT", " Etc/UTC"):
+        if value.endswith(zone):
+            value = value[: -len(zone)]
+    for layout in ("%Y%m%d %H:%M:%S", "%Y%m%d-%H:%M:%S"):
+        try:
+            parsed = datetime.strptime(value, layout).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        return int(parsed.timestamp()) * 1_000_000_000
+    return None
 
 
 _ORDER_FIELDS = ("order_id", "client_id", "perm_id", "action", "quantity", "order_type",
                  "lmt_price", "aux_price", "tif", "account", "order_ref", "outside_rth",
                  "parent_id", "status", "filled", "avg_fill_price", "last_fill_price",
                  "why_held", "warning", "completed_time", "completed_status", "engine_id",
-                 "commission", "filled_before", "avg_before", "oca_group", "transmitted")
+                 "commission", "filled_before", "avg_before", "oca_group", "transmitted",
+                 "good_till_date", "trailing_percent")
 _EXEC_FIELDS = ("exec_id", "shares", "price", "cum_qty", "avg_price", "time_text",
                 "timestamp_ns", "commission", "realized_pnl", "liquidity")
 
@@ -191,18 +209,10 @@ class SimBroker:
         for order in self.orders.values():  # working orders rest in the engine again
             if order.is_done or not order.engine_id:
                 continue
-            kind = _ORDER_TYPES[order.order_type]
             order.filled_before, order.avg_before = order.filled, order.avg_fill_price
             self._by_engine[order.engine_id] = order
             self.market(order.instrument)
-            price = None if kind in (OrderType.MARKET, OrderType.STOP) else order.lmt_price
-            stop = order.aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-            self._handle(self.engine.submit(
-                order.engine_id, order.instrument.key,
-                OrderSide.BUY if order.action == "BUY" else OrderSide.SELL,
-                Decimal(repr(order.quantity - order.filled)), kind,
-                None if price is None else Decimal(repr(price)),
-                None if stop is None else Decimal(repr(stop)), _TIFS[order.tif]))
+            self._engine_submit(order, order.quantity - order.filled)
 
     # -- ids -------------------------------------------------------------------------
     @property
@@ -365,7 +375,8 @@ class SimBroker:
               quantity: float, order_type: str, lmt_price: float | None,
               aux_price: float | None, tif: str, account: str, order_ref: str,
               outside_rth: bool = False, *, oca_group: str = "", transmit: bool = True,
-              parent_id: int = 0) -> SimOrder:
+              parent_id: int = 0, good_till_date: str = "",
+              trailing_percent: float | None = None) -> SimOrder:
         """A new order (raises OrderRefused for what TWS refuses before accepting).
 
         ``transmit=False`` holds the order untransmitted until an order of its group
@@ -386,7 +397,8 @@ class SimBroker:
         self._next_perm_id += 1
         order = SimOrder(order_id, client_id, perm_id, inst, action, quantity, order_type,
                          lmt_price, aux_price, tif or "DAY", account, order_ref, outside_rth,
-                         parent_id, oca_group=oca_group, transmitted=transmit)
+                         parent_id, oca_group=oca_group, transmitted=transmit,
+                         good_till_date=good_till_date, trailing_percent=trailing_percent)
         parent = self._by_client.get((client_id, parent_id)) if parent_id else None
         self.orders[perm_id] = order
         self._by_client[(client_id, order_id)] = order
@@ -397,6 +409,10 @@ class SimBroker:
             problem = f"Order type {order_type!r} is not supported"
         elif tif_e is None:
             problem = f"Time in force {tif!r} is not supported"
+        elif tif_e is TimeInForce.GTD and good_till_ns(good_till_date) is None:
+            problem = f"Invalid goodTillDate {good_till_date!r} for a GTD order"
+        elif kind is OrderType.TRAILING_STOP and not (aux_price or trailing_percent):
+            problem = "A TRAIL order needs a trailing amount (auxPrice) or trailingPercent"
         elif inst.sec_type == "IND":
             problem = f"{inst.key} is an index and cannot be traded"
         elif account not in self.accounts:
@@ -437,19 +453,34 @@ class SimBroker:
 
     def _work(self, order: SimOrder) -> None:
         """Hand a transmitted order to the matching engine."""
-        kind = _ORDER_TYPES[order.order_type]
         engine_id = str(order.perm_id)
         order.engine_id = engine_id
         self._by_engine[engine_id] = order
         self.market(order.instrument)
-        price = None if kind in (OrderType.MARKET, OrderType.STOP) else order.lmt_price
+        self._engine_submit(order, order.quantity)
+
+    def _engine_submit(self, order: SimOrder, quantity: float) -> None:
+        """The order (its ``quantity`` still to fill) into the matching engine: a TRAIL's
+        trail from auxPrice or trailingPercent, a GTD's expire time from goodTillDate (the
+        engine expires it on the market steps once it has passed)."""
+        kind = _ORDER_TYPES[order.order_type]
+        price = order.lmt_price if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
         stop = order.aux_price if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+        trail = percent = None
+        if kind is OrderType.TRAILING_STOP:
+            if order.trailing_percent:
+                percent = Decimal(repr(order.trailing_percent))
+            elif order.aux_price:
+                trail = Decimal(repr(order.aux_price))
+        tif = _TIFS[order.tif]
         self._handle(self.engine.submit(
-            engine_id, order.instrument.key,
+            order.engine_id, order.instrument.key,
             OrderSide.BUY if order.action == "BUY" else OrderSide.SELL,
-            Decimal(repr(order.quantity)), kind,
+            Decimal(repr(quantity)), kind,
             None if price is None else Decimal(repr(price)),
-            None if stop is None else Decimal(repr(stop)), _TIFS[order.tif],
+            None if stop is None else Decimal(repr(stop)), tif, trail_amount=trail,
+            trail_percent=percent,
+            expire_ns=good_till_ns(order.good_till_date) if tif is TimeInForce.GTD else None,
         ))
 
     def _drop(self, order: SimOrder, why: str) -> None:
@@ -556,8 +587,9 @@ class SimBroker:
         elif kind is ExecKind.REPLACED:
             order.quantity = float(event.quantity)
             order.lmt_price = float(event.price) if event.price is not None else order.lmt_price
-            order.aux_price = (float(event.stop_price) if event.stop_price is not None
-                               else order.aux_price)
+            if order.order_type != "TRAIL":  # a TRAIL's auxPrice is its trail, not its stop
+                order.aux_price = (float(event.stop_price) if event.stop_price is not None
+                                   else order.aux_price)
             order.status = "Submitted" if self._triggered(order) else "PreSubmitted"
             self._notify(order, None, None)
         elif event.is_fill:

@@ -230,7 +230,8 @@ class Session(MarketDataRequests):
         parent_id = r.integer()
         r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
         outside_rth = r.flag()
-        if _what_if(r, contract.sec_type):
+        terms = _OrderTerms()
+        if _read_terms(r, contract.sec_type, terms):
             self._what_if(order_id, contract, action, quantity, order_type, lmt_price,
                           aux_price, tif, account, order_ref)
             return
@@ -246,7 +247,9 @@ class Session(MarketDataRequests):
                 return
             self.broker.place(self.client_id, order_id, inst, action, quantity, order_type,
                               lmt_price, aux_price, tif, account, order_ref, outside_rth,
-                              oca_group=oca_group, transmit=transmit, parent_id=parent_id)
+                              oca_group=oca_group, transmit=transmit, parent_id=parent_id,
+                              good_till_date=terms.good_till_date,
+                              trailing_percent=terms.trailing_percent)
         except OrderRefused as exc:
             self.error(order_id, exc.code, exc.message)
 
@@ -409,19 +412,37 @@ def _request_id(fields: list[str]) -> int:
 _UNSET = 1.7976931348623157e308
 
 
-def _what_if(r: FieldReader, sec_type: str) -> bool:
+class _OrderTerms:
+    """The terms of placeOrder read after ``outsideRth``: goodTillDate (a GTD order's)
+    and trailingPercent (a TRAIL order's, instead of the amount in auxPrice)."""
+
+    __slots__ = ("good_till_date", "trailing_percent")
+
+    def __init__(self) -> None:
+        self.good_till_date = ""
+        self.trailing_percent: float | None = None
+
+
+def _read_terms(r: FieldReader, sec_type: str, terms: _OrderTerms) -> bool:
     """Read placeOrder on from ``hidden`` up to ``whatIf`` (server version 176, as
-    ib_insync and ib_async write it); False if the message has another shape."""
+    ib_insync and ib_async write it) into ``terms``; returns whatIf, False if the message
+    has another shape."""
     try:
         r.skip()  # hidden
         if sec_type == "BAG":
             return False
-        r.skip(1 + 29)  # sharesAllocation, discretionaryAmt .. volatilityType
+        r.skip(3)  # sharesAllocation, discretionaryAmt, goodAfterTime
+        terms.good_till_date = r.text()
+        r.skip(26)  # faGroup .. volatilityType
         delta_neutral = r.text()  # deltaNeutralOrderType
         r.skip(1)  # deltaNeutralAuxPrice
         if delta_neutral:
             r.skip(8)
-        r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
+        r.skip(3)  # continuousUpdate, referencePriceType, trailStopPrice
+        percent = r.number(0.0)
+        if 0 < percent < _UNSET:
+            terms.trailing_percent = percent
+        r.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
         increment = r.number(0.0)
         if 0 < increment < _UNSET:
             r.skip(7)

@@ -54,6 +54,10 @@ class SimOrder:
     #: False while TWS holds the order untransmitted (placed with transmit=False); the
     #: group is transmitted by a later order of it placed with transmit=True.
     transmitted: bool = True
+    #: A GTD order's expire time as the client wrote it (goodTillDate).
+    good_till_date: str = ""
+    #: A TRAIL order's trail as a percentage (else the amount is in ``aux_price``).
+    trailing_percent: float | None = None
 
     @property
     def remaining(self) -> float:
