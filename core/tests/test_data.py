@@ -332,6 +332,35 @@ def test_decimals_are_converted_in_numpy_as_arrows_cast_converts_them() -> None:
                                   Decimal("97123.45")]
 
 
+def test_one_pass_of_mixed_types_venues_and_days_is_split_into_partitions(
+        tmp_path: Path) -> None:
+    """Everything queued before the writer starts is taken in one pass: types, venues and
+    days interleaved, an unrecordable update among them, an update never stamped."""
+    day = 86_400 * 10**9
+    first, second = every_type(6), every_type(6, source="other", t0=T0 + day)
+    mixed = [u for pair in zip(first, second, strict=True) for u in pair]
+    wrong = MarketUpdate(DataType.TRADE, PriceTick("SPY", 1.0), "feed", None, 0, T0)
+    unstamped = MarketUpdate(DataType.PRICE_TICK, PriceTick("IWM", 1.25), "feed")
+    recorder = Recorder(RecordingConfig(str(tmp_path)))
+    recorder.on_update_batch([*mixed[:40], wrong, *mixed[40:]])
+    recorder.on_update(unstamped)
+    assert recorder.stats()["queue_depth"] == len(mixed) + 2
+    assert recorder.start().ready.wait(30)
+    recorder.close()
+    stats = recorder.stats()
+    assert stats["recorded"] == len(mixed) + 1 and stats["unrecordable"] == 1
+    assert stats["writer_cpu_s"] > 0
+    back = read_updates(tmp_path)
+    assert back[:len(mixed)] == mixed  # in recording order
+    assert back[-1].payload == unstamped.payload and back[-1].recv_ts_ns == 0
+    folders = {p.parent.relative_to(tmp_path).as_posix()
+               for p in tmp_path.glob("**/*.parquet")}
+    assert {f for f in folders if "2025-12-0" in f} >= {
+        f"date={d}/type={t.value}/venue={v}" for d, v in (("2025-12-06", "feed"),
+                                                            ("2025-12-07", "other"))
+        for t in DataType}
+
+
 def test_files_rotate_by_size_and_time_and_each_is_complete(tmp_path: Path) -> None:
     recorder = Recorder(RecordingConfig(str(tmp_path), rotate_bytes=1, row_group_rows=10,
                                         flush_interval=0.01)).start()
