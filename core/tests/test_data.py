@@ -283,6 +283,84 @@ def test_inexact_and_unrecordable_updates_are_counted(tmp_path: Path,
     assert read_updates(tmp_path)[1].payload.bid == pytest.approx(0.123456789, abs=1e-10)
 
 
+def test_columns_are_read_in_one_pass_as_attrgetter_reads_them() -> None:
+    """The recorder reads an update's values through ``gc.get_referents`` (one C pass
+    per object): the same values as ``attrgetter``, and ``attrgetter`` itself where the
+    layout does not hold (a subclass)."""
+    from operator import attrgetter
+
+    from stockfish_core.data.schema import AttributeColumns, envelope_columns
+
+    updates = every_type(4)
+    assert envelope_columns.layout is not None  # CPython: the one-pass path is taken
+    names = envelope_columns.names
+    assert envelope_columns(updates) == [list(map(attrgetter(n), updates)) for n in names]
+    for cls in (PriceTick, OrderBookSnapshot, OHLCVBar, Trade, NewsEvent, MacroEvent):
+        fields = [f.name for f in attrs.fields(cls)]
+        reader = AttributeColumns(cls, list(reversed(fields)))
+        assert reader.layout is not None
+        payloads = [u.payload for u in updates if type(u.payload) is cls]
+        assert reader(payloads) == [list(map(attrgetter(n), payloads))
+                                    for n in reversed(fields)]
+
+    @attrs.define(slots=True)
+    class Tagged(PriceTick):
+        tag: str = "x"
+
+    mixed = [PriceTick("SPY", 1.5), Tagged("QQQ", 2.5, tag="y"), PriceTick("IWM", None)]
+    reader = AttributeColumns(PriceTick, ["symbol", "bid"])
+    assert reader(mixed) == [["SPY", "QQQ", "IWM"], [1.5, 2.5, None]]
+
+
+def test_decimals_are_converted_in_numpy_as_arrows_cast_converts_them() -> None:
+    from stockfish_core.data.schema import _decimals, _to_decimal_arrow, decimal_to_float
+
+    values = [450.01, 450.02, None, 0.0, -0.0, -12.5, 1e-10, 0.123456789012345, 97_123.45,
+              1_234_567_890.0, 16_500_000.0, 1e15 + 0.5, 1e25, 2.0**50 / 1e10, None, 3.3,
+              0.1 + 0.2, 123456.7890123456, -99_999.99]
+    floats = pa.array(values, pa.float64())
+    for scale in (0, 2, 8, 10, 18):
+        fast, fast_bad = _decimals(floats, scale)
+        arrow, arrow_bad = _to_decimal_arrow(floats, scale)
+        assert fast.type == arrow.type and fast.null_count == arrow.null_count == 2
+        assert (fast.to_pylist(), fast_bad) == (arrow.to_pylist(), arrow_bad), scale
+        back = decimal_to_float(fast).to_pylist()
+        exact = [v for v, b in zip(values, back, strict=True) if v == b or v is b]
+        assert len(values) - len(exact) == fast_bad
+    sliced, _ = _decimals(floats.slice(5, 4), 10)
+    assert sliced.to_pylist() == [Decimal("-12.5"), Decimal("1E-10"), Decimal("0.1234567890"),
+                                  Decimal("97123.45")]
+
+
+def test_one_pass_of_mixed_types_venues_and_days_is_split_into_partitions(
+        tmp_path: Path) -> None:
+    """Everything queued before the writer starts is taken in one pass: types, venues and
+    days interleaved, an unrecordable update among them, an update never stamped."""
+    day = 86_400 * 10**9
+    first, second = every_type(6), every_type(6, source="other", t0=T0 + day)
+    mixed = [u for pair in zip(first, second, strict=True) for u in pair]
+    wrong = MarketUpdate(DataType.TRADE, PriceTick("SPY", 1.0), "feed", None, 0, T0)
+    unstamped = MarketUpdate(DataType.PRICE_TICK, PriceTick("IWM", 1.25), "feed")
+    recorder = Recorder(RecordingConfig(str(tmp_path)))
+    recorder.on_update_batch([*mixed[:40], wrong, *mixed[40:]])
+    recorder.on_update(unstamped)
+    assert recorder.stats()["queue_depth"] == len(mixed) + 2
+    assert recorder.start().ready.wait(30)
+    recorder.close()
+    stats = recorder.stats()
+    assert stats["recorded"] == len(mixed) + 1 and stats["unrecordable"] == 1
+    assert stats["writer_cpu_s"] > 0
+    back = read_updates(tmp_path)
+    assert back[:len(mixed)] == mixed  # in recording order
+    assert back[-1].payload == unstamped.payload and back[-1].recv_ts_ns == 0
+    folders = {p.parent.relative_to(tmp_path).as_posix()
+               for p in tmp_path.glob("**/*.parquet")}
+    assert {f for f in folders if "2025-12-0" in f} >= {
+        f"date={d}/type={t.value}/venue={v}" for d, v in (("2025-12-06", "feed"),
+                                                            ("2025-12-07", "other"))
+        for t in DataType}
+
+
 def test_files_rotate_by_size_and_time_and_each_is_complete(tmp_path: Path) -> None:
     recorder = Recorder(RecordingConfig(str(tmp_path), rotate_bytes=1, row_group_rows=10,
                                         flush_interval=0.01)).start()

@@ -425,3 +425,50 @@ def test_a_batch_from_a_standby_feed_is_held_back_and_a_preferred_feed_takes_ove
     assert [u.payload.last for u in sub.ticks] == [4.0, 5.0, 6.0]
     assert hub.process("b", b, ticks("b", 7.0), 3 * 10**9, sequenced=True) == 0
     assert b.standby == 4 and a.standby == 0
+
+
+class _Batches:
+    """A subscriber that takes the delivered updates a call at a time."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[MarketUpdate]] = []
+        self.one_by_one: list[MarketUpdate] = []
+
+    def on_update_batch(self, updates: list[MarketUpdate]) -> None:
+        self.batches.append(list(updates))
+
+    def on_update(self, update: MarketUpdate) -> None:  # not called: it takes batches
+        self.one_by_one.append(update)
+
+
+def test_a_batch_subscriber_gets_what_each_call_delivered_in_delivery_order() -> None:
+    hub = MarketDataHub(staleness_ns=10**9, reorder_wait=10.0)
+    batches, each = _Batches(), _Subscriber()
+    assert hub.add_subscriber(batches) == ["on_update_batch"]
+    hub.add_subscriber(each)
+    key = ("SPY", DataType.PRICE_TICK)
+    hub.add_feed(key, "a", ["a", "b"].index, now_ns=0)
+    hub.add_feed(key, "b", ["a", "b"].index, now_ns=0)
+    a, b = ConnectorStats(), ConnectorStats()
+
+    def tick(source: str, seq: int | None, last: float) -> MarketUpdate:
+        return MarketUpdate(DataType.PRICE_TICK, PriceTick("SPY", last=last), source, seq)
+
+    # Sequence 3 arrives before 2: the reorder buffer holds it and releases it after 2,
+    # inside the same call; the batch has the delivery order, once.
+    first = [tick("a", 1, 1.0), tick("a", 3, 3.0), tick("a", 2, 2.0), tick("a", 4, 4.0)]
+    hub.process("a", a, first, 1_000)
+    assert [[u.payload.last for u in batch] for batch in batches.batches] == [
+        [1.0, 2.0, 3.0, 4.0]]
+    assert batches.batches[0] == each.any  # what the one-by-one subscriber saw, in order
+    # Standby updates and a bad one are not delivered: not in the batch either.
+    bad = MarketUpdate("price", PriceTick("SPY", last=0.0), "a", None)  # type: ignore[arg-type]
+    assert hub.process("b", b, [tick("b", None, 9.0)], 2_000, sequenced=True) == 0
+    hub.process("a", a, [bad, tick("a", 5, 5.0)], 3_000)
+    assert a.data_errors == 1
+    assert [[u.payload.last for u in batch] for batch in batches.batches] == [
+        [1.0, 2.0, 3.0, 4.0], [5.0]]
+    assert batches.one_by_one == []
+    hub.remove_subscriber(batches)
+    hub.process("a", a, [tick("a", 6, 6.0)], 4_000)
+    assert len(batches.batches) == 2 and each.any[-1].payload.last == 6.0

@@ -285,7 +285,8 @@ class ExchangeManager:
     def add_subscriber(self, subscriber: object) -> None:
         """Deliver to ``subscriber``'s methods: on_price_tick, on_orderbook, on_bar,
         on_trade, on_news, on_macro, on_custom, on_update (every update) each get the
-        MarketUpdate; on_order_update(order), on_fill(fill, order),
+        MarketUpdate; on_update_batch(updates) every update too, the list one batch
+        delivered at once (instead of on_update); on_order_update(order), on_fill(fill, order),
         on_connector_status(name, status, reason), on_stale(name, subscription,
         message) (a subscription still without data after it was re-subscribed and
         failed over) and on_reconciliation(report) (a position the venue holds

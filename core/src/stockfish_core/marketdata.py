@@ -91,6 +91,11 @@ class MarketDataHub:
         self.restart_silence = restart_silence
         self.handlers: dict[DataType, list[Handler]] = {t: [] for t in DataType}
         self.on_any: list[Handler] = []
+        #: ``on_update_batch`` subscribers: the updates a call delivered, in order, at once.
+        self.on_batch: list[Callable[[list[MarketUpdate]], Any]] = []
+        #: The updates delivered so far in the outermost process/_deliver call (while
+        #: there are batch subscribers), so that nested deliveries keep their order.
+        self._collecting: list[MarketUpdate] | None = None
         self.latest_ticks: dict[str, PriceTick] = {}
         self.latest_trades: dict[str, Trade] = {}
         self.books: dict[str, OrderBookSnapshot] = {}
@@ -124,8 +129,12 @@ class MarketDataHub:
             if callable(fn):
                 self.handlers[data_type].append(fn)
                 found.append(method)
+        batch = getattr(subscriber, "on_update_batch", None)
         fn = getattr(subscriber, "on_update", None)
-        if callable(fn):
+        if callable(batch):  # every update, a delivered batch at once (and not one by one)
+            self.on_batch.append(batch)
+            found.append("on_update_batch")
+        elif callable(fn):
             self.on_any.append(fn)
             found.append("on_update")
         return found
@@ -137,6 +146,8 @@ class MarketDataHub:
         for data_type in DataType:
             self.handlers[data_type] = keep(self.handlers[data_type])
         self.on_any = keep(self.on_any)
+        self.on_batch = [h for h in self.on_batch
+                         if getattr(h, "__self__", None) is not subscriber]
 
     # -- feeds ---------------------------------------------------------------------
     def limit_ns(self, data_type: DataType, interval: str | None = None) -> int | None:
@@ -302,6 +313,17 @@ class MarketDataHub:
         sequencer = src.sequencer
         if sequencer.waiting and self._timer is None:
             self.expire()  # no timer (no running loop): what waited long enough goes now
+        outer = self._collecting is None and bool(self.on_batch)
+        if outer:
+            self._collecting = []
+        try:
+            return self._process(source, stats, updates, now_ns, sequencer)
+        finally:
+            if outer:
+                self._hand_batch()
+
+    def _process(self, source: str, stats: ConnectorStats, updates: Sequence[MarketUpdate],
+                 now_ns: int, sequencer: Sequencer[MarketUpdate]) -> int:
         trackers = sequencer.trackers
         now: float | None = None  # the sequencer's clock, read at the first sequenced one
         active = self.active
@@ -311,6 +333,7 @@ class MarketDataHub:
         caches = self._value_caches
         names = _TYPE_NAMES
         by_type = stats.by_type
+        collect = self._collecting
         delivered = 0
         for update in updates:
             try:
@@ -367,6 +390,8 @@ class MarketDataHub:
                     handler(update)
                 except Exception:  # noqa: BLE001
                     self._subscriber_failed(handler, update)
+            if collect is not None:
+                collect.append(update)
             delivered += 1
         stats.updates_delivered += delivered
         if sequencer.waiting:
@@ -386,6 +411,28 @@ class MarketDataHub:
         same for a symbol within the batch (``last_seen`` is the batch's time; whether
         this source is the symbol's preferred feed) once per symbol and run.
         """
+        outer = self._collecting is None and bool(self.on_batch)
+        if outer:
+            self._collecting = []
+        try:
+            return self._deliver_updates(source, stats, updates, now_ns, counted)
+        finally:
+            if outer:
+                self._hand_batch()
+
+    def _hand_batch(self) -> None:
+        """Give the batch subscribers what the outermost call delivered."""
+        batch, self._collecting = self._collecting, None
+        if not batch:
+            return
+        for handler in self.on_batch:
+            try:
+                handler(batch)
+            except Exception:  # noqa: BLE001 - a subscriber's error is its own
+                self._subscriber_failed(handler, batch[0])  # type: ignore[arg-type]
+
+    def _deliver_updates(self, source: str, stats: ConnectorStats,
+                         updates: Sequence[MarketUpdate], now_ns: int, counted: bool) -> int:
         active = self.active
         last_seen = self.last_seen
         on_any = self.on_any
@@ -398,6 +445,7 @@ class MarketDataHub:
         cache: dict[str, Any] | None = None
         #: symbol -> delivered (True) or standby (False), for the current run's type.
         routed: dict[str, bool] = {}
+        collect = self._collecting
         for update in updates:
             try:
                 data_type = update.data_type
@@ -444,6 +492,8 @@ class MarketDataHub:
                     handler(update)
                 except Exception:  # noqa: BLE001
                     self._subscriber_failed(handler, update)
+            if collect is not None:
+                collect.append(update)
             delivered += 1
         if run_count and not counted:
             by_type[run_type.value] += run_count  # type: ignore[union-attr]

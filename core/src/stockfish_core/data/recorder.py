@@ -1,11 +1,14 @@
 """The recorder: every update the manager delivers, written to Parquet by a background
 thread.
 
-The manager calls :meth:`Recorder.on_update` for each delivered update (the recorder is
-an ordinary subscriber); that call only filters and appends to a queue. A thread of its
-own, ``stockfish-recorder``, takes the queue every ``flush_interval``, converts the
-updates to typed Arrow columns and writes Parquet row groups. Nothing the recorder does
-can stall delivery: when the queue holds ``max_queue`` updates, further ones are dropped
+The manager hands the recorder each batch it delivered, in one call
+(:meth:`Recorder.on_update_batch`: the recorder is an ordinary subscriber); that call only
+filters (when the recording is narrowed) and appends the list to a queue. A thread of its
+own, ``stockfish-recorder``, takes the queue every ``flush_interval``, reads the updates'
+values out of the Python objects a column at a time (one C pass per object:
+:class:`~stockfish_core.data.schema.AttributeColumns`), converts them to typed Arrow
+columns in numpy and Arrow, and writes Parquet row groups. Nothing the recorder does can
+stall delivery: when the queue holds ``max_queue`` updates, further ones are dropped
 FROM THE RECORDING (counted as ``dropped_queue_full``, one warning a second at most),
 never from delivery.
 
@@ -23,6 +26,7 @@ the last ``rotate_seconds + flush_interval`` of each partition.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import threading
@@ -31,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -46,11 +51,13 @@ from ..models import (
 )
 from .schema import (
     DICTIONARY_COLUMNS,
+    ENVELOPE_NAMES,
     FORMAT_VERSION,
     STATISTICS_COLUMNS,
     TS,
-    batch_from_updates,
+    batch_from_columns,
     check_payload,
+    envelope_columns,
     schema_for,
 )
 from .settings import RecordingConfig
@@ -111,13 +118,16 @@ class Recorder:
         self._types = frozenset(config.types) if config.types else None
         self._symbols = frozenset(config.symbols) if config.symbols else None
         self._connectors = frozenset(config.connectors) if config.connectors else None
-        self._queue: collections.deque[MarketUpdate] = collections.deque()
+        self._filtering = not (self._types is None and self._symbols is None
+                               and self._connectors is None)
+        #: Delivered updates waiting for the writer, a delivered batch (a list) at a time.
+        self._queue: collections.deque[list[MarketUpdate]] = collections.deque()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._files: dict[PartitionKey, _OpenFile] = {}
-        #: Per partition: the rec_seq and the update of each row not yet written.
-        self._buffers: dict[PartitionKey, tuple[list[int], list[MarketUpdate]]] = {}
+        #: Per partition: the rows not yet written, as record batches, and their count.
+        self._buffers: dict[PartitionKey, tuple[int, list[pa.RecordBatch]]] = {}
         self._dates: dict[int, str] = {}
         self._seq_base = time.time_ns()
         # Counters: the loop side writes queued/dropped/filtered, the writer the rest.
@@ -132,6 +142,11 @@ class Recorder:
         self.lost_write_errors = 0
         self.files_closed = 0
         self.bytes_closed = 0
+        #: CPU seconds the writer thread has used on updates (its own clock, read after
+        #: each pass; its start-up, importing what Arrow needs, is not counted).
+        self.writer_cpu = 0.0
+        #: Set once the writer thread is started up and waiting for updates.
+        self.ready = threading.Event()
         self._last_drop_log = 0.0
         self._last_error_log = 0.0
         self._wake_at = max(1, min(config.row_group_rows, config.max_queue // 2))
@@ -172,31 +187,51 @@ class Recorder:
         return self._thread is not None
 
     # -- the subscriber (manager loop) -------------------------------------------------
-    def on_update(self, update: MarketUpdate) -> None:
-        """Queue one delivered update for the writer; never blocks."""
-        if self._types is not None and update.data_type not in self._types:
-            self.filtered += 1
-            return
-        if self._connectors is not None and update.source not in self._connectors:
-            self.filtered += 1
-            return
-        if self._symbols is not None and not self._wanted_symbol(update):
-            self.filtered += 1
+    def on_update_batch(self, updates: list[MarketUpdate]) -> None:
+        """Queue the updates one manager call delivered, in order; never blocks. The
+        manager hands them over at once (one call, one list), not one by one: with no
+        ``types``, ``symbols`` or ``connectors`` to filter on, this costs the loop a
+        few operations per batch, whatever its size."""
+        if self._filtering:
+            wanted = [u for u in updates if self._wanted(u)]
+            self.filtered += len(updates) - len(wanted)
+            updates = wanted
+        n = len(updates)
+        if not n:
             return
         depth = self.queued - self.taken
-        if depth >= self.config.max_queue:
-            self.dropped_queue_full += 1
-            now = time.monotonic()
-            if now - self._last_drop_log >= 1.0:
-                self._last_drop_log = now
-                log.warning("recording %s: queue full (%d updates waiting); %d updates "
-                            "dropped from the recording so far (delivery is not affected)",
-                            self.path, self.config.max_queue, self.dropped_queue_full)
-            return
-        self._queue.append(update)
-        self.queued += 1
-        if depth + 1 == self._wake_at:  # a row group is waiting: wake the writer once
+        room = self.config.max_queue - depth
+        if n > room:
+            self._dropped(n - max(room, 0))
+            if room <= 0:
+                return
+            updates, n = updates[:room], room
+        self._queue.append(updates)
+        self.queued += n
+        if depth < self._wake_at <= depth + n:  # a row group is waiting: wake the writer
             self._wake.set()
+
+    def on_update(self, update: MarketUpdate) -> None:
+        """Queue one update for the writer; never blocks (a recorder attached by hand
+        with :meth:`ExchangeManager.add_subscriber` gets whole batches instead, through
+        :meth:`on_update_batch`)."""
+        self.on_update_batch([update])
+
+    def _wanted(self, update: MarketUpdate) -> bool:
+        if self._types is not None and update.data_type not in self._types:
+            return False
+        if self._connectors is not None and update.source not in self._connectors:
+            return False
+        return self._symbols is None or self._wanted_symbol(update)
+
+    def _dropped(self, count: int) -> None:
+        self.dropped_queue_full += count
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:
+            self._last_drop_log = now
+            log.warning("recording %s: queue full (%d updates waiting); %d updates "
+                        "dropped from the recording so far (delivery is not affected)",
+                        self.path, self.config.max_queue, self.dropped_queue_full)
 
     def _wanted_symbol(self, update: MarketUpdate) -> bool:
         symbols = self._symbols
@@ -226,6 +261,7 @@ class Recorder:
             "open_files": len(self._files),
             "files_closed": self.files_closed,
             "bytes_closed": self.bytes_closed,
+            "writer_cpu_s": round(self.writer_cpu, 3),
         }
 
     # -- the writer thread -------------------------------------------------------------
@@ -235,6 +271,8 @@ class Recorder:
         # second): pay it before data arrives, not in the first pass.
         schema_for(DataType.PRICE_TICK, self.config.decimal_scale).empty_table()
         pa.array([0], pa.int64()).cast(TS)
+        cpu0 = time.thread_time()
+        self.ready.set()
         while True:
             self._wake.wait(interval)
             self._wake.clear()
@@ -244,92 +282,144 @@ class Recorder:
                 self._rotate(force=stopping)
             except Exception:
                 log.exception("recording %s: writer pass failed", self.path)
+            self.writer_cpu = time.thread_time() - cpu0
             if stopping:
                 return
 
     def _drain(self) -> None:
+        """Take the queue, turn it into Arrow record batches by partition (the Python
+        objects are read once, here, and freed), and write the partitions that have no
+        file yet or a row group's worth of rows."""
         queue = self._queue
         n = len(queue)
         if not n:
             return
-        popleft = queue.popleft
-        taken = [popleft() for _ in range(n)]
+        taken = list(itertools.chain.from_iterable(
+            itertools.starmap(queue.popleft, itertools.repeat((), n))))
+        n = len(taken)
         base = self._seq_base + self.taken
         self.taken += n
-        buffers = self._buffers
-        dates = self._dates
-        classes = _PLAIN_CLASSES
-        last_type: DataType | None = None
-        last_source: str | None = None
-        day_start = day_end = 0
-        seqs: list[int] = []
-        updates: list[MarketUpdate] = []
-        for i, update in enumerate(taken):
-            data_type = update.data_type
-            if type(update.payload) is not classes.get(data_type) and \
-                    not check_payload(update):
-                self.unrecordable += 1
-                self._error(f"a {data_type.value} update with a "
-                            f"{type(update.payload).__name__} payload cannot be recorded")
-                continue
-            recv = update.recv_ts_ns or time.time_ns()
-            source = update.source
-            if data_type is not last_type or source != last_source or \
-                    not day_start <= recv < day_end:
-                day = recv // _DAY_NS
-                day_start, day_end = day * _DAY_NS, (day + 1) * _DAY_NS
-                if day not in dates:
-                    dates[day] = datetime.fromtimestamp(day * 86_400, tz=timezone.utc
-                                                        ).strftime("%Y-%m-%d")
-                key = (day, data_type, source or "unknown")
-                buffer = buffers.get(key)
-                if buffer is None:
-                    buffer = buffers[key] = ([], [])
-                seqs, updates = buffer
-                last_type, last_source = data_type, source
-            seqs.append(base + i)
-            updates.append(update)
+        envelope = dict(zip(ENVELOPE_NAMES, envelope_columns(taken), strict=True))
+        del taken
+        self._partition(envelope, base, n)
         rows = self.config.row_group_rows
-        for key in [k for k, (_, u) in buffers.items() if len(u) >= rows]:
+        for key in [k for k, (count, _) in self._buffers.items() if count >= rows]:
             self._write(key)
 
-    def _write(self, key: PartitionKey) -> None:
-        """Write the partition's buffer in row groups of at most ``row_group_rows``,
-        opening a file if need be and closing it when it reaches ``rotate_bytes``."""
-        buffer = self._buffers.pop(key, None)
-        if not buffer or not buffer[1]:
-            return
-        seqs, updates = buffer
-        rows = self.config.row_group_rows
-        for i in range(0, len(updates), rows):
-            self._write_group(key, seqs[i:i + rows], updates[i:i + rows])
+    def _partition(self, envelope: dict[str, Any], base: int, n: int) -> None:
+        """Split the drained updates by (day, data type, connector) and convert each part."""
+        data_types: list[DataType] = envelope["data_type"]
+        sources: list[str] = envelope["source"]
+        recv = np.asarray(envelope["recv_ts_ns"], dtype=np.int64)
+        unstamped = recv == 0
+        days = np.where(unstamped, time.time_ns(), recv) // _DAY_NS
+        first_type, first_source = data_types[0], sources[0]
+        if data_types.count(first_type) == n and sources.count(first_source) == n and \
+                days.min() == days.max():
+            parts: list[tuple[PartitionKey, np.ndarray[Any, Any] | None]] = [
+                ((int(days[0]), first_type, first_source or "unknown"), None)]
+        else:
+            type_codes = {t: i for i, t in enumerate(dict.fromkeys(data_types))}
+            source_codes = {s: i for i, s in enumerate(dict.fromkeys(sources))}
+            codes = (np.asarray(list(map(type_codes.__getitem__, data_types)), np.int64)
+                     * len(source_codes)
+                     + np.asarray(list(map(source_codes.__getitem__, sources)), np.int64))
+            key = (days - days.min()) * (len(type_codes) * len(source_codes)) + codes
+            order = np.argsort(key, kind="stable")
+            ordered = key[order]
+            cuts = np.nonzero(np.diff(ordered))[0] + 1
+            parts = []
+            for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), n], strict=True):
+                part = order[start:stop]
+                i = int(part[0])
+                parts.append(((int(days[i]), data_types[i], sources[i] or "unknown"), part))
+        for key, rows in parts:
+            self._convert(key, envelope, recv, base, rows)
 
-    def _write_group(self, key: PartitionKey, seqs: list[int],
-                     group: list[MarketUpdate]) -> None:
-        _day, data_type, source = key
+    def _convert(self, key: PartitionKey, envelope: dict[str, Any],
+                 recv: np.ndarray[Any, Any], base: int,
+                 rows: np.ndarray[Any, Any] | None) -> None:
+        day, data_type, source = key
+        if rows is None:
+            part = envelope
+            seqs = np.arange(base, base + len(recv), dtype=np.int64)
+            part_recv = recv
+        else:
+            pick = rows.tolist()
+            part = {name: [column[i] for i in pick] for name, column in envelope.items()}
+            seqs = rows + base
+            part_recv = recv[rows]
+        payloads: list[Any] = part["payload"]
+        expected = _PLAIN_CLASSES.get(data_type)
+        if expected is None or set(map(type, payloads)) != {expected}:
+            keep = [i for i, (p, t) in enumerate(zip(payloads, part["data_type"],
+                                                     strict=True))
+                    if type(p) is expected or check_payload(MarketUpdate(t, p))]
+            if len(keep) < len(payloads):
+                self.unrecordable += len(payloads) - len(keep)
+                kept = set(keep)
+                bad = next(p for i, p in enumerate(payloads) if i not in kept)
+                self._error(f"a {data_type.value} update with a {type(bad).__name__} "
+                            "payload cannot be recorded")
+                if not keep:
+                    return
+                part = {name: [column[i] for i in keep] for name, column in part.items()}
+                seqs = seqs[keep]
+                part_recv = part_recv[keep]
+        part["recv_ts_ns"] = part_recv
         config = self.config
+        if day not in self._dates:
+            self._dates[day] = datetime.fromtimestamp(day * 86_400, tz=timezone.utc
+                                                      ).strftime("%Y-%m-%d")
         try:
-            batch, inexact = batch_from_updates(data_type, group, seqs, config.decimal_scale,
+            batch, inexact = batch_from_columns(data_type, part, seqs, config.decimal_scale,
                                                 config.book_depth)
-            file = self._files.get(key)
-            if file is None:
-                file = self._files[key] = self._open(key, seqs[0])
-            file.writer.write_batch(batch, row_group_size=len(group))
         except Exception as exc:  # noqa: BLE001 - counted, logged, the writer goes on
             self.write_errors += 1
-            self.lost_write_errors += len(group)
-            self._error(f"writing {len(group)} {data_type.value} updates of {source} "
+            self.lost_write_errors += len(seqs)
+            self._error(f"converting {len(seqs)} {data_type.value} updates of {source} "
                         f"failed: {type(exc).__name__}: {exc}")
-            self._discard(key)
             return
-        file.rows += len(group)
-        self.recorded += len(group)
         if inexact:
             if not self.inexact_values:
                 log.warning("recording %s: values with more than %d decimals are stored "
                             "rounded (decimal_scale); counted as inexact_values", self.path,
                             config.decimal_scale)
             self.inexact_values += inexact
+        count, batches = self._buffers.get(key, (0, []))
+        batches.append(batch)
+        self._buffers[key] = (count + batch.num_rows, batches)
+
+    def _write(self, key: PartitionKey) -> None:
+        """Write the partition's buffer in row groups of at most ``row_group_rows``,
+        opening a file if need be and closing it when it reaches ``rotate_bytes``."""
+        buffer = self._buffers.pop(key, None)
+        if not buffer or not buffer[0]:
+            return
+        _count, batches = buffer
+        table = pa.Table.from_batches(batches)
+        rows = self.config.row_group_rows
+        for offset in range(0, table.num_rows, rows):
+            self._write_group(key, table.slice(offset, rows))
+
+    def _write_group(self, key: PartitionKey, group: pa.Table) -> None:
+        _day, data_type, source = key
+        config = self.config
+        count = group.num_rows
+        try:
+            file = self._files.get(key)
+            if file is None:
+                file = self._files[key] = self._open(key, group.column(0)[0].as_py())
+            file.writer.write_table(group, row_group_size=count)
+        except Exception as exc:  # noqa: BLE001 - counted, logged, the writer goes on
+            self.write_errors += 1
+            self.lost_write_errors += count
+            self._error(f"writing {count} {data_type.value} updates of {source} "
+                        f"failed: {type(exc).__name__}: {exc}")
+            self._discard(key)
+            return
+        file.rows += count
+        self.recorded += count
         if file.sink.tell() >= config.rotate_bytes:
             self._close(key)
 
