@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stockfish_core import cli
+from stockfish_core import cli, discovery
 
 MakePlugin = Callable[..., metadata.EntryPoint]
 
@@ -26,6 +26,8 @@ def installed(make_plugin: MakePlugin, monkeypatch: pytest.MonkeyPatch) -> list:
         return eps if params.get("group") == "stockfish" else real(**params)
 
     monkeypatch.setattr(metadata, "entry_points", entry_points)
+    # What the listing reads from the distributions' folders: these alone as well.
+    monkeypatch.setattr(discovery, "scan", lambda: discovery.discover(eps))
     monkeypatch.delenv("STOCKFISH_CONFIG", raising=False)
     return eps
 

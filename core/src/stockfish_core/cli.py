@@ -58,9 +58,9 @@ def plugin_rows(registry: PluginRegistry | None, config: Config | None,
     if registry is None:
         if config is not None or verbose:
             raise ValueError("loading plugins needs a PluginRegistry")
-        from .discovery import discover
+        from .discovery import scan
 
-        found = discover()
+        found = scan()
         installed = {name: infos[0] for name, infos in sorted(found.items())}
         conflicts = {n: i for n, i in sorted(found.items()) if len(i) > 1}
         return [_row(name, info, None, None, conflicts) for name, info in installed.items()]

@@ -1,16 +1,29 @@
 """Installed plugins, from their entry points and their distributions' metadata alone.
 
-Nothing here imports a plugin, pluggy, attrs or asyncio: ``stockfish plugins`` lists
-what is installed at little more than the cost of the bare entry-point scan. Loading a
-plugin (running its code) is :class:`~stockfish_core.plugins.PluginRegistry`'s.
+Nothing here imports a plugin, pluggy, attrs or asyncio. Loading a plugin (running its
+code) is :class:`~stockfish_core.plugins.PluginRegistry`'s, through
+:func:`discover` (``importlib.metadata``'s entry points, which it loads).
+
+:func:`scan` is what ``stockfish plugins`` lists from: it reads the ``.dist-info`` and
+``.egg-info`` folders on ``sys.path`` itself, as ``importlib.metadata`` would find them
+(the first distribution of a name on the path wins), without importing
+``importlib.metadata`` and the email, zipfile and csv packages it brings, which cost
+more than the reading. It finds the same plugins as :func:`discover` (a test holds the
+two together); a path entry that is not a folder (a zipped egg) is read through
+``importlib.metadata`` instead.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable
-from importlib import metadata
+from typing import TYPE_CHECKING
 
-__all__ = ["CORE_DISTRIBUTION", "ENTRY_POINT_GROUP", "PluginInfo", "discover"]
+if TYPE_CHECKING:
+    from importlib import metadata
+
+__all__ = ["CORE_DISTRIBUTION", "ENTRY_POINT_GROUP", "PluginInfo", "discover", "scan"]
 
 ENTRY_POINT_GROUP = "stockfish"
 CORE_DISTRIBUTION = "stockfish-core"
@@ -67,7 +80,10 @@ def _headers(dist: metadata.Distribution) -> tuple[str | None, str | None, str |
     ``dist.metadata`` would parse the whole file with the email package (and import it);
     the three fields are single-line headers at the top, read here directly.
     """
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    return _parse_headers(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
+
+
+def _parse_headers(text: str) -> tuple[str | None, str | None, str | None]:
     found: dict[str, str] = {}
     for line in text.splitlines():
         if not line:
@@ -91,8 +107,11 @@ def discover(entry_points: Iterable[metadata.EntryPoint] | None = None,
 
     ``entry_points`` replaces the scan of the ``stockfish`` group (tests pass their own).
     """
-    eps = (list(entry_points) if entry_points is not None
-           else list(metadata.entry_points(group=ENTRY_POINT_GROUP)))
+    if entry_points is None:
+        from importlib import metadata
+
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    eps = list(entry_points)
     found: dict[str, list[PluginInfo]] = {}
     for ep in eps:
         dist, version, summary = _entry_point_dist(ep)
@@ -103,3 +122,120 @@ def discover(entry_points: Iterable[metadata.EntryPoint] | None = None,
                    for o in same):
             same.append(info)
     return found
+
+
+def _normalize(name: str) -> str:
+    """A distribution's name as importlib.metadata compares them (PEP 503)."""
+    out: list[str] = []
+    dash = False
+    for ch in name.lower():
+        if ch in "-_.":
+            dash = True
+            continue
+        if dash and out:
+            out.append("-")
+        dash = False
+        out.append(ch)
+    return "".join(out)
+
+
+def _group(text: str, group: str) -> list[tuple[str, str]]:
+    """The ``name = value`` lines of one section of an entry_points.txt."""
+    found: list[tuple[str, str]] = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[" and line[-1] == "]":
+            inside = line[1:-1].strip() == group
+            continue
+        if inside:
+            name, sep, value = line.partition("=")
+            if sep:
+                found.append((name.strip(), value.strip()))
+    return found
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _read_head(path: str) -> str:
+    """The header block of a METADATA file (up to its first empty line)."""
+    lines: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line in ("\n", "\r\n"):
+                    break
+                lines.append(line)
+    except OSError:
+        return ""
+    return "".join(lines)
+
+
+def scan(paths: Iterable[str] | None = None, group: str = ENTRY_POINT_GROUP,
+         ) -> dict[str, list[PluginInfo]]:
+    """Installed plugins by name, read from the distributions' folders on ``paths``
+    (default ``sys.path``), as :func:`discover` finds them, without importing
+    ``importlib.metadata``. The infos carry no entry point object: they list, not load.
+    """
+    found: dict[str, list[PluginInfo]] = {}
+    seen: set[str] = set()
+    for entry in (sys.path if paths is None else paths):
+        folder = entry or "."
+        if not os.path.isdir(folder):
+            if os.path.exists(folder):  # a zipped egg or wheel: the library reads those
+                _merge(found, discover(_entry_points_in(folder, group)))
+            continue
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                meta_file = "METADATA"
+            elif name.endswith(".egg-info"):
+                meta_file = "PKG-INFO"
+            else:
+                continue
+            base = os.path.join(folder, name)
+            project = _normalize(name.rsplit(".", 1)[0].split("-", 1)[0])
+            if project in seen:
+                continue  # an earlier path entry holds this distribution
+            seen.add(project)
+            text = _read(os.path.join(base, "entry_points.txt"))
+            if not text or f"[{group}]" not in text:
+                continue
+            entries = _group(text, group)
+            if not entries:
+                continue
+            dist, version, summary = _parse_headers(_read_head(os.path.join(base, meta_file)))
+            for ep_name, value in entries:
+                info = PluginInfo(ep_name, value, dist, version, None, summary)
+                same = found.setdefault(ep_name, [])
+                if not any(o.value == info.value and o.distribution == info.distribution
+                           for o in same):
+                    same.append(info)
+    return found
+
+
+def _entry_points_in(folder: str, group: str) -> list[metadata.EntryPoint]:
+    from importlib import metadata
+
+    return [ep for dist in metadata.distributions(path=[folder])
+            for ep in dist.entry_points if ep.group == group]
+
+
+def _merge(into: dict[str, list[PluginInfo]], more: dict[str, list[PluginInfo]]) -> None:
+    for name, infos in more.items():
+        same = into.setdefault(name, [])
+        for info in infos:
+            if not any(o.value == info.value and o.distribution == info.distribution
+                       for o in same):
+                same.append(info)
