@@ -82,6 +82,7 @@ class OrderService:
                                                  asyncio.Future[Order]]]] = {}
         #: Brackets and OCO pairs the core emulates (stockfish_core.brackets).
         self.groups = OrderGroups(self)
+        orders.notify = self._order_changed
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
         venue = self.venues.get(connector.name)

@@ -310,7 +310,8 @@ class ExchangeManager:
         self._state.running = True
         self._state.stopping = False
         self.started_ns = now_ns()
-        self.orders.defer_writes(asyncio.get_running_loop().call_soon)
+        loop = asyncio.get_running_loop()
+        self.orders.defer_writes(loop.call_soon, loop.call_soon_threadsafe)
         restored = self.orders.restore()
         if restored:
             log.warning("journal %s: %d open order(s) from a previous run; reconciling with "
