@@ -545,6 +545,13 @@ class Journal:
                                    (connector, execution_id)).fetchone()
         return row is not None
 
+    def execution_keys(self) -> list[tuple[str, str]]:
+        """Every (connector, execution id) the journal holds."""
+        self._writer.wait_idle()
+        with self._lock:
+            rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()
+        return [(str(c), str(e)) for c, e in rows]
+
     def has_fills(self) -> bool:
         """Whether the journal holds any fill."""
         self._writer.wait_idle()

@@ -76,6 +76,38 @@ class OrderIdGenerator:
         return f"{self._prefix}{next(self._counter)}"
 
 
+class _KeyFilter:
+    """A Bloom filter of (connector, execution id) keys: ``key in f`` is False for a key
+    never added, and True for one added (or, rarely, for one not added: the caller then
+    asks the journal). Fixed size (2 MiB); with a million keys about 0.2% of new ids are
+    looked up in the journal, with five million about a quarter."""
+
+    __slots__ = ("_bits", "count")
+
+    _MASK = (1 << 24) - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(1 << 21)
+        self.count = 0
+
+    def add(self, key: tuple[str, str]) -> None:
+        bits, mask = self._bits, self._MASK
+        h = hash(key)
+        for position in (h & mask, (h >> 24) & mask, (h * 0x9E3779B1 >> 20) & mask):
+            bits[position >> 3] |= 1 << (position & 7)
+        self.count += 1
+
+    def __contains__(self, key: object) -> bool:
+        if not self.count:
+            return False
+        bits, mask = self._bits, self._MASK
+        h = hash(key)
+        for position in (h & mask, (h >> 24) & mask, (h * 0x9E3779B1 >> 20) & mask):
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
+
+
 class Outcome:
     """What applying one report changed (for stats and subscriber notification)."""
 
@@ -174,10 +206,14 @@ class OrderStore:
         self._committed: collections.deque[
             tuple[tuple[list[tuple[Order, list[Callable[[], None]]]], list[str]],
                   BaseException | None]] = collections.deque()
-        #: Whether the journal holds execution ids that memory does not (a restart, or a
-        #: final order with fills that left memory): then a new execution id is looked up
-        #: there too before it is applied (an id reused by the venue is a duplicate).
-        self._ids_on_disk = journal is not None and journal.has_fills()
+        #: The execution ids the journal holds and memory does not (a restart, or a final
+        #: order with fills that left memory), as a filter: a new execution id that may be
+        #: among them is looked up in the journal before it is applied (an id reused by
+        #: the venue is a duplicate); one that is not, the common case, is not.
+        self._on_disk = _KeyFilter()
+        if journal is not None and journal.has_fills():
+            for key in journal.execution_keys():
+                self._on_disk.add(key)
 
     def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None,
                      threadsafe: Callable[[Callable[[], None]], Any] | None = None) -> None:
@@ -340,9 +376,13 @@ class OrderStore:
     def has_fill(self, connector: str, execution_id: str) -> bool:
         """Whether the fill ``execution_id`` of ``connector`` was applied already (in
         memory, or in the journal for an order that left memory)."""
+        return self._known(connector, execution_id)
+
+    def _known(self, connector: str, execution_id: str) -> bool:
         key = (connector, execution_id)
         return key in self._executions or (
-            self._ids_on_disk and self.journal is not None and self.journal.has_fill(*key))
+            key in self._on_disk and self.journal is not None
+            and self.journal.has_fill(connector, execution_id))
 
     def lookup(self, client_order_id: str) -> Order | None:
         """The order from memory, else the journal's copy of it (a final order that left
@@ -398,9 +438,10 @@ class OrderStore:
             del self.orders[cid]
             self.sent_at.pop(cid, None)
             self.reconciling.pop(cid, None)  # an order retired while its status was asked
+            on_disk = self._on_disk
             for key in self._fill_keys.pop(cid, ()):
                 self._executions.pop(key, None)
-                self._ids_on_disk = True
+                on_disk.add(key)
             self._retired_by_status[order.status.value] += 1
             self.orders_retired += 1
 
@@ -632,8 +673,7 @@ class OrderStore:
 
     def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
         key = (connector, fill.execution_id)
-        if key in self._executions or (self._ids_on_disk and self.journal is not None
-                                       and self.journal.has_fill(*key)):
+        if self._known(connector, fill.execution_id):
             outcome.duplicate_fill = True
             return
         if fill.symbol != order.symbol or fill.side is not order.side:
