@@ -237,6 +237,8 @@ class OrderStore:
         run once they are committed: at once without the writer thread, else when it
         reports the commit, or before this returns with ``wait``."""
         self._flush_pending = False
+        if self._committed:  # committed batches nothing waited for (see _write_later)
+            self._run_committed()
         new, self._new = list(self._new.values()), {}
         if self.journal is not None and (new or self._dirty or self._dirty_fills):
             orders = [o for o, _ in new]
@@ -278,8 +280,12 @@ class OrderStore:
         threadsafe = self._threadsafe
         committed = self._committed
 
+        wake = bool(new)
+
         def done(error: BaseException | None) -> None:  # on the writer thread
             committed.append((batch, error))
+            if not wake and error is None:
+                return  # nothing waits for it: the next flush (or a later wake) runs it
             try:
                 threadsafe(self._run_committed)
             except RuntimeError:  # the loop is closed: flush(wait=True) runs it
