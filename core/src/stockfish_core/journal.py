@@ -139,7 +139,7 @@ def _body_writer(cls: type[T]) -> Callable[[T], str]:
     every field the class has, now or later, is in the journal."""
     hints = typing.get_type_hints(cls)
     parts = []
-    for a in attrs.fields(cls):
+    for a in attrs.fields(cls):  # type: ignore[arg-type]
         if not a.init:  # not serialised (cattrs leaves such fields out)
             continue
         code = _field_code(a.name, hints.get(a.name))
@@ -150,7 +150,7 @@ def _body_writer(cls: type[T]) -> Callable[[T], str]:
                                  "_number_text": _number_text, "_int_text": _int_text,
                                  "_bool_text": _bool_text, "_enum_text": _enum_text}
     text = "{{" + ",".join(parts) + "}}"
-    exec(f"def write(o):\n    return f{text!r}\n", namespace)  # noqa: S102
+    exec(f"def write(o):\n    return f{text!r}\n", namespace)
     return namespace["write"]  # type: ignore[no-any-return]
 
 
