@@ -160,3 +160,20 @@ async def test_a_failed_commit_sends_nothing(tmp_path: Path) -> None:
         assert order.status is OrderStatus.ERROR
         assert "journal write failed" in (order.reason or "")
         assert order_id not in manager.orders.sent_at  # never sent
+
+
+async def test_reconciliation_does_not_ask_about_an_order_waiting_for_its_commit(
+        tmp_path: Path) -> None:
+    # After a reconnect the manager asks the venue about its open orders; one that waits
+    # for its commit has not left, and asking first would have the venue call it unknown.
+    manager = _manager(tmp_path / "j.sqlite")
+    async with manager:
+        venue = manager._venues["a"]
+        with manager.journal._lock:  # the writer thread cannot commit until released
+            order_id = await manager.send_order_async(Order("SPY", "BUY", 1))
+            await asyncio.sleep(0)  # handed to the writer thread
+            assert manager.orders.unsent(manager.get_order(order_id))
+            await manager._supervisor._restore(venue)  # as after a reconnect
+        order = await manager.wait_for_order_async(order_id, timeout=10)
+        assert order.status is OrderStatus.FILLED, order.reason
+        assert manager.get_stats()["illegal_transitions"] == 0

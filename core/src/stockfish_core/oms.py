@@ -500,6 +500,11 @@ class OrderStore:
         else:
             action()
 
+    def unsent(self, order: Order) -> bool:
+        """Whether ``order`` is new and waits for its commit (it has not left yet)."""
+        cid = order.client_order_id or ""
+        return cid in self._new or cid in self._awaiting
+
     def _request_flush(self) -> None:
         if not self._flush_pending and self._schedule is not None:
             self._flush_pending = True
