@@ -142,6 +142,9 @@ async def test_new_orders_leave_after_their_commit_and_share_one(tmp_path: Path)
         assert commits < batches  # those queued behind the held commit shared one
         filled = [await manager.wait_for_order_async(i, timeout=10) for i in ids]
         assert all(o.status is OrderStatus.FILLED for o in filled)
+        assert any(t.name == "stockfish-journal-writer" for t in threading.enumerate())
+    # A stopped manager leaves no writer thread behind (its journal is still open).
+    assert not any(t.name == "stockfish-journal-writer" for t in threading.enumerate())
     reopened = Journal(tmp_path / "j.sqlite")
     try:
         assert {o.client_order_id for o in map(reopened.order, ids) if o} == set(ids)

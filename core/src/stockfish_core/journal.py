@@ -342,14 +342,22 @@ class _Writer:
                 self._busy = False
                 cond.notify_all()
 
-    def close(self) -> None:
+    def stop(self, *, closing: bool = False) -> None:
+        """Commit what is queued and end the thread; a later :meth:`put` starts another
+        one, unless ``closing``."""
         self.wait_idle()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread = self._thread
+            thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)
+        if not closing:
+            with self._cond:
+                self._stopping = False
+
+    def close(self) -> None:
+        self.stop(closing=True)
 
 
 def _create_private(path: Path) -> None:
@@ -440,6 +448,11 @@ class Journal:
         """Until everything queued with :meth:`write_later` is committed (or failed) and
         its ``done`` called."""
         self._writer.wait_idle()
+
+    def stop_writer(self) -> None:
+        """Commit what is queued for the writer thread and end it (a later
+        :meth:`write_later` starts it again): for a manager that stops."""
+        self._writer.stop()
 
     def writer_stats(self) -> dict[str, int]:
         """Transactions of the writer thread so far, and the batches they carried."""

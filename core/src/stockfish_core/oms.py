@@ -229,6 +229,8 @@ class OrderStore:
         for, and every write is immediate from then on."""
         if schedule is None:
             self.flush(wait=True)
+            if self.journal is not None:
+                self.journal.stop_writer()  # no thread left behind a stopped manager
         self._schedule = schedule
         self._threadsafe = threadsafe if schedule is not None else None
 
