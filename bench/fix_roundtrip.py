@@ -81,7 +81,7 @@ class Peer:
     def __init__(self, kind: str, version: str, store: str) -> None:
         if kind == "lean":
             argv = [sys.executable, str(HERE / "peers" / "fix_acceptor.py"), "--port", "0",
-                    "--begin-string", version, "--store", store]
+                    "--begin-string", version]
         else:
             argv = [sys.executable, "-m", "stockfish_fix.testing", "--port", "0",
                     "--begin-strings", version, "--tick-interval", "0", "--replenish",
@@ -97,6 +97,8 @@ class Peer:
         self.pid = self.process.pid
 
     def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()  # the lean acceptor ends when its stdin does
         self.process.terminate()
         try:
             self.process.wait(10)

@@ -6,11 +6,13 @@ marketable order: an acknowledgement (ExecType 0, OrdStatus 0) and a fill of the
 quantity at 100 (ExecType F, OrdStatus 2; FIX 4.2: ExecType 2). The fields it needs are
 read from the message's FIX string with ``str.find``; the reports are FIX strings parsed
 by QuickFIX in one call each (no data dictionary on this side, no order book, no market
-data). It is not the project's exchange simulator (``stockfish_fix.testing``, which runs a
-matching engine and serves the tests): it exists so that the benchmark's counterparty
-costs well under the client it measures, on the same two cores.
+data; sequence numbers are kept in memory, for the life of the process, and messages are
+not stored for resending). It is not the project's exchange simulator
+(``stockfish_fix.testing``, which runs a matching engine and serves the tests): it exists
+so that the benchmark's counterparty costs less than the client it measures, on the same
+two cores.
 
-    python bench/peers/fix_acceptor.py [--port 0] [--begin-string FIX.4.4] [--store DIR]
+    python bench/peers/fix_acceptor.py [--port 0] [--begin-string FIX.4.4]
 
 Prints ``READY <port>`` once it accepts, and runs until stdin closes or SIGTERM.
 """
@@ -19,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from typing import Any
@@ -97,12 +99,13 @@ class LeanExchange(quickfix.Application):  # type: ignore[misc]
         quickfix.Session.sendToTarget(quickfix.Message(fill, False), session_id)
 
 
-def settings(begin_string: str, port: int, store: str) -> Any:
+def settings(begin_string: str, port: int) -> Any:
     values = {
         "ConnectionType": "acceptor", "BeginString": begin_string,
         "SenderCompID": "EXCH", "TargetCompID": "CLIENT",
         "SocketAcceptHost": "127.0.0.1", "SocketAcceptPort": str(port),
-        "SocketReuseAddress": "Y", "SocketNodelay": "Y", "FileStorePath": store,
+        "SocketReuseAddress": "Y", "SocketNodelay": "Y",
+        "PersistMessages": "N",
         "StartTime": "00:00:00", "EndTime": "00:00:00", "HeartBtInt": "30",
         "UseDataDictionary": "N", "ValidateUserDefinedFields": "N",
     }
@@ -120,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--begin-string", default="FIX.4.4")
-    parser.add_argument("--store", default=None, help="FileStore directory")
     args = parser.parse_args(argv)
     port = args.port
     if port == 0:
@@ -129,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-    store = args.store or tempfile.mkdtemp(prefix="fix-acceptor-")
-    config = settings(args.begin_string, port, store)
+    config = settings(args.begin_string, port)
     app = LeanExchange(args.begin_string)
-    acceptor = quickfix.SocketAcceptor(app, quickfix.FileStoreFactory(config), config)
+    # Sequence numbers in memory, for the life of this process (the benchmark's clients
+    # log on again and again, and continue): no file written per message.
+    acceptor = quickfix.SocketAcceptor(app, quickfix.MemoryStoreFactory(), config)
     # Its network loop on a Python thread (a thread QuickFIX made would create and drop a
     # Python thread state at every callback).
     thread = threading.Thread(target=quickfix._quickfix.Acceptor_block, args=(acceptor,),
@@ -148,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     stop.wait()
-    acceptor.stop(True)
-    return 0
+    # No graceful stop: the clients have logged out already, and stopping QuickFIX's
+    # network loop from here while it runs on a thread of ours aborts the process now
+    # and then ("exception not rethrown"). Every message is in the FileStore already.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
