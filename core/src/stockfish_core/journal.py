@@ -12,14 +12,16 @@ mode 0600, and its directory 0700 when that is created here too.
 committed write is in the operating system's hands. ``sync="full"`` also survives
 power loss, at the cost of an fsync per write.
 
-The manager writes through :meth:`Journal.write_later`: its writes go to a thread of
-their own, ``stockfish-journal-writer``, which commits everything queued in one
-transaction (group commit: the more orders in flight, the more one commit carries) and
-then reports each batch as committed. A new order is sent only once the commit that
-holds it is reported; fills and status changes do not wait (a change lost in a crash is
-recovered by reconciliation with the venue; fills are de-duplicated by execution id).
-The manager's loop does not wait for SQLite: while one commit is written, the next
-batch is being made.
+A manager with its journal on disk writes through :meth:`Journal.write_later`: its
+writes go to a thread of their own, ``stockfish-journal-writer``, which commits
+everything queued in one transaction (group commit: the more orders in flight, the more
+one commit carries) and then reports each batch as committed. A new order is sent only
+once the commit that holds it is reported; fills and status changes do not wait (a
+change lost in a crash is recovered by reconciliation with the venue; fills are
+de-duplicated by execution id). The manager's loop does not wait for SQLite: while one
+commit is written, the next batch is being made. An in-memory journal (``:memory:``:
+tests, backtests) is written on the manager's loop at the end of each loop iteration:
+there is no file to wait for, and an order then reaches its venue in that iteration.
 
 Checkpoints (copying the WAL back into the database file, with an fsync of each) run on
 a thread of their own, ``stockfish-journal-checkpoint``, with a connection of its own. The
@@ -410,6 +412,11 @@ class Journal:
             self._finalizer = weakref.finalize(self, self._checkpointer.close)
         self._writer = _Writer(self)
         weakref.finalize(self, self._writer.close)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the journal is a file (not ``:memory:``)."""
+        return self.path != ":memory:"
 
     def _committed(self) -> None:
         if self._checkpointer is not None:

@@ -311,7 +311,10 @@ class ExchangeManager:
         self._state.stopping = False
         self.started_ns = now_ns()
         loop = asyncio.get_running_loop()
-        self.orders.defer_writes(loop.call_soon, loop.call_soon_threadsafe)
+        # A journal on disk is committed by its writer thread; one in memory costs too
+        # little to be worth the hand-off, and is written on the loop.
+        self.orders.defer_writes(
+            loop.call_soon, loop.call_soon_threadsafe if self.journal.on_disk else None)
         restored = self.orders.restore()
         if restored:
             log.warning("journal %s: %d open order(s) from a previous run; reconciling with "
