@@ -1,28 +1,37 @@
 """Order round trips through the FIX connector against a bare QuickFIX initiator.
 
 A round trip is: a NewOrderSingle for a marketable order leaves, and the caller sees the
-order FILLED. The FIX exchange simulator runs in a process of its own (``python -m
-stockfish_fix.testing --replenish``); in this process, one after the other and on the
-same session (same FileStore, so sequence numbers simply continue):
+order FILLED. The counterparty runs in a process of its own: by default the benchmark's
+lean acceptor (bench/peers/fix_acceptor.py: an acknowledgement and a fill per order,
+nothing else), with ``--peer sim`` the project's exchange simulator. Its CPU per order is
+reported apart (peer CPU). The clients, in this process, on the same session (same
+FileStore, so sequence numbers simply continue):
 
 * ``bare``      a quickfix.Application subclass sending NewOrderSingle with
                 Session.sendToTarget and counting ExecutionReports with OrdStatus 2;
 * ``connector`` the stockfish ``fix`` plugin's hooks, called as the manager calls them,
                 with a minimal listener that resolves a future when the order is FILLED;
-* ``manager``   (unless --no-manager) the same through the core's ExchangeManager, its journal
-                on disk (SQLite WAL, as by default) or, with ``--journal memory``, in memory.
+* ``manager``   (unless --no-manager) the same through the core's ExchangeManager, its
+                journal on disk (SQLite WAL, as by default) or, with ``--journal memory``,
+                in memory.
 
-Throughput keeps ``--window`` orders in flight; latency sends one order at a time. The
-throughput runs are repeated ``--repeats`` times, the clients alternating; reported are
-the median rate of each client and the median of the per-repeat ratios to the bare run
-just before (which cancels most of the drift of a shared machine), and the process CPU
-time per round trip.
+Each round runs every client once, in an order rotated from round to round
+(bench/harness.py ``interleave``): it logs on, warms up, keeps ``--window`` orders in
+flight for ``--orders`` orders (throughput), then sends ``--latency`` orders one at a time
+(latency, sampled in every round), and logs out. Reported per client: the rate and the
+process CPU per round trip (every thread of this process: the measured side), median and
+range over the rounds, the median of the per-round ratios to the bare client, the peer's
+CPU per order, and for one order at a time p50 and p99 over every round's samples.
+
+Goals (issue 27): through the manager, journal on disk, at least 0.9x the bare rate at 32
+in flight with at most 1.3x its CPU per order; one order at a time p99 under 2 ms.
 
     python bench/fix_roundtrip.py [--orders 3000] [--window 32] [--latency 300]
-                                  [--journal disk|memory] [--no-manager]
+                                  [--rounds 5] [--journal disk|memory] [--no-manager]
+                                  [--peer lean|sim]
 
-Prints a table and writes bench/results/fix_roundtrip.json. Bounded: every wait has a
-timeout and the whole run takes well under two minutes with the defaults.
+Prints the common table and writes bench/results/fix_roundtrip.json. Bounded: every wait
+has a timeout.
 """
 
 from __future__ import annotations
@@ -30,9 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import quickfix
+from harness import Report, Row, Sample, interleave, measure, process_cpu, spread
 
 import stockfish_fix.plugin as fix_plugin
 from stockfish_core import (
@@ -61,33 +68,43 @@ from stockfish_fix.config import FixConfig
 from stockfish_fix.messages import new_message, transact_time
 from stockfish_fix.settings import initiator_settings
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
 WAIT = 60.0  # seconds: the longest any single phase may take
 #: ClOrdIDs must never repeat on the session (the exchange refuses a duplicate).
 _IDS = itertools.count(1)
 
 
-# -- the simulator --------------------------------------------------------------------------
-class Simulator:
-    def __init__(self, version: str, store: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "stockfish_fix.testing", "--port", "0", "--begin-strings",
-             version, "--tick-interval", "0", "--replenish", "--store", store],
-            stdout=subprocess.PIPE, text=True,
-        )
+# -- the counterparty ----------------------------------------------------------------------
+class Peer:
+    """The counterparty in a process of its own: the lean acceptor or the simulator."""
+
+    def __init__(self, kind: str, version: str, store: str) -> None:
+        if kind == "lean":
+            argv = [sys.executable, str(HERE / "peers" / "fix_acceptor.py"), "--port", "0",
+                    "--begin-string", version]
+        else:
+            argv = [sys.executable, "-m", "stockfish_fix.testing", "--port", "0",
+                    "--begin-strings", version, "--tick-interval", "0", "--replenish",
+                    "--store", store]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().split()
         if line[:1] != ["READY"]:
             self.close()
-            raise RuntimeError(f"the simulator did not start: {line}")
-        self.port = int(line[2])
+            raise RuntimeError(f"the counterparty did not start: {line}")
+        self.port = int(line[-1] if kind == "lean" else line[2])
+        self.pid = self.process.pid
 
     def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()  # the lean acceptor ends when its stdin does
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(10)
 
 
 def connector_settings(version: str, port: int, store: str) -> dict[str, Any]:
@@ -155,22 +172,18 @@ class BareClient:
         ])
         quickfix.Session.sendToTarget(message, self.session_id)
 
-    def throughput(self, orders: int, window: int) -> tuple[float, float]:
-        """(round trips per second, process CPU microseconds per round trip)."""
+    def throughput(self, orders: int, window: int) -> None:
         app = self.app
         app.filled, app.target = 0, orders
         app.done.clear()
         app.window = threading.Semaphore(window)
-        cpu, start = time.process_time(), time.perf_counter()
         for _ in range(orders):
             if not app.window.acquire(timeout=WAIT):
                 raise RuntimeError("bare: no fill within the time limit")
             self.send()
         if not app.done.wait(WAIT):
             raise RuntimeError("bare: fills missing")
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         app.window = None
-        return orders / elapsed, cpu / orders * 1e6
 
     def latency(self, count: int) -> list[float]:
         app = self.app
@@ -288,8 +301,7 @@ class ManagerDriver:
         await self.manager.stop()
 
 
-async def driver_throughput(driver: Driver, orders: int, window: int) -> tuple[float, float]:
-    """(round trips per second, process CPU microseconds per round trip)."""
+async def driver_throughput(driver: Driver, orders: int, window: int) -> None:
     # As the bare client: a window of orders in flight and a count of those done, no
     # per-order task or gather (the harness should not add work the bare client has not).
     semaphore = asyncio.Semaphore(window)
@@ -309,13 +321,10 @@ async def driver_throughput(driver: Driver, orders: int, window: int) -> tuple[f
         elif remaining == 0:
             all_done.set_result(None)
 
-    cpu, start = time.process_time(), time.perf_counter()
     for _ in range(orders):
         await semaphore.acquire()
         (await driver.round_trip(Order("SPY", "BUY", 1))).add_done_callback(done)
     await asyncio.wait_for(all_done, WAIT)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return orders / elapsed, cpu / orders * 1e6
 
 
 async def driver_latency(driver: Driver, count: int) -> list[float]:
@@ -327,22 +336,79 @@ async def driver_latency(driver: Driver, count: int) -> list[float]:
     return samples
 
 
+
 # -- the run ------------------------------------------------------------------------------
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def run_driver(driver: Driver, orders: int, window: int, latency_samples: int
-                     ) -> tuple[tuple[float, float], list[float]]:
-    await driver.start()
+class Round:
+    """What one client measured in one round."""
+
+    def __init__(self) -> None:
+        self.throughput: dict[str, list[Sample]] = {}
+        self.latency: dict[str, list[Sample]] = {}
+        self.latencies: dict[str, list[float]] = {}
+
+    def add(self, name: str, throughput: Sample, latency: Sample | None,
+            latencies: list[float]) -> Sample:
+        self.throughput.setdefault(name, []).append(throughput)
+        if latency is not None:
+            self.latency.setdefault(name, []).append(latency)
+            self.latencies.setdefault(name, []).extend(latencies)
+        return throughput
+
+
+async def _timed(ops: int, work: Any, peer: int) -> Sample:
+    """``measure`` for a coroutine run on this loop."""
+    peer_before, cpu_before = process_cpu(peer), process_cpu()
+    start = time.perf_counter()
+    await work
+    wall = time.perf_counter() - start
+    return Sample(ops, wall, process_cpu() - cpu_before, process_cpu(peer) - peer_before)
+
+
+def run_bare(version: str, port: int, store: str, args: argparse.Namespace, peer: int,
+             out: Round) -> Sample:
+    bare = BareClient(version, port, store)
     try:
-        await driver_throughput(driver, min(200, orders), window)  # warm up
-        rate = await driver_throughput(driver, orders, window)
-        latency = await driver_latency(driver, latency_samples) if latency_samples else []
+        bare.throughput(min(200, args.orders), args.window)  # warm up
+        sample = measure(args.orders, lambda: bare.throughput(args.orders, args.window),
+                         peer=peer)
+        latencies: list[float] = []
+        latency = None
+        if args.latency:
+            latency = measure(args.latency, lambda: latencies.extend(
+                bare.latency(args.latency)), peer=peer)
     finally:
-        await driver.stop()
-    return rate, latency
+        bare.close()
+    return out.add("bare", sample, latency, latencies)
+
+
+def run_driver(make: Callable[[], Driver], args: argparse.Namespace, peer: int,
+               out: Round) -> Sample:
+    driver = make()
+
+    async def run() -> tuple[Sample, Sample | None, list[float]]:
+        await driver.start()
+        try:
+            await driver_throughput(driver, min(200, args.orders), args.window)  # warm up
+            sample = await _timed(args.orders, driver_throughput(
+                driver, args.orders, args.window), peer)
+            latencies: list[float] = []
+            latency = None
+            if args.latency:
+                async def sequential() -> None:
+                    latencies.extend(await driver_latency(driver, args.latency))
+
+                latency = await _timed(args.latency, sequential(), peer)
+        finally:
+            await driver.stop()
+        return sample, latency, latencies
+
+    sample, latency, latencies = asyncio.run(run())
+    return out.add(driver.name, sample, latency, latencies)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,78 +416,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="FIX.4.4", choices=["FIX.4.2", "FIX.4.4", "FIXT.1.1"])
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--window", type=int, default=32)
-    parser.add_argument("--latency", type=int, default=300, help="sequential samples per client")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--latency", type=int, default=300,
+                        help="orders sent one at a time, per client and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--journal", choices=["disk", "memory"], default="disk",
                         help="where the manager keeps its journal")
     parser.add_argument("--manager", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure through the ExchangeManager (the default)")
+    parser.add_argument("--peer", choices=["lean", "sim"], default="lean",
+                        help="the counterparty: the lean acceptor or the exchange simulator")
+    parser.add_argument("--only", choices=["bare", "connector", "manager"], default=None,
+                        help="run this client alone (to profile it), no comparison")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="fix-bench-")
     store = str(Path(work) / "client")
-    simulator = Simulator(args.version, str(Path(work) / "exchange"))
-    settings = connector_settings(args.version, simulator.port, store)
-    drivers: list[Callable[[], Driver]] = [lambda: ConnectorDriver(settings)]
+    peer = Peer(args.peer, args.version, str(Path(work) / "exchange"))
+    settings = connector_settings(args.version, peer.port, store)
+    journal = ":memory:" if args.journal == "memory" else str(Path(work) / "journal.sqlite")
+    out = Round()
+    cases: dict[str, Callable[[], Sample]] = {
+        "bare": lambda: run_bare(args.version, peer.port, store, args, peer.pid, out),
+        "connector": lambda: run_driver(lambda: ConnectorDriver(settings), args, peer.pid,
+                                        out),
+    }
     if args.manager:
-        journal = ":memory:" if args.journal == "memory" else str(Path(work) / "journal.sqlite")
-        drivers.append(lambda: ManagerDriver(settings, journal))
-    rates: dict[str, list[tuple[float, float]]] = {"bare": []}
-    latencies: dict[str, list[float]] = {}
-    started = time.perf_counter()
+        cases["manager"] = lambda: run_driver(lambda: ManagerDriver(settings, journal), args,
+                                              peer.pid, out)
+    if args.only is not None:
+        cases = {args.only: cases[args.only]}
+    report = Report("fix_roundtrip", f"FIX {args.version} round trips (send -> FILLED), "
+                    f"{args.orders} orders, {args.window} in flight, then {args.latency} one "
+                    f"at a time, per client and round; counterparty: {args.peer}; manager "
+                    f"journal on {args.journal}")
     try:
-        for repeat in range(args.repeats):
-            bare = BareClient(args.version, simulator.port, store)
-            try:
-                bare.throughput(min(200, args.orders), args.window)  # warm up
-                rates["bare"].append(bare.throughput(args.orders, args.window))
-                if repeat == 0 and args.latency:
-                    latencies["bare"] = bare.latency(args.latency)
-            finally:
-                bare.close()
-                del bare
-            for make in drivers:
-                driver = make()
-                result, latency = asyncio.run(run_driver(
-                    driver, args.orders, args.window, args.latency if repeat == 0 else 0))
-                rates.setdefault(driver.name, []).append(result)
-                if latency:
-                    latencies[driver.name] = latency
-                del driver
+        interleave(cases, args.rounds, progress=lambda line: print(" ", line, flush=True))
     finally:
-        simulator.close()
-    elapsed = time.perf_counter() - started
-    bare_runs = [r for r, _ in rates["bare"]]
-    rows = []
-    print(f"FIX {args.version} round trips (send -> FILLED), {args.orders} orders, "
-          f"window {args.window}, median of {args.repeats}; simulator in its own process"
-          + (f"; manager journal on {args.journal}" if args.manager else ""))
-    print(f"{'client':<10} {'orders/s':>10} {'vs bare':>8} {'cpu us':>8} {'p50 us':>9} "
-          f"{'p99 us':>9}")
-    for name, samples in rates.items():
-        rate = statistics.median(r for r, _ in samples)
-        cpu = statistics.median(c for _, c in samples)
-        ratio = statistics.median(r / b for (r, _), b in zip(samples, bare_runs, strict=True))
-        lat = latencies.get(name, [])
-        p50 = percentile(lat, 50) if lat else float("nan")
-        p99 = percentile(lat, 99) if lat else float("nan")
-        rows.append({"client": name, "orders_per_s": round(rate, 1),
-                     "runs": [round(r, 1) for r, _ in samples],
-                     "ratio_to_bare": round(ratio, 3),
-                     "cpu_us_per_order": round(cpu, 1),
-                     "latency_p50_us": round(p50, 1), "latency_p99_us": round(p99, 1)})
-        print(f"{name:<10} {rate:>10.0f} {ratio:>7.2f}x {cpu:>8.0f} {p50:>9.0f} "
-              f"{p99:>9.0f}")
-    print(f"({elapsed:.1f}s)")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "fix_roundtrip.json"
-    out.write_text(json.dumps({
-        "benchmark": "fix_roundtrip", "version": args.version, "orders": args.orders,
-        "window": args.window, "repeats": args.repeats, "latency_samples": args.latency,
-        "journal": args.journal if args.manager else None,
-        "python": platform.python_version(), "machine": platform.machine(),
-        "results": rows, "seconds": round(elapsed, 1),
-    }, indent=2))
-    print(f"wrote {out}")
+        peer.close()
+    bare = out.throughput.get("bare")
+    bare_latency = out.latency.get("bare")
+    goals = {"manager": ("journal on disk: >= 0.9x rate, <= 1.3x CPU", 0.9, 1.3)}
+    for name, samples in out.throughput.items():
+        goal, rate_goal, cpu_goal = goals.get(name, ("", None, None))
+        if name == "manager" and args.journal != "disk":
+            goal, rate_goal, cpu_goal = "", None, None
+        label = f"{name} {args.window} in flight" + (
+            f" (journal {args.journal})" if name == "manager" else "")
+        report.add(Row.of(label, samples, unit="round trip",
+                          baseline="" if name == "bare" else "bare QuickFIX initiator",
+                          bare=None if name == "bare" else bare, goal=goal,
+                          rate_goal=rate_goal, cpu_goal=cpu_goal))
+    for name, samples in out.latency.items():
+        lat = out.latencies[name]
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        per_round = [percentile(lat[i:i + args.latency], 99)
+                     for i in range(0, len(lat), args.latency)]
+        row = Row.of(f"{name} one at a time", samples, unit="round trip",
+                     baseline="" if name == "bare" else "bare QuickFIX initiator",
+                     bare=None if name == "bare" else bare_latency,
+                     goal="p99 < 2 ms" if name == "manager" else "",
+                     latency_p50_us=round(p50, 1), latency_p99_us=round(p99, 1),
+                     latency_p99_us_per_round=spread(per_round))
+        if name == "manager":
+            row.verdict = "met" if p99 < 2000 else "NOT met"
+        report.add(row)
+        print(f"  {name} one at a time: p50 {p50:.0f} us, p99 {p99:.0f} us "
+              f"(per round p99 {min(per_round):.0f}-{max(per_round):.0f} us)")
+    report.extra = {"version": args.version, "orders": args.orders, "window": args.window,
+                    "latency_samples": args.latency, "journal": args.journal,
+                    "peer": args.peer, "rounds": args.rounds}
+    report.finish(args.out)
     return 0
 
 

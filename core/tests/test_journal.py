@@ -1,8 +1,10 @@
 """The journal on disk: background checkpoints (the writer never copies the WAL back
-itself), and the modes of the files it creates."""
+itself), the modes of the files it creates, and its writer thread (group commit, new
+orders sent only after their commit)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
 import os
@@ -10,6 +12,7 @@ import stat
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +101,82 @@ def test_a_new_journal_is_private_to_its_user(tmp_path: Path) -> None:
     assert reopened.counts()["fills"] == 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     reopened.close()
+
+
+# -- the writer thread: group commit, sends after their commit ----------------------------
+def _manager(journal: Path) -> Any:
+    from stockfish_core import ExchangeManager, PluginRegistry
+    from stockfish_core.config import ManagerConfig
+    from stockfish_core.sim import plugin as sim_plugin
+
+    registry = PluginRegistry(entry_points=())
+    registry.register(sim_plugin, "sim")
+    manager = ExchangeManager(config=ManagerConfig(connect_timeout=5.0), registry=registry,
+                              journal=journal)
+    manager.add_connector("a", "sim", primary=True, tick_interval=0.005, latency=0.0)
+    return manager
+
+
+def _sent(order: Order) -> bool:
+    return order.status is not OrderStatus.PENDING
+
+
+async def test_new_orders_leave_after_their_commit_and_share_one(tmp_path: Path) -> None:
+    manager = _manager(tmp_path / "j.sqlite")
+    async with manager:
+        journal = manager.journal
+        before = journal.writer_stats()
+        with journal._lock:  # the writer thread cannot commit until this is released
+            ids = []
+            for _ in range(6):
+                ids.append(await manager.send_order_async(Order("SPY", "BUY", 1)))
+                await asyncio.sleep(0)  # one loop iteration: one batch each
+            assert not any(i in manager.orders.unacked for i in ids)  # none has left
+            assert all(manager.get_order(i).status is OrderStatus.PENDING for i in ids)
+        for order_id in ids:
+            await manager.wait_for_order_async(order_id, _sent, 10)
+        stats = journal.writer_stats()
+        batches = stats["batches"] - before["batches"]
+        commits = stats["commits"] - before["commits"]
+        assert batches >= 6
+        assert commits < batches  # those queued behind the held commit shared one
+        filled = [await manager.wait_for_order_async(i, timeout=10) for i in ids]
+        assert all(o.status is OrderStatus.FILLED for o in filled)
+        assert any(t.name == "stockfish-journal-writer" for t in threading.enumerate())
+    # A stopped manager leaves no writer thread behind (its journal is still open).
+    assert not any(t.name == "stockfish-journal-writer" for t in threading.enumerate())
+    reopened = Journal(tmp_path / "j.sqlite")
+    try:
+        assert {o.client_order_id for o in map(reopened.order, ids) if o} == set(ids)
+    finally:
+        reopened.close()
+
+
+async def test_a_failed_commit_sends_nothing(tmp_path: Path) -> None:
+    manager = _manager(tmp_path / "j.sqlite")
+    async with manager:
+        journal = manager.journal
+        with journal._lock:
+            journal._db.execute("DROP TABLE orders")  # every order's write now fails
+        order_id = await manager.send_order_async(Order("SPY", "BUY", 1))
+        order = await manager.wait_for_order_async(order_id, timeout=10)
+        assert order.status is OrderStatus.ERROR
+        assert "journal write failed" in (order.reason or "")
+        assert order_id not in manager.orders.sent_at  # never sent
+
+
+async def test_reconciliation_does_not_ask_about_an_order_waiting_for_its_commit(
+        tmp_path: Path) -> None:
+    # After a reconnect the manager asks the venue about its open orders; one that waits
+    # for its commit has not left, and asking first would have the venue call it unknown.
+    manager = _manager(tmp_path / "j.sqlite")
+    async with manager:
+        venue = manager._venues["a"]
+        with manager.journal._lock:  # the writer thread cannot commit until released
+            order_id = await manager.send_order_async(Order("SPY", "BUY", 1))
+            await asyncio.sleep(0)  # handed to the writer thread
+            assert manager.orders.unsent(manager.get_order(order_id))
+            await manager._supervisor._restore(venue)  # as after a reconnect
+        order = await manager.wait_for_order_async(order_id, timeout=10)
+        assert order.status is OrderStatus.FILLED, order.reason
+        assert manager.get_stats()["illegal_transitions"] == 0

@@ -120,6 +120,31 @@ async def test_a_hook_that_raises_reaches_the_caller_and_connect_times_out() -> 
         await hooks.connect(timeout=0.05)
 
 
+def test_execute_calls_the_plugin_directly_until_another_plugin_takes_part() -> None:
+    # Order entry is the hot path: no pluggy call per order, yet a wrapper registered
+    # later (a tracer, an audit) sees every order from then on.
+    a = Venue("a")
+    registry = PluginRegistry(entry_points=())
+    registry.register(a, "a")
+    hooks = hooks_of(registry, "a")
+    order = Order("SPY", OrderSide.BUY, 1)
+    order.client_order_id = "X1"
+    assert hooks.execute(OrderRequest(OrderAction.SUBMIT, order)) is None
+    assert hooks._execute is not None and hooks._execute[1] == a.stockfish_execute
+    seen: list[OrderAction] = []
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def stockfish_execute(self, connector: Connector, request: OrderRequest) -> Any:
+            seen.append(request.action)
+            return (yield)
+
+    registry.register(Audit(), "audit")
+    assert hooks.execute(OrderRequest(OrderAction.STATUS, order)) is None
+    assert seen == [OrderAction.STATUS]
+    assert a.calls == [("execute", OrderAction.SUBMIT), ("execute", OrderAction.STATUS)]
+
+
 def test_a_connector_without_hooks_is_refused_clearly() -> None:
     connector = Connector("bare", "bare", listener=RecordingListener())
     with pytest.raises(ValueError, match="connector bare has no plugin hooks"):

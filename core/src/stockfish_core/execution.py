@@ -82,6 +82,7 @@ class OrderService:
                                                  asyncio.Future[Order]]]] = {}
         #: Brackets and OCO pairs the core emulates (stockfish_core.brackets).
         self.groups = OrderGroups(self)
+        orders.notify = self._order_changed
 
     def on_order_update(self, connector: Connector, update: OrderUpdate) -> None:
         venue = self.venues.get(connector.name)
@@ -214,7 +215,7 @@ class OrderService:
 
         def run() -> T:
             result = action()
-            self.orders.flush()
+            self.orders.flush(wait=True)
             return result
 
         return self.bridge.call(run)
@@ -227,7 +228,7 @@ class OrderService:
 
     def _submit_committed(self, order: Order, connector_name: str | None) -> str:
         order_id = self._submit(order, connector_name)
-        self.orders.flush()
+        self.orders.flush(wait=True)
         return order_id
 
     def _submit(self, order: Order, connector_name: str | None,

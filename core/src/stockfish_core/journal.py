@@ -12,33 +12,50 @@ mode 0600, and its directory 0700 when that is created here too.
 committed write is in the operating system's hands. ``sync="full"`` also survives
 power loss, at the cost of an fsync per write.
 
+A manager with its journal on disk writes through :meth:`Journal.write_later`: its
+writes go to a thread of their own, ``stockfish-journal-writer``, which commits
+everything queued in one transaction (group commit: the more orders in flight, the more
+one commit carries) and then reports each batch as committed. A new order is sent only
+once the commit that holds it is reported; fills and status changes do not wait (a
+change lost in a crash is recovered by reconciliation with the venue; fills are
+de-duplicated by execution id). The manager's loop does not wait for SQLite: while one
+commit is written, the next batch is being made. An in-memory journal (``:memory:``:
+tests, backtests) is written on the manager's loop at the end of each loop iteration:
+there is no file to wait for, and an order then reaches its venue in that iteration.
+
 Checkpoints (copying the WAL back into the database file, with an fsync of each) run on
 a thread of their own, ``stockfish-journal-checkpoint``, with a connection of its own. The
-thread that writes, the manager's loop, then never pays for one: left to itself, SQLite
+thread that writes, the writer thread, then never pays for one: left to itself, SQLite
 would run it inside the commit that takes the WAL past 1000 pages, which stalls the
 sends waiting for that commit by a millisecond or more.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
 import sqlite3
 import threading
+import typing
 import weakref
+from collections.abc import Callable
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import attrs
 
 from .orders import FINAL_STATUSES, Fill, Order
-from .serialization import from_dict, to_dict
+from .serialization import OMITTED_WHEN_DEFAULT, from_dict, to_dict
 
 __all__ = ["DEFAULT_RETENTION_DAYS", "Journal", "default_journal_path", "fill_body",
            "order_body"]
 
 log = logging.getLogger("stockfish.journal")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -76,39 +93,87 @@ def _number_text(value: Decimal | None) -> str:
     return "null" if value is None else f'"{value}"'
 
 
-def order_body(order: Order) -> str:
-    """The JSON of an order as the journal stores it: ``to_dict(order)`` with
-    ``json.dumps(separators=(",", ":"))``, written out by hand because it is on every
-    order's path, twice (a test keeps the two equal, character for character). Free text
-    goes through the encoder's own escaping; the enums' values are fixed ASCII words."""
-    o = order
-    if o.trail_amount is not None or o.trail_percent is not None or o.expire_ns is not None:
-        return json.dumps(to_dict(o), separators=(",", ":"))  # the rare terms: generic
-    return (
-        f'{{"symbol":{_quote(o.symbol)},"side":"{o.side.value}","quantity":"{o.quantity}",'
-        f'"order_type":"{o.order_type.value}","price":{_number_text(o.price)},'
-        f'"stop_price":{_number_text(o.stop_price)},'
-        f'"time_in_force":"{o.time_in_force.value}",'
-        f'"client_order_id":{_text(o.client_order_id)},"connector":{_text(o.connector)},'
-        f'"account":{_text(o.account)},"status":"{o.status.value}",'
-        f'"filled_quantity":"{o.filled_quantity}",'
-        f'"avg_fill_price":{_number_text(o.avg_fill_price)},'
-        f'"venue_order_id":{_text(o.venue_order_id)},"reason":{_text(o.reason)},'
-        f'"outcome_unknown":{"true" if o.outcome_unknown else "false"},'
-        f'"created_ns":{o.created_ns:d},"updated_ns":{o.updated_ns:d}}}'
-    )
+def _int_text(value: int | None) -> str:
+    return "null" if value is None else f"{value:d}"
 
 
-def fill_body(fill: Fill) -> str:
-    """The JSON of a fill as the journal stores it (``to_dict(fill)``, by hand)."""
-    f = fill
-    return (
-        f'{{"client_order_id":{_quote(f.client_order_id)},'
-        f'"execution_id":{_quote(f.execution_id)},"symbol":{_quote(f.symbol)},'
-        f'"side":"{f.side.value}","quantity":"{f.quantity}","price":"{f.price}",'
-        f'"commission":"{f.commission}","connector":{_text(f.connector)},'
-        f'"venue_order_id":{_text(f.venue_order_id)},"timestamp_ns":{f.timestamp_ns:d}}}'
-    )
+def _bool_text(value: bool | None) -> str:
+    return "null" if value is None else ("true" if value else "false")
+
+
+def _enum_text(value: enum.Enum | None) -> str:
+    return "null" if value is None else _quote(value.value)
+
+
+def _field_code(name: str, kind: Any) -> str | None:
+    """The f-string part writing field ``name`` (of type ``kind``) as JSON, or None when
+    the type is not one of the simple ones (the class then goes through cattrs)."""
+    args = typing.get_args(kind)
+    optional = type(None) in args
+    if optional:
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) != 1:
+            return None
+        kind = rest[0]
+    attr = f"o.{name}"
+    if kind is str:
+        return f"{{_text({attr})}}" if optional else f"{{_quote({attr})}}"
+    if kind is Decimal:
+        return f"{{_number_text({attr})}}" if optional else f'"{{{attr}}}"'
+    if kind is bool:
+        return f"{{_bool_text({attr})}}"
+    if kind is int:
+        return f"{{_int_text({attr})}}" if optional else f"{{{attr}:d}}"
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        plain = all(isinstance(m.value, str) and m.value.isascii() and m.value.isprintable()
+                    and not set(m.value) & set('"\\{}') for m in kind)
+        if plain and not optional:
+            return f'"{{{attr}.value}}"'
+        return f"{{_enum_text({attr})}}"
+    return None
+
+
+def _body_writer(cls: type[T]) -> Callable[[T], str]:
+    """``json.dumps(to_dict(obj), separators=(",", ":"))`` for an attrs class, made once
+    from its fields: on every order's path, it is one f-string, a fraction of what
+    cattrs and json cost. A class with a field of another type (not str, Decimal, int,
+    bool, an enum, or one of these or None) is written by cattrs and json. Either way
+    every field the class has, now or later, is in the journal."""
+    hints = typing.get_type_hints(cls)
+    parts = []
+    omitted = []  # left out of the dict while they hold their default (serialization)
+    for a in attrs.fields(cls):  # type: ignore[arg-type]
+        if not a.init:  # not serialised (cattrs leaves such fields out)
+            continue
+        if a.name in OMITTED_WHEN_DEFAULT.get(cls, ()):
+            if not a.name.isidentifier():
+                return lambda obj: json.dumps(to_dict(obj), separators=(",", ":"))
+            omitted.append((a.name, a.default))
+            continue
+        code = _field_code(a.name, hints.get(a.name))
+        if code is None or not a.name.isidentifier():
+            return lambda obj: json.dumps(to_dict(obj), separators=(",", ":"))
+        parts.append(f'"{a.name}":{code}')
+    namespace: dict[str, Any] = {"_quote": _quote, "_text": _text,
+                                 "_number_text": _number_text, "_int_text": _int_text,
+                                 "_bool_text": _bool_text, "_enum_text": _enum_text}
+    text = "{{" + ",".join(parts) + "}}"
+    # An object with one of the omitted fields set (rare: a trailing stop, a GTD order)
+    # is written by cattrs and json, which leave out the others.
+    rare = " or ".join(f"o.{name} != _defaults[{i}]" for i, (name, _) in enumerate(omitted))
+    namespace["_defaults"] = tuple(default for _, default in omitted)
+    namespace["_generic"] = lambda obj: json.dumps(to_dict(obj), separators=(",", ":"))
+    check = f"    if {rare}:\n        return _generic(o)\n" if rare else ""
+    exec(f"def write(o):\n{check}    return f{text!r}\n", namespace)
+    return namespace["write"]  # type: ignore[no-any-return]
+
+
+#: The JSON of an order as the journal stores it: ``to_dict(order)`` with
+#: ``json.dumps(separators=(",", ":"))`` (a test keeps the two equal, character for
+#: character).
+order_body: Callable[[Order], str] = _body_writer(Order)
+#: The JSON of a fill as the journal stores it (``to_dict(fill)``).
+fill_body: Callable[[Fill], str] = _body_writer(Fill)
 
 
 #: Rows per statement of a batch write (SQLite allows 32766 parameters per statement).
@@ -215,6 +280,100 @@ class _Checkpointer:
             self._thread.join(timeout=10)
 
 
+#: What a batch handed to the writer calls once it is committed (None) or failed.
+Done = Callable[[BaseException | None], None]
+
+
+class _Writer:
+    """The journal's writer thread, ``stockfish-journal-writer``: group commit.
+
+    :meth:`put` queues a batch of rows (made by the caller, a snapshot of the orders as
+    they were) and returns at once. The thread takes every batch queued, writes them in
+    one transaction, commits, and then calls each batch's ``done``. While it commits, the
+    next batches queue up: the busier the order flow, the more one commit carries. The
+    commit itself (SQLite's write to the WAL) runs without the GIL, beside the caller's
+    thread."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = weakref.ref(journal)  # a journal dropped unclosed still goes
+        self._queue: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Done]] = []
+        self._busy = False
+        self._stopping = False
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        #: Transactions committed so far, and batches they carried (for the stats).
+        self.commits = 0
+        self.batches = 0
+
+    def put(self, order_rows: list[tuple[Any, ...]], fill_rows: list[tuple[Any, ...]],
+            done: Done) -> None:
+        with self._cond:
+            if self._stopping:
+                raise sqlite3.ProgrammingError("the journal is closed")
+            self._queue.append((order_rows, fill_rows, done))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="stockfish-journal-writer")
+                self._thread.start()
+            elif not self._busy:
+                self._cond.notify()
+
+    def wait_idle(self) -> None:
+        """Until every batch queued so far is committed (or failed) and reported."""
+        with self._cond:
+            while self._queue or self._busy:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._queue and not self._stopping:
+                    cond.wait()
+                if not self._queue:
+                    return
+                batches, self._queue = self._queue, []
+                self._busy = True
+            error: BaseException | None = None
+            try:
+                orders = [row for b in batches for row in b[0]]
+                fills = [row for b in batches for row in b[1]]
+                journal = self._journal()
+                if journal is None:
+                    raise sqlite3.ProgrammingError("the journal is gone")
+                journal._write_batch(orders, fills)
+                del journal
+            except BaseException as exc:  # noqa: BLE001 - each batch's owner is told
+                error = exc
+            self.commits += 1
+            self.batches += len(batches)
+            for _, _, done in batches:
+                try:
+                    done(error)
+                except Exception:
+                    log.exception("journal: a commit's callback failed")
+            with cond:
+                self._busy = False
+                cond.notify_all()
+
+    def stop(self, *, closing: bool = False) -> None:
+        """Commit what is queued and end the thread; a later :meth:`put` starts another
+        one, unless ``closing``."""
+        self.wait_idle()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        if not closing:
+            with self._cond:
+                self._stopping = False
+
+    def close(self) -> None:
+        self.stop(closing=True)
+
+
 def _create_private(path: Path) -> None:
     """A new journal is readable by its user alone: its directory, if made here, 0700, and
     the database file 0600 (SQLite gives its -wal and -shm files the database's mode). An
@@ -263,12 +422,20 @@ class Journal:
             self._checkpointer = _Checkpointer(self.path)
             # A journal dropped without close() still stops its thread.
             self._finalizer = weakref.finalize(self, self._checkpointer.close)
+        self._writer = _Writer(self)
+        weakref.finalize(self, self._writer.close)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the journal is a file (not ``:memory:``)."""
+        return self.path != ":memory:"
 
     def _committed(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.committed()
 
     def close(self) -> None:
+        self._writer.close()  # what is queued is committed first
         if self._checkpointer is not None:
             self._finalizer()  # the last checkpoint, then the thread ends
         with self._lock:
@@ -286,9 +453,40 @@ class Journal:
     def record_batch(self, orders: list[Order], fills: list[Fill]) -> None:
         """Write order changes and fills in one transaction (fills already known to the
         journal are skipped)."""
-        order_rows = [_order_row(o) for o in orders]
-        fill_rows = [_fill_row(f) for f in fills]
+        self._write_batch([_order_row(o) for o in orders], [_fill_row(f) for f in fills])
+
+    def write_later(self, orders: list[Order], fills: list[Fill], done: Done) -> None:
+        """Queue order changes and fills for the writer thread (group commit) and return
+        at once; ``done(None)`` is called on that thread once they are committed,
+        ``done(error)`` if the transaction failed. The rows are made here and now: what
+        is committed is the orders as they were at this call."""
+        self._writer.put([_order_row(o) for o in orders], [_fill_row(f) for f in fills],
+                         done)
+
+    def wait_written(self) -> None:
+        """Until everything queued with :meth:`write_later` is committed (or failed) and
+        its ``done`` called."""
+        self._writer.wait_idle()
+
+    def stop_writer(self) -> None:
+        """Commit what is queued for the writer thread and end it (a later
+        :meth:`write_later` starts it again): for a manager that stops."""
+        self._writer.stop()
+
+    def writer_stats(self) -> dict[str, int]:
+        """Transactions of the writer thread so far, and the batches they carried."""
+        return {"commits": self._writer.commits, "batches": self._writer.batches}
+
+    def _write_batch(self, order_rows: list[tuple[Any, ...]],
+                     fill_rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
+            if not fill_rows and 0 < len(order_rows) <= _CHUNK:
+                # One statement is a transaction of its own (autocommit): no BEGIN and
+                # COMMIT round trips into SQLite for the commonest batch, new orders.
+                self._db.execute(_ORDER_UPSERT.sql(len(order_rows)),
+                                 [value for row in order_rows for value in row])
+                self._committed()
+                return
             self._db.execute("BEGIN")
             try:
                 if fill_rows:
@@ -343,13 +541,18 @@ class Journal:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- reads -----------------------------------------------------------------------
+    # Every read first waits for what is queued for the writer thread (write_later): a
+    # read sees every write handed to the journal before it.
+
     def get_meta(self, key: str) -> str | None:
+        self._writer.wait_idle()
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def open_orders(self) -> list[Order]:
         """Orders not in a final status, oldest first."""
+        self._writer.wait_idle()
         with self._lock:
             rows = self._db.execute(
                 "SELECT body FROM orders WHERE is_open = 1 ORDER BY rowid"
@@ -357,6 +560,7 @@ class Journal:
         return [from_dict(json.loads(body), Order) for (body,) in rows]
 
     def order(self, client_order_id: str) -> Order | None:
+        self._writer.wait_idle()
         with self._lock:
             row = self._db.execute(
                 "SELECT body FROM orders WHERE client_order_id=?", (client_order_id,)
@@ -364,6 +568,7 @@ class Journal:
         return None if row is None else from_dict(json.loads(row[0]), Order)
 
     def fills(self, client_order_id: str | None = None) -> list[Fill]:
+        self._writer.wait_idle()
         query, args = "SELECT body FROM fills", ()
         if client_order_id is not None:
             query, args = query + " WHERE client_order_id=?", (client_order_id,)  # type: ignore[assignment]
@@ -373,17 +578,27 @@ class Journal:
 
     def has_fill(self, connector: str, execution_id: str) -> bool:
         """Whether the journal holds this (connector, execution id)."""
+        self._writer.wait_idle()
         with self._lock:
             row = self._db.execute("SELECT 1 FROM fills WHERE connector=? AND execution_id=?",
                                    (connector, execution_id)).fetchone()
         return row is not None
 
+    def execution_keys(self) -> list[tuple[str, str]]:
+        """Every (connector, execution id) the journal holds."""
+        self._writer.wait_idle()
+        with self._lock:
+            rows = self._db.execute("SELECT connector, execution_id FROM fills").fetchall()
+        return [(str(c), str(e)) for c, e in rows]
+
     def has_fills(self) -> bool:
         """Whether the journal holds any fill."""
+        self._writer.wait_idle()
         with self._lock:
             return self._db.execute("SELECT 1 FROM fills LIMIT 1").fetchone() is not None
 
     def counts(self) -> dict[str, Any]:
+        self._writer.wait_idle()
         with self._lock:
             rows = self._db.execute("SELECT status, COUNT(*) FROM orders GROUP BY status")
             by_status = {str(s): int(n) for s, n in rows.fetchall()}
@@ -401,6 +616,8 @@ class Journal:
         rows already there are replaced), in the same transaction. Then the file is
         vacuumed (given back to the file system) unless ``vacuum`` is False or another
         process holds the journal open. Returns the counts removed."""
+        self._writer.wait_idle()
+        self._writer.wait_idle()
         with self._lock:
             db = self._db
             if archive is not None:

@@ -312,7 +312,11 @@ class ExchangeManager:
         self._state.running = True
         self._state.stopping = False
         self.started_ns = now_ns()
-        self.orders.defer_writes(asyncio.get_running_loop().call_soon)
+        loop = asyncio.get_running_loop()
+        # A journal on disk is committed by its writer thread; one in memory costs too
+        # little to be worth the hand-off, and is written on the loop.
+        self.orders.defer_writes(
+            loop.call_soon, loop.call_soon_threadsafe if self.journal.on_disk else None)
         restored = self.orders.restore()
         if restored:
             log.warning("journal %s: %d open order(s) from a previous run; reconciling with "

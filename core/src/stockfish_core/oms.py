@@ -76,6 +76,38 @@ class OrderIdGenerator:
         return f"{self._prefix}{next(self._counter)}"
 
 
+class _KeyFilter:
+    """A Bloom filter of (connector, execution id) keys: ``key in f`` is False for a key
+    never added, and True for one added (or, rarely, for one not added: the caller then
+    asks the journal). Fixed size (2 MiB); with a million keys about 0.2% of new ids are
+    looked up in the journal, with five million about a quarter."""
+
+    __slots__ = ("_bits", "count")
+
+    _MASK = (1 << 24) - 1
+
+    def __init__(self) -> None:
+        self._bits = bytearray(1 << 21)
+        self.count = 0
+
+    def add(self, key: tuple[str, str]) -> None:
+        bits, mask = self._bits, self._MASK
+        h = hash(key)
+        for position in (h & mask, (h >> 24) & mask, (h * 0x9E3779B1 >> 20) & mask):
+            bits[position >> 3] |= 1 << (position & 7)
+        self.count += 1
+
+    def __contains__(self, key: object) -> bool:
+        if not self.count:
+            return False
+        bits, mask = self._bits, self._MASK
+        h = hash(key)
+        for position in (h & mask, (h >> 24) & mask, (h * 0x9E3779B1 >> 20) & mask):
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
+
+
 class Outcome:
     """What applying one report changed (for stats and subscriber notification)."""
 
@@ -161,26 +193,54 @@ class OrderStore:
         #: cancel or replace asked for meanwhile), in order.
         self._new: dict[str, tuple[Order, list[Callable[[], None]]]] = {}
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
+        self._threadsafe: Callable[[Callable[[], None]], Any] | None = None
+        #: Tells subscribers and waiters of a change made here (an order put in ERROR
+        #: because its journal write failed); the manager's order part sets it.
+        self.notify: Callable[[Order], None] | None = None
         self._flush_pending = False
-        #: Whether the journal holds execution ids that memory does not (a restart, or a
-        #: final order with fills that left memory): then a new execution id is looked up
-        #: there too before it is applied (an id reused by the venue is a duplicate).
-        self._ids_on_disk = journal is not None and journal.has_fills()
+        #: With the journal's writer thread: new orders handed to it and not yet
+        #: committed, with their actions; how many uncommitted batches hold each order's
+        #: row; and the batches committed (or failed), to be run on the loop.
+        self._awaiting: dict[str, list[Callable[[], None]]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._committed: collections.deque[
+            tuple[tuple[list[tuple[Order, list[Callable[[], None]]]], list[str]],
+                  BaseException | None]] = collections.deque()
+        #: The execution ids the journal holds and memory does not (a restart, or a final
+        #: order with fills that left memory), as a filter: a new execution id that may be
+        #: among them is looked up in the journal before it is applied (an id reused by
+        #: the venue is a duplicate); one that is not, the common case, is not.
+        self._on_disk = _KeyFilter()
+        if journal is not None and journal.has_fills():
+            for key in journal.execution_keys():
+                self._on_disk.add(key)
 
-    def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
+    def defer_writes(self, schedule: Callable[[Callable[[], None]], Any] | None,
+                     threadsafe: Callable[[Callable[[], None]], Any] | None = None) -> None:
         """Group commit: ``schedule(fn)`` runs ``fn`` soon (the manager passes its loop's
-        ``call_soon``), so everything one loop iteration adds or changes shares one
-        transaction. A new order is sent only after the transaction that holds it has
-        committed (see :meth:`add`). A change lost in a crash is recovered by
-        reconciliation with the venue; fills are de-duplicated by execution id. With
-        ``None``, pending work is flushed and every write is immediate from then on."""
+        ``call_soon``), so everything one loop iteration adds or changes is handed to the
+        journal at once. With ``threadsafe`` (the loop's ``call_soon_threadsafe``), the
+        journal's writer thread commits it (:meth:`Journal.write_later`, which carries
+        every batch queued while it commits) and ``threadsafe`` brings the news back to
+        the loop; without, the flush commits it there and then. Either way a new order is
+        sent only after the transaction that holds it has committed (see :meth:`add`). A
+        change lost in a crash is recovered by reconciliation with the venue; fills are
+        de-duplicated by execution id. With ``None``, pending work is flushed and waited
+        for, and every write is immediate from then on."""
         if schedule is None:
-            self.flush()
+            self.flush(wait=True)
+            if self.journal is not None:
+                self.journal.stop_writer()  # no thread left behind a stopped manager
         self._schedule = schedule
+        self._threadsafe = threadsafe if schedule is not None else None
 
-    def flush(self) -> None:
-        """Commit pending writes, then run the actions waiting for them (the sends)."""
+    def flush(self, *, wait: bool = False) -> None:
+        """Hand pending writes to the journal; the actions waiting for them (the sends)
+        run once they are committed: at once without the writer thread, else when it
+        reports the commit, or before this returns with ``wait``."""
         self._flush_pending = False
+        if self._committed:  # committed batches nothing waited for (see _write_later)
+            self._run_committed()
         new, self._new = list(self._new.values()), {}
         if self.journal is not None and (new or self._dirty or self._dirty_fills):
             orders = [o for o, _ in new]
@@ -188,18 +248,88 @@ class OrderStore:
             orders.extend(o for cid, o in self._dirty.items() if cid not in fresh)
             fills = self._dirty_fills
             self._dirty, self._dirty_fills = {}, []
+            if self._threadsafe is not None:
+                self._write_later(new, orders, fills)
+                if wait:
+                    self.journal.wait_written()
+                    self._run_committed()
+                return
             try:
                 self.journal.record_batch(orders, fills)
             except Exception as exc:  # noqa: BLE001 - refuse to send what is not on disk
-                log.critical("journal write failed (%s: %s); %d new order(s) not sent",
-                             type(exc).__name__, exc, len(new))
-                for order, _ in new:
-                    self.finish(order, OrderStatus.ERROR, f"journal write failed: {exc}")
+                self._write_failed(new, exc)
                 return
+        elif wait and self._threadsafe is not None and self._in_flight:
+            assert self.journal is not None
+            self.journal.wait_written()
+            self._run_committed()
         for _order, actions in new:
             for action in actions:
                 action()
         self._retire_old()
+
+    def _write_later(self, new: list[tuple[Order, list[Callable[[], None]]]],
+                     orders: list[Order], fills: list[Fill]) -> None:
+        """Hand a batch to the journal's writer thread (see :meth:`flush`)."""
+        assert self.journal is not None and self._threadsafe is not None
+        cids = [o.client_order_id or "" for o in orders]
+        in_flight = self._in_flight
+        for cid in cids:
+            in_flight[cid] = in_flight.get(cid, 0) + 1
+        for order, actions in new:
+            self._awaiting[order.client_order_id or ""] = actions
+        batch = (new, cids)
+        threadsafe = self._threadsafe
+        committed = self._committed
+
+        wake = bool(new)
+
+        def done(error: BaseException | None) -> None:  # on the writer thread
+            committed.append((batch, error))
+            if not wake and error is None:
+                return  # nothing waits for it: the next flush (or a later wake) runs it
+            try:
+                threadsafe(self._run_committed)
+            except RuntimeError:  # the loop is closed: flush(wait=True) runs it
+                pass
+
+        try:
+            self.journal.write_later(orders, fills, done)
+        except Exception as exc:  # noqa: BLE001 - the journal is closed or broken
+            done(exc)
+
+    def _run_committed(self) -> None:
+        """On the loop: the batches the writer thread committed (or failed), in order;
+        their new orders are sent (or, if the commit failed, put in ERROR)."""
+        committed = self._committed
+        while committed:
+            (new, cids), error = committed.popleft()
+            in_flight = self._in_flight
+            for cid in cids:
+                left = in_flight.get(cid, 1) - 1
+                if left:
+                    in_flight[cid] = left
+                else:
+                    in_flight.pop(cid, None)
+            awaiting = self._awaiting
+            for order, _ in new:
+                awaiting.pop(order.client_order_id or "", None)
+            if error is not None:
+                self._write_failed(new, error)
+                continue
+            for _order, actions in new:
+                for action in actions:
+                    action()
+        self._retire_old()
+
+    def _write_failed(self, new: list[tuple[Order, list[Callable[[], None]]]],
+                      exc: BaseException) -> None:
+        log.critical("journal write failed (%s: %s); %d new order(s) not sent",
+                     type(exc).__name__, exc, len(new))
+        for order, _ in new:
+            self.finish(order, OrderStatus.ERROR, f"journal write failed: {exc}")
+            if self.notify is not None:
+                self.notify(order)
 
     def _write(self, order: Order, fill: Fill | None = None, *, row: bool = True) -> None:
         """Journal a fill and/or the order's row (``row=False``: the fill only)."""
@@ -254,9 +384,13 @@ class OrderStore:
     def has_fill(self, connector: str, execution_id: str) -> bool:
         """Whether the fill ``execution_id`` of ``connector`` was applied already (in
         memory, or in the journal for an order that left memory)."""
+        return self._known(connector, execution_id)
+
+    def _known(self, connector: str, execution_id: str) -> bool:
         key = (connector, execution_id)
         return key in self._executions or (
-            self._ids_on_disk and self.journal is not None and self.journal.has_fill(*key))
+            key in self._on_disk and self.journal is not None
+            and self.journal.has_fill(connector, execution_id))
 
     def lookup(self, client_order_id: str) -> Order | None:
         """The order from memory, else the journal's copy of it (a final order that left
@@ -303,7 +437,7 @@ class OrderStore:
             cid, at = next(iter(final.items()))
             if len(final) <= self.keep_final and at > cutoff:
                 return
-            if cid in self._dirty or cid in self._new:
+            if cid in self._dirty or cid in self._new or cid in self._in_flight:
                 return  # not on disk yet: after the next flush
             del final[cid]
             order = self.orders.get(cid)
@@ -312,9 +446,10 @@ class OrderStore:
             del self.orders[cid]
             self.sent_at.pop(cid, None)
             self.reconciling.pop(cid, None)  # an order retired while its status was asked
+            on_disk = self._on_disk
             for key in self._fill_keys.pop(cid, ()):
                 self._executions.pop(key, None)
-                self._ids_on_disk = True
+                on_disk.add(key)
             self._retired_by_status[order.status.value] += 1
             self.orders_retired += 1
 
@@ -356,11 +491,21 @@ class OrderStore:
     def after_commit(self, order: Order, action: Callable[[], None]) -> None:
         """Run ``action`` once ``order`` is committed (and sent): now if it is, else
         after its send, so a cancel never overtakes the order it cancels."""
-        pending = self._new.get(order.client_order_id or "")
-        if pending is None:
-            action()
-        else:
+        cid = order.client_order_id or ""
+        pending = self._new.get(cid)
+        if pending is not None:
             pending[1].append(action)
+            return
+        awaiting = self._awaiting.get(cid)
+        if awaiting is not None:  # with the writer thread: committed soon
+            awaiting.append(action)
+        else:
+            action()
+
+    def unsent(self, order: Order) -> bool:
+        """Whether ``order`` is new and waits for its commit (it has not left yet)."""
+        cid = order.client_order_id or ""
+        return cid in self._new or cid in self._awaiting
 
     def _request_flush(self) -> None:
         if not self._flush_pending and self._schedule is not None:
@@ -543,8 +688,7 @@ class OrderStore:
 
     def _apply_fill(self, order: Order, fill: Fill, connector: str, outcome: Outcome) -> None:
         key = (connector, fill.execution_id)
-        if key in self._executions or (self._ids_on_disk and self.journal is not None
-                                       and self.journal.has_fill(*key)):
+        if self._known(connector, fill.execution_id):
             outcome.duplicate_fill = True
             return
         if fill.symbol != order.symbol or fill.side is not order.side:

@@ -126,6 +126,11 @@ class PluginHooks:
         self._cache[hook] = (generation, caller)
         return caller
 
+    @property
+    def generation(self) -> int:
+        """The registry's generation (it changes when plugins are (un)registered)."""
+        return self._registry.generation
+
     def call(self, hook: str, **kwargs: Any) -> Any:
         """Call ``hook`` on this plugin; the result may be awaitable."""
         return self.caller(hook)(**kwargs)
@@ -138,33 +143,39 @@ class PluginHooks:
         return hook in self.implemented()
 
     def normalizer(self) -> Callable[[Any, list[Any]], Any] | None:
-        """The plugin's normalize implementation, resolved once for the hot path.
+        """The plugin's normalize implementation, resolved once for the hot path (see
+        :meth:`direct`)."""
+        return self.direct("stockfish_normalize", ("connector", "messages"))
 
-        When nothing wraps the hook, this is the plugin's own function (no pluggy call per
-        batch); otherwise it is the hook caller, so wrappers still see every batch.
+    def direct(self, hook: str, argnames: tuple[str, ...]) -> Callable[..., Any] | None:
+        """The plugin's implementation of ``hook``, resolved once for a hot path, called
+        with ``argnames`` positionally; None if the plugin does not implement it.
+
+        When no other plugin (a wrapper, say) takes part in the hook, this is the plugin's
+        own function (no pluggy call per call); otherwise it is the hook caller, so the
+        others still see every call. Only for
+        ``firstresult`` hooks, whose caller returns the implementation's result as it is.
+        The answer holds until a plugin is registered or unregistered (see
+        :attr:`PluginRegistry.generation`).
         """
-        hook = self._registry.pm.hook.stockfish_normalize
-        impls = [i for i in hook.get_hookimpls() if i.plugin is self.plugin]
+        hook_caller = getattr(self._registry.pm.hook, hook)
+        impls = [i for i in hook_caller.get_hookimpls() if i.plugin is self.plugin]
         if not impls:
             return None
-        wrapped = any(
-            (i.hookwrapper or i.wrapper) and i.plugin is not self.plugin
-            and i.plugin not in self._registry.venue_plugins_except(self.plugin)
-            for i in hook.get_hookimpls()
-        )
-        if wrapped or self._registry.tracing:
-            caller = self.caller("stockfish_normalize")
-            return lambda connector, messages: caller(connector=connector, messages=messages)
+        others = self._registry.venue_plugins_except(self.plugin)
+        # Another plugin that is not a venue (a wrapper, a tracer) takes part in the call.
+        shared = any(i.plugin is not self.plugin and i.plugin not in others
+                     for i in hook_caller.get_hookimpls())
+        if shared or self._registry.tracing or len(impls) > 1:
+            caller = self.caller(hook)
+            return lambda *args: caller(**dict(zip(argnames, args, strict=True)))
         impl = impls[0]
         fn = impl.function
-        argnames = tuple(impl.argnames)
-        if argnames == ("connector", "messages"):
+        names = tuple(impl.argnames)
+        if names == argnames:
             return fn  # type: ignore[no-any-return]
-        if argnames == ("messages",):
-            return lambda connector, messages: fn(messages)
-        return lambda connector, messages: fn(
-            **{k: v for k, v in (("connector", connector), ("messages", messages)) if k in argnames}
-        )
+        return lambda *args: fn(**{k: v for k, v in zip(argnames, args, strict=True)
+                                   if k in names})
 
 
 class PluginRegistry:

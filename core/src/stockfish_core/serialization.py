@@ -39,9 +39,14 @@ for _enum in (ConnectorStatus, DataType, OrderAction, OrderSide, OrderStatus, Or
 
 #: An order's trailing-stop and GTD terms are written only when set: every other order
 #: keeps the shape it always had (the journal's rows among them).
-converter.register_unstructure_hook(Order, make_dict_unstructure_fn(
-    Order, converter, trail_amount=override(omit_if_default=True),
-    trail_percent=override(omit_if_default=True), expire_ns=override(omit_if_default=True)))
+#: The fields of a class that its dict leaves out while they hold their default (the
+#: journal's fast writer follows the same rule).
+OMITTED_WHEN_DEFAULT: dict[type, tuple[str, ...]] = {
+    Order: ("trail_amount", "trail_percent", "expire_ns"),
+}
+for _cls, _names in OMITTED_WHEN_DEFAULT.items():
+    converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(
+        _cls, converter, **{n: override(omit_if_default=True) for n in _names}))
 
 
 def _unstructure_update(update: MarketUpdate) -> dict[str, Any]:

@@ -258,6 +258,8 @@ class Supervisor:
                 log.error("%s: could not restore subscription %s: %s", connector.name, sub, exc)
         if connector.capabilities.execution:
             for order in self.orders.open_orders(connector.name):
+                if self.orders.unsent(order):  # leaves once committed: nothing to ask
+                    continue
                 await self._send(venue, OrderRequest(OrderAction.STATUS, order))
             self._venue_truth(venue)
 

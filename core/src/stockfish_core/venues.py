@@ -39,16 +39,19 @@ class VenueHooks:
     Each method calls its hook on that plugin only, with the connector, and awaits the
     result when the implementation returned an awaitable (an ``async def`` hook); what
     the hook raises reaches the caller unchanged. :meth:`execute` alone does not await:
-    order entry is the hot path, and a plain hook then costs no task.
+    order entry is the hot path, and a plain hook then costs no task, nor a pluggy call
+    (the implementation is resolved once, see :meth:`PluginHooks.direct`).
     """
 
-    __slots__ = ("_connector", "_hooks")
+    __slots__ = ("_connector", "_execute", "_hooks")
 
     def __init__(self, connector: Connector) -> None:
         if connector.hooks is None:
             raise ValueError(f"connector {connector.name} has no plugin hooks")
         self._connector = connector
         self._hooks: PluginHooks = connector.hooks
+        #: (registry generation, stockfish_execute resolved for it).
+        self._execute: tuple[int, Callable[..., Any]] | None = None
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         return self._hooks.call(hook, connector=self._connector, **kwargs)
@@ -75,7 +78,16 @@ class VenueHooks:
     def execute(self, request: OrderRequest) -> Awaitable[Any] | None:
         """``stockfish_execute``: None once a plain hook returned (the request left), or
         the awaitable of an async one."""
-        result = self._call("stockfish_execute", request=request)
+        resolved = self._execute
+        generation = self._hooks.generation
+        if resolved is None or resolved[0] != generation:
+            fn = self._hooks.direct("stockfish_execute", ("connector", "request"))
+            if fn is None:
+                caller = self._hooks.caller("stockfish_execute")
+                fn = lambda connector, request: caller(  # noqa: E731
+                    connector=connector, request=request)
+            resolved = self._execute = (generation, fn)
+        result = resolved[1](self._connector, request)
         return result if inspect.isawaitable(result) else None
 
     def normalize(self, messages: list[Any]) -> list[MarketUpdate]:
