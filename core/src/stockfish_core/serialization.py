@@ -45,8 +45,9 @@ OMITTED_WHEN_DEFAULT: dict[type, tuple[str, ...]] = {
     Order: ("trail_amount", "trail_percent", "expire_ns"),
 }
 for _cls, _names in OMITTED_WHEN_DEFAULT.items():
+    _overrides: dict[str, Any] = {n: override(omit_if_default=True) for n in _names}
     converter.register_unstructure_hook(_cls, make_dict_unstructure_fn(
-        _cls, converter, **{n: override(omit_if_default=True) for n in _names}))
+        _cls, converter, **_overrides))
 
 
 def _unstructure_update(update: MarketUpdate) -> dict[str, Any]:
