@@ -16,6 +16,7 @@ two together); a path entry that is not a folder (a zipped egg) is read through
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -101,6 +102,13 @@ def _entry_point_dist(ep: metadata.EntryPoint) -> tuple[str | None, str | None, 
     return _headers(dist)
 
 
+def _add(found: dict[str, list[PluginInfo]], info: PluginInfo) -> None:
+    same = found.setdefault(info.name, [])
+    # One distribution seen twice on sys.path is one plugin, not a conflict.
+    if not any(o.value == info.value and o.distribution == info.distribution for o in same):
+        same.append(info)
+
+
 def discover(entry_points: Iterable[metadata.EntryPoint] | None = None,
              ) -> dict[str, list[PluginInfo]]:
     """Installed plugins by name; more than one under a name is a conflict.
@@ -111,32 +119,16 @@ def discover(entry_points: Iterable[metadata.EntryPoint] | None = None,
         from importlib import metadata
 
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    eps = list(entry_points)
     found: dict[str, list[PluginInfo]] = {}
-    for ep in eps:
+    for ep in entry_points:
         dist, version, summary = _entry_point_dist(ep)
-        info = PluginInfo(ep.name, ep.value, dist, version, ep, summary)
-        same = found.setdefault(ep.name, [])
-        # One distribution seen twice on sys.path is one plugin, not a conflict.
-        if not any(o.value == info.value and o.distribution == info.distribution
-                   for o in same):
-            same.append(info)
+        _add(found, PluginInfo(ep.name, ep.value, dist, version, ep, summary))
     return found
 
 
 def _normalize(name: str) -> str:
     """A distribution's name as importlib.metadata compares them (PEP 503)."""
-    out: list[str] = []
-    dash = False
-    for ch in name.lower():
-        if ch in "-_.":
-            dash = True
-            continue
-        if dash and out:
-            out.append("-")
-        dash = False
-        out.append(ch)
-    return "".join(out)
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _group(text: str, group: str) -> list[tuple[str, str]]:
@@ -165,20 +157,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _read_head(path: str) -> str:
-    """The header block of a METADATA file (up to its first empty line)."""
-    lines: list[str] = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line in ("\n", "\r\n"):
-                    break
-                lines.append(line)
-    except OSError:
-        return ""
-    return "".join(lines)
-
-
 def scan(paths: Iterable[str] | None = None, group: str = ENTRY_POINT_GROUP,
          ) -> dict[str, list[PluginInfo]]:
     """Installed plugins by name, read from the distributions' folders on ``paths``
@@ -191,7 +169,9 @@ def scan(paths: Iterable[str] | None = None, group: str = ENTRY_POINT_GROUP,
         folder = entry or "."
         if not os.path.isdir(folder):
             if os.path.exists(folder):  # a zipped egg or wheel: the library reads those
-                _merge(found, discover(_entry_points_in(folder, group)))
+                for infos in discover(_entry_points_in(folder, group)).values():
+                    for info in infos:
+                        _add(found, info)
             continue
         try:
             names = sorted(os.listdir(folder))
@@ -215,13 +195,10 @@ def scan(paths: Iterable[str] | None = None, group: str = ENTRY_POINT_GROUP,
             entries = _group(text, group)
             if not entries:
                 continue
-            dist, version, summary = _parse_headers(_read_head(os.path.join(base, meta_file)))
+            meta = _read(os.path.join(base, meta_file)) or ""
+            dist, version, summary = _parse_headers(meta)
             for ep_name, value in entries:
-                info = PluginInfo(ep_name, value, dist, version, None, summary)
-                same = found.setdefault(ep_name, [])
-                if not any(o.value == info.value and o.distribution == info.distribution
-                           for o in same):
-                    same.append(info)
+                _add(found, PluginInfo(ep_name, value, dist, version, None, summary))
     return found
 
 
@@ -230,12 +207,3 @@ def _entry_points_in(folder: str, group: str) -> list[metadata.EntryPoint]:
 
     return [ep for dist in metadata.distributions(path=[folder])
             for ep in dist.entry_points if ep.group == group]
-
-
-def _merge(into: dict[str, list[PluginInfo]], more: dict[str, list[PluginInfo]]) -> None:
-    for name, infos in more.items():
-        same = into.setdefault(name, [])
-        for info in infos:
-            if not any(o.value == info.value and o.distribution == info.distribution
-                       for o in same):
-                same.append(info)

@@ -313,14 +313,9 @@ class MarketDataHub:
         sequencer = src.sequencer
         if sequencer.waiting and self._timer is None:
             self.expire()  # no timer (no running loop): what waited long enough goes now
-        outer = self._collecting is None and bool(self.on_batch)
-        if outer:
-            self._collecting = []
-        try:
+        if self._collecting is not None or not self.on_batch:
             return self._process(source, stats, updates, now_ns, sequencer)
-        finally:
-            if outer:
-                self._hand_batch()
+        return self._collected(self._process, source, stats, updates, now_ns, sequencer)
 
     def _process(self, source: str, stats: ConnectorStats, updates: Sequence[MarketUpdate],
                  now_ns: int, sequencer: Sequencer[MarketUpdate]) -> int:
@@ -411,20 +406,24 @@ class MarketDataHub:
         same for a symbol within the batch (``last_seen`` is the batch's time; whether
         this source is the symbol's preferred feed) once per symbol and run.
         """
-        outer = self._collecting is None and bool(self.on_batch)
-        if outer:
-            self._collecting = []
-        try:
+        if self._collecting is not None or not self.on_batch:
             return self._deliver_updates(source, stats, updates, now_ns, counted)
-        finally:
-            if outer:
-                self._hand_batch()
+        return self._collected(self._deliver_updates, source, stats, updates, now_ns, counted)
 
-    def _hand_batch(self) -> None:
+    def _collected(self, deliver: Callable[..., int], *args: Any) -> int:
+        """``deliver(*args)`` as the outermost delivery: what it (and any delivery nested
+        in it, such as updates the reorder buffer releases) delivers is collected, then
+        handed to the batch subscribers in one call."""
+        self._collecting = []
+        try:
+            return deliver(*args)
+        finally:
+            batch, self._collecting = self._collecting, None
+            if batch:
+                self._hand_batch(batch)
+
+    def _hand_batch(self, batch: list[MarketUpdate]) -> None:
         """Give the batch subscribers what the outermost call delivered."""
-        batch, self._collecting = self._collecting, None
-        if not batch:
-            return
         for handler in self.on_batch:
             try:
                 handler(batch)
